@@ -1,0 +1,72 @@
+"""Training: load, validate, split, train, evaluate, export, prove parity, register, gate.
+
+Each step is a task around a function in the package (see `pipeline.py`), so
+this file reads as the table of contents of a training run. A failing step
+stops the run with its reason; nothing is registered before validation and the
+parity check pass, and nothing gets an alias before the gate passes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from {{ cookiecutter.package_name }} import pipeline
+from {{ cookiecutter.package_name }}.settings import get_settings
+from {{ cookiecutter.package_name }}.train import lightgbm_params
+
+step = task(cache_policy=NO_CACHE)  # inputs are data frames and models: never cache or hash them
+
+load_data = step(name="load-data")(pipeline.load_training_data)
+validate_data = step(name="validate-data")(pipeline.validate)
+split_by_time = step(name="split-by-time")(pipeline.split)
+train_model = step(name="train-lightgbm")(pipeline.fit)
+evaluate_holdout = step(name="evaluate-holdout")(pipeline.evaluate_holdout)
+export_onnx = step(name="export-onnx")(pipeline.export)
+check_parity = step(name="check-parity")(pipeline.check_parity)
+log_to_mlflow = step(name="log-to-mlflow")(pipeline.log_and_register)
+gate_and_alias = step(name="gate-and-alias")(pipeline.gate)
+
+
+@flow(name="training")
+def training(data_path: str | None = None, reason: str = "manual", evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train a new model version. `reason` and `evidence` say why it runs (a schedule, a
+    person, or monitoring's degradation event) and are recorded on the version."""
+    settings = get_settings()
+    logger = get_run_logger()
+    logger.info("training because: %s", reason)
+    contract = pipeline.load_project_contract(settings)
+
+    frame = load_data(settings, contract, Path(data_path) if data_path else None)
+    report = validate_data(frame, settings)
+    logger.info(report.summary())
+    data = split_by_time(frame, contract, settings)
+    booster, encoding = train_model(data, contract, settings)
+    evaluation = evaluate_holdout(booster, encoding, data, contract, settings)
+    onnx_bytes = export_onnx(booster, encoding, settings)
+    parity = check_parity(onnx_bytes, encoding, data, evaluation, contract, settings)
+    registered = log_to_mlflow(
+        settings=settings, contract=contract, frame=frame, data=data, encoding=encoding,
+        evaluation=evaluation, onnx_bytes=onnx_bytes, parity=parity,
+        booster_params={**lightgbm_params(contract, settings.training, data.train[contract.target].to_numpy()),
+                        "num_trees": booster.num_trees()},
+        run_tags={"trigger": reason, "evidence": str(evidence or {})[:4000]},
+    )
+    decision = gate_and_alias(registered, evaluation, data, contract, settings, reason)
+
+    outcome = pipeline.TrainingOutcome(
+        version=registered.version, run_id=registered.run_id, gate=decision,
+        metrics=evaluation.metrics, parity=parity.as_dict(),
+    )
+    create_markdown_artifact(key="training-summary", markdown=f"```json\n{pipeline.summary(outcome)}\n```",
+                             description=f"version {registered.version}")
+    return {"version": registered.version, "alias": decision.alias, "passed": decision.passed,
+            "reason": decision.reason, "metrics": evaluation.metrics, "parity": parity.as_dict()}
+
+
+if __name__ == "__main__":
+    training()

@@ -1,0 +1,206 @@
+"""The project's command line: `{{ cookiecutter.project_slug }} --help`.
+
+Errors caused by input (a missing file, a bad contract, data that fails
+validation) print one line and exit 1; only bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .errors import ProjectError
+
+app = typer.Typer(
+    name="{{ cookiecutter.project_slug }}",
+    help="Train, validate, serve and monitor the {{ cookiecutter.project_slug }} model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+contract_app = typer.Typer(help="Draft, regenerate and check the data contract.", no_args_is_help=True)
+app.add_typer(contract_app, name="contract")
+
+
+class _HideExpectedTracebacks(logging.Filter):
+    """Prefect logs task failures with their traceback; for input errors the one-line
+    message is the whole story."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ProjectError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_expected_errors() -> None:
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, _HideExpectedTracebacks) for f in handler.filters):
+                handler.addFilter(_HideExpectedTracebacks())
+
+
+def prefect_defaults(project_root: Path) -> None:
+    """Keep Prefect's local state inside the project and its telemetry off, unless the
+    environment already says otherwise (e.g. PREFECT_API_URL for a real server)."""
+    home = Path(os.environ.setdefault("PREFECT_HOME", str(project_root / "var" / "prefect")))
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except ProjectError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+def _settings() -> Any:
+    from .settings import get_settings
+
+    return get_settings()
+
+
+def load_flow(name: str, function: str) -> Callable[..., Any]:
+    """A flow from the project's flows/ folder, as Prefect deployments reference it."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    settings = _settings()
+    _quiet_expected_errors()
+    return load_flow_from_entrypoint(f"{settings.project_root / 'flows' / name}.py:{function}")
+
+
+def _print_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+# --- contract ----------------------------------------------------------------------------------
+
+
+@contract_app.command("draft")
+def contract_draft(
+    data: Annotated[Path, typer.Argument(help="Your CSV or Parquet file.")],
+    target: Annotated[str, typer.Option(help="The column to predict.")],
+    id_column: Annotated[str | None, typer.Option(help="Unique row id (guessed when omitted).")] = None,
+    timestamp_column: Annotated[str | None, typer.Option(help="Event time (guessed when omitted).")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the contract.")] = Path("contract.yaml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Draft contract.yaml from your own data; review it, then run `contract sync`."""
+    from .contract import draft_contract
+    from .data import read_table
+    from .errors import DataError
+
+    with _user_errors():
+        if out.exists() and not force:
+            raise DataError(f"{out} exists: pass --force to overwrite it")
+        contract = draft_contract(read_table(data), target, id_column, timestamp_column)
+        out.write_text(contract.to_yaml(), encoding="utf-8")
+    typer.echo(
+        f"wrote {out}: {contract.task}, target {contract.target!r}, {len(contract.features)} features; "
+        "review it, then run `contract sync`"
+    )
+
+
+@contract_app.command("sync")
+def contract_sync() -> None:
+    """Regenerate the Great Expectations suite from contract.yaml."""
+    from .contract import load_contract, suite_json, suite_path
+
+    settings = _settings()
+    with _user_errors():
+        contract = load_contract(settings.contract_file)
+    path = suite_path(settings.gx_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(suite_json(contract), encoding="utf-8")
+    typer.echo(f"wrote {path} ({contract.hash[:12]})")
+
+
+@contract_app.command("check")
+def contract_check() -> None:
+    """Fail when a file derived from contract.yaml is out of date."""
+    from .contract import load_contract, suite_json, suite_path
+
+    settings = _settings()
+    with _user_errors():
+        contract = load_contract(settings.contract_file)
+    path = suite_path(settings.gx_dir)
+    if not path.is_file() or path.read_text(encoding="utf-8") != suite_json(contract):
+        typer.secho(f"error: {path} is out of date with contract.yaml: run `contract sync`", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo("derived files match contract.yaml")
+
+
+# --- data and training -------------------------------------------------------------------------
+
+
+@app.command()
+def data(
+    out: Annotated[Path, typer.Option(help="CSV or Parquet file to write.")] = Path("data/transactions.parquet"),
+    rows: Annotated[int, typer.Option(min=100, help="Number of transactions.")] = 60_000,
+    days: Annotated[int, typer.Option(min=1, help="Days the transactions span.")] = 90,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed writes the same rows.")] = 7,
+) -> None:
+    """Write the built-in demo data set (card transactions) in the contract's columns."""
+    from .contract import load_contract
+    from .data import demo_frame, write_table
+
+    settings = _settings()
+    with _user_errors():
+        frame = demo_frame(load_contract(settings.contract_file), rows, days, seed)
+        write_table(frame, out)
+    rate = f", positive rate {frame.iloc[:, -1].mean():.2%}" if frame.iloc[:, -1].nunique() == 2 else ""
+    typer.echo(f"wrote {len(frame)} rows to {out}{rate}")
+
+
+@app.command()
+def validate(
+    data: Annotated[Path | None, typer.Argument(help="CSV/Parquet file; default: the configured data.")] = None,
+) -> None:
+    """Validate data against the contract's Great Expectations suite."""
+    from .contract import load_contract, suite_path
+    from .data import demo_frame, prepare_frame, read_table
+    from .validation import load_suite, validate_frame
+
+    settings = _settings()
+    with _user_errors():
+        contract = load_contract(settings.contract_file)
+        path = data or settings.data_path
+        raw = read_table(path) if path else demo_frame(contract, settings.demo_rows, settings.demo_days)
+        report = validate_frame(prepare_frame(raw, contract), load_suite(suite_path(settings.gx_dir)))
+    if not report.success:
+        typer.secho(f"error: {report.summary()}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(report.summary())
+
+
+@app.command()
+def train(
+    data: Annotated[Path | None, typer.Option(help="CSV/Parquet training data; default: settings, else demo data.")] = None,
+    reason: Annotated[str, typer.Option(help="Why this run happens; recorded on the model version.")] = "manual",
+) -> None:
+    """Run the training flow: validate, train, export ONNX, check parity, register, gate."""
+    settings = _settings()
+    prefect_defaults(settings.project_root)
+    if data is not None and not data.is_absolute():
+        data = Path.cwd() / data
+    training = load_flow("training", "training")
+    with _user_errors():
+        result = training(data_path=str(data) if data else None, reason=reason)
+    _print_json(result)
+
+
+def main() -> None:  # pragma: no cover - the console script
+    sys.exit(app())

@@ -1,0 +1,117 @@
+"""The one encoding from contract features to the model's float32 input matrix.
+
+The ONNX graph holds the trees but not the category-to-code mapping, so the
+mapping is fitted at training, stored with the model as JSON, and applied by
+the same code in training, parity checking, batch scoring and the service.
+Column i of the matrix is `contract.feature_names[i]`. Unseen and missing
+categories become NaN, which LightGBM and its ONNX export both send down the
+"missing" branch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .contract import Contract, clean_category
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Encoding:
+    features: tuple[str, ...]
+    kinds: tuple[str, ...]
+    levels: Mapping[str, tuple[str, ...]]
+    normalize: Mapping[str, bool]
+
+    @property
+    def categorical_indices(self) -> list[int]:
+        return [i for i, kind in enumerate(self.kinds) if kind == "categorical"]
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """A prepared frame (see `data.prepare_frame`) as the float32 model input."""
+        import pandas as pd
+
+        out = np.empty((len(frame), self.n_features), dtype=np.float32)
+        for i, (name, kind) in enumerate(zip(self.features, self.kinds, strict=True)):
+            column = frame[name]
+            if kind == "categorical":
+                codes = pd.Categorical(column, categories=list(self.levels[name])).codes
+                out[:, i] = np.where(codes < 0, np.nan, codes)
+            else:
+                out[:, i] = pd.to_numeric(column.astype("Float64"), errors="coerce").to_numpy(
+                    dtype=np.float32, na_value=np.nan
+                )
+        return out
+
+    def transform_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Records as the service receives them (already type-checked) as the model input."""
+        out = np.full((len(records), self.n_features), np.nan, dtype=np.float32)
+        lookups = {name: {level: code for code, level in enumerate(levels)} for name, levels in self.levels.items()}
+        for i, (name, kind) in enumerate(zip(self.features, self.kinds, strict=True)):
+            if kind == "categorical":
+                table, normalize = lookups[name], self.normalize[name]
+                for row, record in enumerate(records):
+                    value = record.get(name)
+                    if value is not None:
+                        code = table.get(clean_category(value) if normalize else value)
+                        if code is not None:
+                            out[row, i] = code
+            else:
+                for row, record in enumerate(records):
+                    value = record.get(name)
+                    if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                        out[row, i] = float(value)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "kinds": list(self.kinds),
+            "levels": {name: list(levels) for name, levels in self.levels.items()},
+            "normalize": dict(self.normalize),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Encoding:
+        return cls(
+            features=tuple(raw["features"]),
+            kinds=tuple(raw["kinds"]),
+            levels={name: tuple(levels) for name, levels in raw["levels"].items()},
+            normalize=dict(raw["normalize"]),
+        )
+
+
+def fit_encoding(frame: pd.DataFrame, contract: Contract, max_levels: int) -> Encoding:
+    """Levels per categorical: the contract's closed set, or for open (high-cardinality)
+    features the `max_levels` most frequent training values (ties broken by name so the
+    mapping is deterministic)."""
+    levels: dict[str, tuple[str, ...]] = {}
+    normalize: dict[str, bool] = {}
+    for feature in contract.features:
+        if feature.type != "categorical":
+            continue
+        normalize[feature.name] = feature.normalize
+        allowed = feature.allowed_categories
+        if allowed is not None:
+            levels[feature.name] = tuple(sorted(allowed))
+            continue
+        counts = frame[feature.name].dropna().value_counts()
+        ranked = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
+        levels[feature.name] = tuple(str(level) for level, _ in ranked[:max_levels])
+    return Encoding(
+        features=tuple(contract.feature_names),
+        kinds=tuple(f.type for f in contract.features),
+        levels=levels,
+        normalize=normalize,
+    )

@@ -1,0 +1,273 @@
+"""The training pipeline's steps, each a plain function that runs without a Prefect server.
+
+flows/training.py wraps each step in a Prefect task; tests call them directly.
+The order is the contract of the pipeline: nothing is registered unless the
+data passed validation and the ONNX export passed the parity check, and no
+version gets an alias unless it passed the gate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from . import registry
+from .bundle import load_bundle, write_bundle
+from .contract import Contract, load_contract, suite_path
+from .data import demo_frame, fingerprint, prepare_frame, read_table
+from .encoding import Encoding, fit_encoding
+from .export import ParityReport, ensure_parity, onnx_scores, parity_report, to_onnx
+from .manifest import build_manifest
+from .metrics import evaluate, primary_metric
+from .profile import fit_profile
+from .settings import Settings
+from .train import Split, choose_threshold, predict, split_by_time, train_booster
+from .validation import Report, ensure_valid, load_suite, validate_frame
+
+log = logging.getLogger(__name__)
+CANARY_ROWS = 16
+SERVING_PACKAGES = ("onnx", "onnxruntime", "numpy", "pandas", "mlflow")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    threshold: float | None
+    metrics: dict[str, float]
+    holdout_scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class Registered:
+    run_id: str
+    version: str
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    passed: bool
+    alias: str | None
+    reason: str
+    champion_version: str | None = None
+    champion_metric: float | None = None
+
+
+@dataclass
+class TrainingOutcome:
+    version: str
+    run_id: str
+    gate: GateDecision
+    metrics: dict[str, float]
+    parity: dict[str, Any] = field(default_factory=dict)
+
+
+def load_training_data(settings: Settings, contract: Contract, data_path: Path | None = None) -> pd.DataFrame:
+    """The user's CSV/Parquet file (argument, then settings), else the built-in demo data;
+    prepared to the contract's form but not yet validated."""
+    path = data_path or settings.data_path
+    raw = read_table(path) if path is not None else demo_frame(contract, settings.demo_rows, settings.demo_days)
+    return prepare_frame(raw, contract)
+
+
+def validate(frame: pd.DataFrame, settings: Settings) -> Report:
+    report = validate_frame(frame, load_suite(suite_path(settings.gx_dir)))
+    ensure_valid(report)
+    return report
+
+
+def split(frame: pd.DataFrame, contract: Contract, settings: Settings) -> Split:
+    return split_by_time(frame, contract, settings.training.holdout_fraction, settings.training.validation_fraction)
+
+
+def fit(data: Split, contract: Contract, settings: Settings) -> tuple[lgb.Booster, Encoding]:
+    encoding = fit_encoding(data.train, contract, settings.training.max_category_levels)
+    return train_booster(data, contract, encoding, settings.training), encoding
+
+
+def evaluate_holdout(
+    booster: lgb.Booster, encoding: Encoding, data: Split, contract: Contract, settings: Settings
+) -> Evaluation:
+    """The threshold comes from the validation slice; the metrics from the holdout."""
+    valid_scores = predict(booster, encoding.transform(data.valid))
+    threshold = choose_threshold(contract, data.valid[contract.target].to_numpy(), valid_scores, settings.training)
+    holdout_scores = predict(booster, encoding.transform(data.holdout))
+    metrics = evaluate(contract.task, data.holdout[contract.target].to_numpy(), holdout_scores, threshold)
+    return Evaluation(threshold=threshold, metrics=metrics, holdout_scores=holdout_scores)
+
+
+def export(booster: lgb.Booster, encoding: Encoding, settings: Settings) -> bytes:
+    return to_onnx(booster, encoding.n_features, settings.training.onnx_opset)
+
+
+def check_parity(
+    onnx_bytes: bytes, encoding: Encoding, data: Split, evaluation: Evaluation, contract: Contract, settings: Settings
+) -> ParityReport:
+    """ONNX against LightGBM on every holdout row; raises ParityError beyond tolerance."""
+    exported = onnx_scores(onnx_bytes, encoding.transform(data.holdout), contract.task)
+    report = parity_report(evaluation.holdout_scores, exported, evaluation.threshold, settings.parity)
+    ensure_parity(report)
+    return report
+
+
+def _champion_metric(
+    settings: Settings, contract: Contract, data: Split, client: Any
+) -> tuple[str | None, float | None, str]:
+    """The current champion's primary metric on this run's holdout, or why it has none."""
+    champion = registry.version_by_alias(client, settings.mlflow.registered_model_name, registry.CHAMPION)
+    if champion is None:
+        return None, None, "no champion yet"
+    with registry.fetched_bundle(client, champion) as folder:
+        bundle = load_bundle(folder)
+        if bundle.contract_hash != contract.hash:
+            return champion.version, None, f"champion v{champion.version} was trained on another contract"
+        scores = bundle.score_frame(data.holdout)
+    metric = evaluate(contract.task, data.holdout[contract.target].to_numpy(), scores, bundle.threshold)
+    return champion.version, metric[primary_metric(contract.task).name], "compared on the same holdout"
+
+
+def decide_gate(
+    metrics: dict[str, float], contract: Contract, settings: Settings, champion_metric: float | None
+) -> tuple[bool, str]:
+    """Absolute thresholds from settings, then no worse than the champion on the same holdout."""
+    gate = settings.gate
+    failures: list[str] = []
+    if contract.is_classification:
+        if not metrics["average_precision"] >= gate.min_average_precision:
+            failures.append(f"average_precision {metrics['average_precision']:.4f} < {gate.min_average_precision}")
+        if not metrics["roc_auc"] >= gate.min_roc_auc:
+            failures.append(f"roc_auc {metrics['roc_auc']:.4f} < {gate.min_roc_auc}")
+    else:
+        if gate.max_rmse is not None and not metrics["rmse"] <= gate.max_rmse:
+            failures.append(f"rmse {metrics['rmse']:.4f} > {gate.max_rmse}")
+        if not metrics["r2"] >= gate.min_r2:
+            failures.append(f"r2 {metrics['r2']:.4f} < {gate.min_r2}")
+    primary = primary_metric(contract.task)
+    if champion_metric is not None and not primary.better(metrics[primary.name], champion_metric, gate.champion_tolerance):
+        failures.append(f"{primary.name} {metrics[primary.name]:.4f} is worse than the champion's {champion_metric:.4f}")
+    return (not failures, "; ".join(failures) or "met every threshold")
+
+
+def log_and_register(
+    *,
+    settings: Settings,
+    contract: Contract,
+    frame: pd.DataFrame,
+    data: Split,
+    encoding: Encoding,
+    evaluation: Evaluation,
+    onnx_bytes: bytes,
+    parity: ParityReport,
+    booster_params: dict[str, Any],
+    run_tags: dict[str, str],
+) -> Registered:
+    """One MLflow run: parameters, metrics, the ONNX model (registered as a new version) and
+    the bundle (encoding, manifest, reference profile, contract)."""
+    import mlflow
+    import onnx
+    from mlflow.models import infer_signature
+
+    registry.connect(settings)
+    holdout_matrix = encoding.transform(data.holdout)
+    exported = onnx_scores(onnx_bytes, holdout_matrix[:CANARY_ROWS], contract.task)
+    manifest = build_manifest(
+        project_root=settings.project_root,
+        seed=settings.training.seed,
+        data_fingerprint=fingerprint(frame),
+        onnx_opset=settings.training.onnx_opset,
+    )
+    profile = fit_profile(data.holdout, contract, evaluation.holdout_scores, evaluation.metrics, evaluation.threshold)
+    with mlflow.start_run(tags=run_tags) as run, tempfile.TemporaryDirectory() as scratch:
+        mlflow.log_params({**booster_params, **data.sizes(), "contract_hash": contract.hash[:12]})
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in evaluation.metrics.items() if np.isfinite(v)})
+        mlflow.log_metrics(parity.as_metrics())
+        if evaluation.threshold is not None:
+            mlflow.log_metric("threshold", evaluation.threshold)
+        bundle_dir = write_bundle(
+            Path(scratch) / registry.BUNDLE_ARTIFACT,
+            onnx_bytes,
+            encoding=encoding,
+            task=contract.task,
+            threshold=evaluation.threshold,
+            contract_yaml=contract.to_yaml(),
+            contract_hash=contract.hash,
+            metadata={
+                "metrics": {k: v for k, v in evaluation.metrics.items() if np.isfinite(v)},
+                "parity": parity.as_dict(),
+                "trained_at": manifest["created_at"],
+                "run_id": run.info.run_id,
+                "primary_metric": primary_metric(contract.task).name,
+                "data_rows": len(frame),
+            },
+            manifest=manifest,
+            canary_inputs=holdout_matrix[:CANARY_ROWS],
+            canary_scores=exported,
+            profile=profile,
+        )
+        mlflow.log_artifacts(str(bundle_dir), artifact_path=registry.BUNDLE_ARTIFACT)
+        mlflow.log_dict(manifest, "manifest.json")
+        example = holdout_matrix[:5]
+        info = mlflow.onnx.log_model(
+            onnx.load_from_string(onnx_bytes),
+            name="model",
+            signature=infer_signature(example, evaluation.holdout_scores[:5]),
+            input_example=example,
+            registered_model_name=settings.mlflow.registered_model_name,
+            onnx_execution_providers=["CPUExecutionProvider"],
+            # Stated, not inferred: inference scans the environment (slow) and the model
+            # needs only these to be served by `mlflow models serve`.
+            pip_requirements=[f"{p}=={v}" for p, v in manifest["packages"].items() if p in SERVING_PACKAGES and v],
+            metadata={"contract_hash": contract.hash, "threshold": evaluation.threshold},
+        )
+    version = str(info.registered_model_version)
+    log.info("registered %s version %s (run %s)", settings.mlflow.registered_model_name, version, run.info.run_id)
+    return Registered(run_id=run.info.run_id, version=version)
+
+
+def gate(
+    registered: Registered, evaluation: Evaluation, data: Split, contract: Contract, settings: Settings, reason: str
+) -> GateDecision:
+    """Judge the new version and give it an alias: the first passing model becomes
+    `champion`, later ones `challenger` (shadow evaluation decides their fate); a
+    failing one keeps no alias and carries the reason as a tag."""
+    client = registry.connect(settings)
+    name = settings.mlflow.registered_model_name
+    champion_version, champion_metric, compared = _champion_metric(settings, contract, data, client)
+    passed, why = decide_gate(evaluation.metrics, contract, settings, champion_metric)
+    alias = None
+    if passed:
+        alias = registry.CHALLENGER if champion_version is not None else registry.CHAMPION
+    registry.set_tags(
+        client,
+        name,
+        registered.version,
+        {
+            registry.GATE_STATUS: registry.PASSED if passed else registry.FAILED,
+            registry.GATE_REASON: why,
+            "gate.compared": compared,
+            "contract_hash": contract.hash,
+            "trigger": reason,
+        },
+    )
+    if alias is not None:
+        client.set_registered_model_alias(name, alias, registered.version)
+    log.info("version %s: gate %s (%s); alias %s", registered.version, "passed" if passed else "failed", why, alias)
+    return GateDecision(passed, alias, why, champion_version, champion_metric)
+
+
+def load_project_contract(settings: Settings) -> Contract:
+    return load_contract(settings.contract_file)
+
+
+def summary(outcome: TrainingOutcome) -> str:
+    return json.dumps(
+        {"version": outcome.version, "alias": outcome.gate.alias, "gate": outcome.gate.reason, "metrics": outcome.metrics},
+        indent=2,
+        default=str,
+    )

@@ -1,0 +1,168 @@
+"""Typed settings, read from the environment (and an optional `.env` file).
+
+Every knob of the project lives here with an embedded default that works on a
+laptop: SQLite for MLflow and the prediction log, artifacts in `var/` inside the
+project. Production moves each default by setting an environment variable, e.g.
+`{{ cookiecutter.package_name | upper }}_MLFLOW__TRACKING_URI=postgresql://...`. Secrets are `SecretStr`, so
+they never print in logs, flow parameters or artifacts.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
+
+
+def _find_project_root() -> Path:
+    """The folder holding `contract.yaml`: the checkout for an editable install.
+
+    An installed wheel (a container) has no such parent; there the working
+    directory counts, or the `{{ cookiecutter.package_name | upper }}_PROJECT_ROOT` variable when set.
+    """
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "contract.yaml").is_file():
+            return parent
+    return Path.cwd()
+
+
+class MlflowSettings(BaseModel):
+    """Where models are tracked and registered."""
+
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking/registry URI; default: SQLite in var/."
+    )
+    artifact_location: str | None = Field(
+        default=None, description="Experiment artifact root; default: var/mlartifacts."
+    )
+    experiment_name: str = "{{ cookiecutter.project_slug }}"
+    registered_model_name: str = "{{ cookiecutter.project_slug }}"
+
+
+class TrainingSettings(BaseModel):
+    """How the model is trained and split. Defaults suit 10k-1M rows."""
+
+    seed: int = 42
+    holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="Most recent share kept for evaluation.")
+    validation_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="Share before the holdout, for early stopping and the threshold."
+    )
+    num_boost_round: int = Field(400, ge=1)
+    early_stopping_rounds: int = Field(40, ge=1)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.9, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_category_levels: int = Field(
+        256, ge=2, description="High-cardinality categoricals keep their most frequent levels; the rest count as unseen."
+    )
+    num_threads: int = Field(
+        2, ge=1, description="Fixed so that training is bit-for-bit repeatable on any machine."
+    )
+    class_weighting: Literal["sqrt_balanced", "balanced", "none"] = Field(
+        "sqrt_balanced",
+        description=(
+            "Positive-class weight: sqrt(neg/pos) lifts recall on rare fraud without "
+            "distorting scores as much as full balancing; the decision threshold does the rest."
+        ),
+    )
+    threshold_strategy: Literal["max_f1", "fixed"] = "max_f1"
+    fixed_threshold: float = Field(0.5, gt=0, lt=1)
+    onnx_opset: int = Field(15, ge=9, le=15, description="onnxmltools 1.16 refuses opsets above 15.")
+
+
+class ParitySettings(BaseModel):
+    """How closely the ONNX model must reproduce LightGBM on the holdout.
+
+    float32 thresholds in the ONNX graph move scores by ~1e-7; a score gap
+    above 1e-4 means the export is wrong (encoding, feature order), not noise.
+    """
+
+    max_abs_diff: float = Field(1e-4, gt=0)
+    regression_rel_diff: float = Field(1e-5, gt=0, description="Regression: also allowed relative to |prediction|.")
+    min_decision_agreement: float = Field(0.999, gt=0, le=1)
+
+
+class GateSettings(BaseModel):
+    """What a new version must achieve before it may hold an alias."""
+
+    min_average_precision: float = Field(0.2, ge=0, le=1)
+    min_roc_auc: float = Field(0.75, ge=0, le=1)
+    max_rmse: float | None = Field(None, gt=0, description="Regression: absolute ceiling (unset: none).")
+    min_r2: float = Field(0.2, le=1)
+    champion_tolerance: float = Field(
+        0.0, ge=0, description="How much worse than the champion on the same holdout a challenger may be."
+    )
+
+
+class Settings(BaseSettings):
+    """All settings. Nested groups read `PREFIX_GROUP__FIELD`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    project_root: Path = Field(default_factory=_find_project_root)
+    contract_path: Path | None = Field(None, description="Default: contract.yaml in the project root.")
+    data_path: Path | None = Field(
+        None, description="Training data (CSV or Parquet). Unset: the built-in demo data set."
+    )
+    demo_rows: int = Field(60_000, ge=1_000, description="Rows of demo data when no data_path is set.")
+    demo_days: int = Field(90, ge=7)
+
+    mlflow: MlflowSettings = MlflowSettings()
+    training: TrainingSettings = TrainingSettings()
+    parity: ParitySettings = ParitySettings()
+    gate: GateSettings = GateSettings()
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        self.project_root = self.project_root.resolve()
+        if self.contract_path is None:
+            self.contract_path = self.project_root / "contract.yaml"
+        elif not self.contract_path.is_absolute():
+            self.contract_path = self.project_root / self.contract_path
+        if self.data_path is not None and not self.data_path.is_absolute():
+            self.data_path = self.project_root / self.data_path
+        return self
+
+    @property
+    def var_dir(self) -> Path:
+        """Everything the project writes at run time (gitignored)."""
+        return self.project_root / "var"
+
+    @property
+    def contract_file(self) -> Path:
+        assert self.contract_path is not None  # set by the validator
+        return self.contract_path
+
+    @property
+    def gx_dir(self) -> Path:
+        return self.project_root / "great_expectations"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return self.mlflow.tracking_uri or f"sqlite:///{self.var_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_location(self) -> str:
+        return self.mlflow.artifact_location or (self.var_dir / "mlartifacts").as_uri()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing the environment."""
+    return Settings()
+
+
+def secret_value(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None

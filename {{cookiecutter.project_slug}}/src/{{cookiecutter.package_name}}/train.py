@@ -1,0 +1,132 @@
+"""Splitting by time and training LightGBM, seeded and deterministic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from .contract import Contract
+from .encoding import Encoding
+from .errors import DataError
+from .metrics import best_f1_threshold
+from .settings import TrainingSettings
+
+
+@dataclass(frozen=True)
+class Split:
+    """Three consecutive stretches of time: train, then validation, then holdout (the newest)."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    holdout: pd.DataFrame
+
+    def sizes(self) -> dict[str, int]:
+        return {"train_rows": len(self.train), "valid_rows": len(self.valid), "holdout_rows": len(self.holdout)}
+
+
+def split_by_time(frame: pd.DataFrame, contract: Contract, holdout_fraction: float, validation_fraction: float) -> Split:
+    """Sort by event time (id breaks ties, so the split is deterministic) and cut.
+
+    The holdout is the most recent slice, as production will be: a model is
+    judged on the future it did not see.
+    """
+    ordered = frame.sort_values([contract.timestamp_column, contract.id_column], kind="stable").reset_index(drop=True)
+    n = len(ordered)
+    n_holdout = int(round(n * holdout_fraction))
+    n_valid = int(round(n * validation_fraction))
+    n_train = n - n_holdout - n_valid
+    if min(n_train, n_valid, n_holdout) < 50:
+        raise DataError(f"{n} rows are too few to split into train/validation/holdout (need >= 50 in each)")
+    split = Split(
+        train=ordered.iloc[:n_train],
+        valid=ordered.iloc[n_train : n_train + n_valid],
+        holdout=ordered.iloc[n_train + n_valid :],
+    )
+    if contract.is_classification:
+        for name, part in (("train", split.train), ("validation", split.valid)):
+            if part[contract.target].nunique() < 2:
+                raise DataError(f"the {name} slice holds only one class of {contract.target!r}: more data is needed")
+    return split
+
+
+def positive_weight(y: np.ndarray, weighting: str) -> float:
+    positives = float(np.sum(y == 1))
+    negatives = float(len(y) - positives)
+    if weighting == "none" or positives == 0:
+        return 1.0
+    ratio = negatives / positives
+    return ratio if weighting == "balanced" else float(np.sqrt(ratio))
+
+
+def lightgbm_params(contract: Contract, settings: TrainingSettings, y_train: np.ndarray) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "learning_rate": settings.learning_rate,
+        "num_leaves": settings.num_leaves,
+        "min_data_in_leaf": settings.min_data_in_leaf,
+        "feature_fraction": settings.feature_fraction,
+        "lambda_l2": settings.lambda_l2,
+        "seed": settings.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": settings.num_threads,
+        "max_cat_threshold": 64,
+        "verbosity": -1,
+    }
+    if contract.is_classification:
+        params.update(
+            objective="binary",
+            metric="average_precision",
+            scale_pos_weight=positive_weight(y_train, settings.class_weighting),
+        )
+    else:
+        params.update(objective="regression", metric="rmse")
+    return params
+
+
+def _dataset(matrix: np.ndarray, y: np.ndarray, encoding: Encoding, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    return lgb.Dataset(
+        matrix,
+        label=y,
+        feature_name=list(encoding.features),
+        categorical_feature=encoding.categorical_indices,
+        reference=reference,
+        free_raw_data=False,
+    )
+
+
+def train_booster(split: Split, contract: Contract, encoding: Encoding, settings: TrainingSettings) -> lgb.Booster:
+    """Train with early stopping on the validation slice; categoricals as LightGBM categoricals."""
+    y_train = split.train[contract.target].to_numpy(dtype=float)
+    train_set = _dataset(encoding.transform(split.train), y_train, encoding)
+    valid_set = _dataset(
+        encoding.transform(split.valid), split.valid[contract.target].to_numpy(dtype=float), encoding, train_set
+    )
+    booster = lgb.train(
+        lightgbm_params(contract, settings, y_train),
+        train_set,
+        num_boost_round=settings.num_boost_round,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
+    )
+    # Keep only the trees up to the best iteration, so that the ONNX export (which
+    # converts every tree) and LightGBM predict from the same model.
+    best = booster.best_iteration or booster.current_iteration()
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+
+def predict(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
+    """Scores in float64: the positive-class probability, or the regression prediction."""
+    return np.asarray(booster.predict(matrix), dtype=float)
+
+
+def choose_threshold(contract: Contract, y_valid: np.ndarray, valid_scores: np.ndarray, settings: TrainingSettings) -> float | None:
+    """The decision threshold, chosen on validation data (never the holdout)."""
+    if not contract.is_classification:
+        return None
+    if settings.threshold_strategy == "fixed":
+        return settings.fixed_threshold
+    return best_f1_threshold(y_valid, valid_scores)
