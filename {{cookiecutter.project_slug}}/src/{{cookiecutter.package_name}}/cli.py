@@ -49,10 +49,10 @@ def _quiet_expected_errors() -> None:
                 handler.addFilter(_HideExpectedTracebacks())
 
 
-def prefect_defaults(project_root: Path) -> None:
+def prefect_defaults(var_dir: Path) -> None:
     """Keep Prefect's local state inside the project and its telemetry off, unless the
     environment already says otherwise (e.g. PREFECT_API_URL for a real server)."""
-    home = Path(os.environ.setdefault("PREFECT_HOME", str(project_root / "var" / "prefect")))
+    home = Path(os.environ.setdefault("PREFECT_HOME", str(var_dir / "prefect")))
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
@@ -193,7 +193,7 @@ def train(
 ) -> None:
     """Run the training flow: validate, train, export ONNX, check parity, register, gate."""
     settings = _settings()
-    prefect_defaults(settings.project_root)
+    prefect_defaults(settings.var_dir)
     if data is not None and not data.is_absolute():
         data = Path.cwd() / data
     training = load_flow("training", "training")

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     )
 
     project_root: Path = Field(default_factory=_find_project_root)
+    state_dir: Path | None = Field(
+        None, description="Where run-time state goes (databases, artifacts, reports); default: var/ in the project."
+    )
     contract_path: Path | None = Field(None, description="Default: contract.yaml in the project root.")
     data_path: Path | None = Field(
         None, description="Training data (CSV or Parquet). Unset: the built-in demo data set."
@@ -138,7 +141,7 @@ class Settings(BaseSettings):
     @property
     def var_dir(self) -> Path:
         """Everything the project writes at run time (gitignored)."""
-        return self.project_root / "var"
+        return (self.state_dir or self.project_root / "var").resolve()
 
     @property
     def contract_file(self) -> Path:

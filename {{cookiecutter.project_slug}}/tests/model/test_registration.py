@@ -1,0 +1,38 @@
+"""The registered model: gate, alias, artifacts and parity, as the training steps leave them."""
+
+from __future__ import annotations
+
+import json
+
+from {{ cookiecutter.package_name }} import registry
+from {{ cookiecutter.package_name }}.bundle import load_bundle
+
+from ..conftest import Trained
+
+
+def test_first_passing_model_becomes_champion_with_complete_bundle(trained: Trained) -> None:
+    """The first version that passes the gate holds `champion`, and its bundle carries the
+    ONNX model, the encoding, the manifest, the reference profile and the contract."""
+    # Given a freshly trained first version
+    client = registry.connect(trained.settings)
+    name = trained.settings.mlflow.registered_model_name
+
+    # When we look it up by alias and fetch its bundle
+    champion = registry.version_by_alias(client, name, registry.CHAMPION)
+    assert champion is not None
+    with registry.fetched_bundle(client, champion) as folder:
+        bundle = load_bundle(folder)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        profile = json.loads((folder / "reference_profile.json").read_text())
+        files = {p.name for p in folder.iterdir()}
+
+    # Then it is this version, it passed the gate, and the bundle is complete and runnable
+    assert str(champion.version) == trained.version
+    assert champion.tags[registry.GATE_STATUS] == registry.PASSED
+    assert files == {"model.onnx", "bundle.json", "manifest.json", "reference_profile.json", "contract.yaml"}
+    assert manifest["seed"] == trained.settings.training.seed
+    assert manifest["onnx_opset"] == 15
+    assert len(manifest["data_fingerprint"]) == 64
+    assert set(profile["features"]) == set(bundle.encoding.features)
+    scores = bundle.score_frame(trained.holdout)
+    assert abs(scores - trained.evaluation.holdout_scores).max() < 1e-4
