@@ -115,7 +115,55 @@ def train_booster(split: Split, contract: Contract, encoding: Encoding, settings
     # Keep only the trees up to the best iteration, so that the ONNX export (which
     # converts every tree) and LightGBM predict from the same model.
     best = booster.best_iteration or booster.current_iteration()
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    return lgb.Booster(model_str=float32_thresholds(booster.model_to_string(num_iteration=best)))
+
+
+def _round_down_to_float32(value: float) -> float:
+    rounded = np.float32(value)
+    if float(rounded) > value:
+        rounded = np.nextafter(rounded, np.float32(-np.inf))
+    return float(rounded)
+
+
+def _fix_tree(block: list[str]) -> list[str]:
+    fields = dict(line.split("=", 1) for line in block if "=" in line)
+    if "threshold" not in fields:
+        return block
+    kinds = [int(v) for v in fields["decision_type"].split()]
+    thresholds = fields["threshold"].split()
+    fixed = [t if kind & 1 else repr(_round_down_to_float32(float(t))) for t, kind in zip(thresholds, kinds, strict=True)]
+    return [f"threshold={' '.join(fixed)}" if line.startswith("threshold=") else line for line in block]
+
+
+def float32_thresholds(model: str) -> str:
+    """Move every numerical split threshold t down to the largest float32 <= t.
+
+    The model always sees float32 inputs, and for a float32 x, `x <= t` holds exactly
+    when `x <= round_down_f32(t)`, so LightGBM's predictions do not change. But ONNX
+    stores thresholds as float32 by rounding to nearest, which can put a threshold on
+    the other side of a training value (seen: device_risk_score 0.3533 against a
+    threshold 1.5e-8 below it) and flip a split. With float32-exact thresholds the two
+    runtimes take the same path on every row. Categorical splits are left alone.
+    """
+    lines = model.split("\n")
+    out: list[str] = []
+    block: list[str] | None = None
+    for line in lines:
+        if line.startswith("Tree="):
+            if block is not None:
+                out.extend(_fix_tree(block))
+            block = [line]
+        elif block is not None and (line.startswith("end of trees") or line.startswith("Tree=")):
+            out.extend(_fix_tree(block))
+            block = None
+            out.append(line)
+        elif block is not None:
+            block.append(line)
+        elif not line.startswith("tree_sizes="):  # byte offsets of the old text; LightGBM parses without them
+            out.append(line)
+    if block is not None:
+        out.extend(_fix_tree(block))
+    return "\n".join(out)
 
 
 def predict(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:

@@ -1,0 +1,71 @@
+"""The training flow under a real (temporary) Prefect server against a temporary MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }} import registry
+from {{ cookiecutter.package_name }}.errors import ValidationFailed
+from {{ cookiecutter.package_name }}.settings import Settings
+
+from ..conftest import PROJECT_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+
+
+def load_training_flow():  # noqa: ANN201 - a Prefect Flow object
+    from prefect.flows import load_flow_from_entrypoint
+
+    return load_flow_from_entrypoint(f"{PROJECT_ROOT / 'flows' / 'training.py'}:training")
+
+
+def test_flow_registers_a_parity_checked_champion(env_settings: Settings) -> None:
+    """One flow run validates, trains, exports, proves parity, logs everything to MLflow,
+    registers version 1 and makes it champion; a second run becomes the challenger."""
+    # Given an empty registry and the training flow
+    training = load_training_flow()
+
+    # When the flow runs twice
+    first = training(reason="first")
+    second = training(reason="scheduled")
+
+    # Then the first is champion and the second, equally good, is challenger
+    assert (first["version"], first["alias"]) == ("1", registry.CHAMPION)
+    assert second["alias"] == registry.CHALLENGER, second["reason"]
+    client = registry.connect(env_settings)
+    name = env_settings.mlflow.registered_model_name
+    assert registry.aliases(client, name) == {registry.CHAMPION: "1", registry.CHALLENGER: "2"}
+
+    # And the run holds metrics, parity, the ONNX model and the bundle
+    version = client.get_model_version(name, "1")
+    run = client.get_run(version.run_id)
+    assert run.data.metrics["parity_max_abs_diff"] < env_settings.parity.max_abs_diff
+    assert run.data.metrics["holdout_{{ 'average_precision' if cookiecutter.problem_type == 'binary_classification' else 'rmse' }}"] > 0
+    artifacts = {a.path for a in client.list_artifacts(version.run_id)}
+    assert {"bundle", "manifest.json"} <= artifacts
+    bundle_files = {Path(a.path).name for a in client.list_artifacts(version.run_id, "bundle")}
+    assert {"model.onnx", "bundle.json", "reference_profile.json", "contract.yaml"} <= bundle_files
+    assert version.tags["trigger"] == "first"
+    assert client.get_model_version(name, "2").tags["trigger"] == "scheduled"
+
+
+def test_invalid_data_stops_the_flow_and_registers_nothing(env_settings: Settings, demo: pd.DataFrame, tmp_path: Path) -> None:
+    """Data that fails validation stops the run with the failed expectations; the registry stays empty."""
+    # Given a data file with out-of-range amounts and an unannounced column
+    broken = demo.assign(amount=-1.0, account_type="business")
+    path = tmp_path / "broken.parquet"
+    broken.to_parquet(path)
+
+    # When the flow runs on it
+    training = load_training_flow()
+    with pytest.raises(ValidationFailed) as caught:
+        training(data_path=str(path))
+
+    # Then the message names each failure, and nothing was registered
+    message = str(caught.value)
+    assert "expect_column_values_to_be_between failed for column 'amount'" in message
+    assert "unexpected columns ['account_type']" in message
+    assert registry.aliases(registry.connect(env_settings), env_settings.mlflow.registered_model_name) == {}

@@ -1,0 +1,72 @@
+"""The feature encoding shared by training and serving."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from {{ cookiecutter.package_name }}.contract import Contract
+from {{ cookiecutter.package_name }}.encoding import Encoding, fit_encoding
+
+
+def test_frame_and_record_encodings_agree(contract: Contract, demo: pd.DataFrame) -> None:
+    """Batch (DataFrame) and service (records) paths give the same matrix, NaNs included."""
+    # Given an encoding fitted on the demo data
+    encoding = fit_encoding(demo, contract, max_levels=256)
+    sample = demo.head(200)
+
+    # When the same rows are encoded both ways
+    from_frame = encoding.transform(sample)
+    records = [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in sample.to_dict("records")]
+    from_records = encoding.transform_records(records)
+
+    # Then the matrices are identical
+    np.testing.assert_array_equal(from_frame, from_records)
+    assert from_frame.dtype == np.float32
+
+
+def test_unseen_and_oddly_written_categories(contract: Contract, demo: pd.DataFrame) -> None:
+    """Unseen categories and nulls become NaN (the model's "missing" branch); case and
+    stray whitespace are normalised where the contract says so."""
+    # Given an encoding and a record with an odd spelling, an unseen value and a null
+    encoding = fit_encoding(demo, contract, max_levels=256)
+    base = {k: (None if pd.isna(v) else v) for k, v in demo.iloc[0].items()}
+    column = encoding.features.index("channel")
+
+    # When each variant is encoded
+    odd = encoding.transform_records([{**base, "channel": "  ONLINE "}])[0, column]
+    clean = encoding.transform_records([{**base, "channel": "online"}])[0, column]
+    unseen = encoding.transform_records([{**base, "channel": "teleport"}])[0, column]
+    null = encoding.transform_records([{**base, "channel": None}])[0, column]
+
+    # Then normalised spellings share a code and the rest are missing
+    assert odd == clean
+    assert math.isnan(unseen)
+    assert math.isnan(null)
+
+
+def test_high_cardinality_keeps_the_most_frequent_levels(contract: Contract, demo: pd.DataFrame) -> None:
+    """An open categorical keeps its max_levels most frequent values, deterministically."""
+    # Given a small level budget
+    # When the encoding is fitted twice
+    first = fit_encoding(demo, contract, max_levels=10)
+    second = fit_encoding(demo.sample(frac=1.0, random_state=1), contract, max_levels=10)
+
+    # Then the kept merchants are the ten most frequent, in the same order both times
+    top = demo["merchant_id"].value_counts().head(10).index
+    assert set(first.levels["merchant_id"]) == set(top)
+    assert first.levels["merchant_id"] == second.levels["merchant_id"]
+
+
+def test_encoding_round_trips_through_json(contract: Contract, demo: pd.DataFrame) -> None:
+    """The encoding is stored as JSON with the model and comes back identical."""
+    # Given a fitted encoding
+    encoding = fit_encoding(demo, contract, max_levels=256)
+
+    # When it is written and read back
+    restored = Encoding.from_dict(encoding.to_dict())
+
+    # Then it encodes identically
+    np.testing.assert_array_equal(restored.transform(demo.head(50)), encoding.transform(demo.head(50)))
