@@ -33,7 +33,9 @@ gate_and_alias = step(name="gate-and-alias")(pipeline.gate)
 
 
 @flow(name="training")
-def training(data_path: str | None = None, reason: str = "manual", evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+def training(
+    data_path: str | None = None, reason: str = "manual", evidence: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Train a new model version. `reason` and `evidence` say why it runs (a schedule, a
     person, or monitoring's degradation event) and are recorded on the version."""
     settings = get_settings()
@@ -50,22 +52,42 @@ def training(data_path: str | None = None, reason: str = "manual", evidence: dic
     onnx_bytes = export_onnx(booster, encoding, settings)
     parity = check_parity(onnx_bytes, encoding, data, evaluation, contract, settings)
     registered = log_to_mlflow(
-        settings=settings, contract=contract, frame=frame, data=data, encoding=encoding,
-        evaluation=evaluation, onnx_bytes=onnx_bytes, parity=parity,
-        booster_params={**lightgbm_params(contract, settings.training, data.train[contract.target].to_numpy()),
-                        "num_trees": booster.num_trees()},
+        settings=settings,
+        contract=contract,
+        frame=frame,
+        data=data,
+        encoding=encoding,
+        evaluation=evaluation,
+        onnx_bytes=onnx_bytes,
+        parity=parity,
+        booster_params={
+            **lightgbm_params(contract, settings.training, data.train[contract.target].to_numpy()),
+            "num_trees": booster.num_trees(),
+        },
         run_tags={"trigger": reason, "evidence": str(evidence or {})[:4000]},
     )
     decision = gate_and_alias(registered, evaluation, data, contract, settings, reason)
 
     outcome = pipeline.TrainingOutcome(
-        version=registered.version, run_id=registered.run_id, gate=decision,
-        metrics=evaluation.metrics, parity=parity.as_dict(),
+        version=registered.version,
+        run_id=registered.run_id,
+        gate=decision,
+        metrics=evaluation.metrics,
+        parity=parity.as_dict(),
     )
-    create_markdown_artifact(key="training-summary", markdown=f"```json\n{pipeline.summary(outcome)}\n```",
-                             description=f"version {registered.version}")
-    return {"version": registered.version, "alias": decision.alias, "passed": decision.passed,
-            "reason": decision.reason, "metrics": evaluation.metrics, "parity": parity.as_dict()}
+    create_markdown_artifact(
+        key="training-summary",
+        markdown=f"```json\n{pipeline.summary(outcome)}\n```",
+        description=f"version {registered.version}",
+    )
+    return {
+        "version": registered.version,
+        "alias": decision.alias,
+        "passed": decision.passed,
+        "reason": decision.reason,
+        "metrics": evaluation.metrics,
+        "parity": parity.as_dict(),
+    }
 
 
 if __name__ == "__main__":

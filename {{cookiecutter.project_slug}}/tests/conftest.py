@@ -2,38 +2,27 @@
 
 Every test gets its state (MLflow, databases, caches) under pytest's temporary
 folders, never in the project's var/. The expensive things (a trained model, a
-Prefect server) are made once per session.
+Prefect server) are made once per session. Helpers live in tests/support.py.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import pipeline
 from {{ cookiecutter.package_name }}.contract import Contract, load_contract
 from {{ cookiecutter.package_name }}.data import demo_frame, prepare_frame
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# Small enough to train in seconds, large enough for ~100 frauds in the holdout
-# (with fewer, holdout average precision is too noisy to clear the gate reliably).
-TEST_ROWS = 40_000
+from tests.support import PROJECT_ROOT, TEST_ROWS, Trained, make_settings, train_version
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-
-
-def make_settings(state_dir: Path, **overrides: object) -> Settings:
-    """Settings for the real project (its contract and suite) with all state in `state_dir`."""
-    return Settings(project_root=PROJECT_ROOT, state_dir=state_dir, demo_rows=TEST_ROWS, **overrides)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -63,32 +52,6 @@ def env_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()
-
-
-@dataclass(frozen=True)
-class Trained:
-    settings: Settings
-    version: str
-    run_id: str
-    evaluation: pipeline.Evaluation
-    holdout: pd.DataFrame
-    alias: str | None
-
-
-def train_version(settings: Settings, frame: pd.DataFrame, contract: Contract, reason: str = "test") -> Trained:
-    """Every training step in order, without Prefect (the flow itself has its own test)."""
-    pipeline.validate(frame, settings)
-    data = pipeline.split(frame, contract, settings)
-    booster, encoding = pipeline.fit(data, contract, settings)
-    evaluation = pipeline.evaluate_holdout(booster, encoding, data, contract, settings)
-    onnx_bytes = pipeline.export(booster, encoding, settings)
-    parity = pipeline.check_parity(onnx_bytes, encoding, data, evaluation, contract, settings)
-    registered = pipeline.log_and_register(
-        settings=settings, contract=contract, frame=frame, data=data, encoding=encoding, evaluation=evaluation,
-        onnx_bytes=onnx_bytes, parity=parity, booster_params={"test": True}, run_tags={"trigger": reason},
-    )
-    decision = pipeline.gate(registered, evaluation, data, contract, settings, reason)
-    return Trained(settings, registered.version, registered.run_id, evaluation, data.holdout, decision.alias)
 
 
 @pytest.fixture(scope="session")

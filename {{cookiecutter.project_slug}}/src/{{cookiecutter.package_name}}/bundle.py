@@ -132,7 +132,7 @@ def _runtime_problems(manifest: Mapping[str, Any]) -> list[str]:
     problems = []
     runtime = ort.__version__
     built_with = str(manifest.get("packages", {}).get("onnxruntime", ""))
-    if built_with and built_with.split(".")[0] != runtime.split(".")[0]:
+    if built_with and built_with.split(".", 1)[0] != runtime.split(".", 1)[0]:
         problems.append(f"built for onnxruntime {built_with}, this runtime is {runtime}")
     opset = manifest.get("onnx_opset")
     try:

@@ -36,8 +36,19 @@ SUITE_NAME = "contract"
 DRAFT_MAX_CATEGORIES = 50
 
 NUMERIC_DTYPES = [
-    "float64", "float32", "int64", "int32", "int16", "int8",
-    "uint8", "uint16", "uint32", "uint64", "Float64Dtype", "Int64Dtype", "Int32Dtype",
+    "float64",
+    "float32",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "Float64Dtype",
+    "Int64Dtype",
+    "Int32Dtype",
 ]
 BOOLEAN_DTYPES = ["bool", "BooleanDtype"]
 # Categoricals are Python strings in an object column after data.prepare_frame; GX then
@@ -66,9 +77,7 @@ class Feature(BaseModel):
         None, description="Closed set of levels; unset for open (high-cardinality) categoricals."
     )
     pattern: str | None = Field(None, description="Regex every value of an open categorical must match.")
-    normalize: bool = Field(
-        True, description="Categoricals: collapse whitespace and lowercase before use."
-    )
+    normalize: bool = Field(True, description="Categoricals: collapse whitespace and lowercase before use.")
 
     @field_validator("name")
     @classmethod
@@ -172,18 +181,14 @@ class Contract(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(
-            self.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True
-        )
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True)
 
 
 def parse_contract(raw: Any, source: str = "contract") -> Contract:
     try:
         return Contract.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'contract'}: {e['msg']}" for e in err.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'contract'}: {e['msg']}" for e in err.errors())
         raise ContractError(f"{source} is invalid: {problems}") from None
 
 
@@ -221,8 +226,10 @@ def _feature_expectations(feature: Feature) -> list[dict[str, Any]]:
         if feature.min is not None or feature.max is not None:
             found.append(
                 _expectation(
-                    "expect_column_values_to_be_between", column=column,
-                    min_value=feature.min, max_value=feature.max,
+                    "expect_column_values_to_be_between",
+                    column=column,
+                    min_value=feature.min,
+                    max_value=feature.max,
                 )
             )
     elif feature.type == "boolean":
@@ -234,7 +241,8 @@ def _feature_expectations(feature: Feature) -> list[dict[str, Any]]:
         if feature.allowed_categories is not None:
             found.append(
                 _expectation(
-                    "expect_column_values_to_be_in_set", column=column,
+                    "expect_column_values_to_be_in_set",
+                    column=column,
                     value_set=sorted(feature.allowed_categories),
                 )
             )
@@ -306,14 +314,16 @@ def request_model(contract: Contract) -> type[BaseModel]:
     """One record as the service accepts it. Unknown fields are kept (as `model_extra`)
     so that the service can report them as schema events instead of dropping them."""
     fields: dict[str, Any] = {f.name: _request_field(f) for f in contract.features}
-    fields[contract.id_column] = (str | None, Field(None, max_length=128, description="Caller's id, echoed in the log."))
+    fields[contract.id_column] = (
+        str | None,
+        Field(None, max_length=128, description="Caller's id, echoed in the log."),
+    )
     fields[contract.timestamp_column] = (str | None, Field(None, description="Event time (ISO 8601); default: now."))
-    model = create_model(  # type: ignore[call-overload]
+    return create_model(  # type: ignore[call-overload,no-any-return]
         "Record",
         __config__=ConfigDict(extra="allow", str_strip_whitespace=False),
         **fields,
     )
-    return model  # type: ignore[no-any-return]
 
 
 # --- drafting a contract from the user's data --------------------------------------------------
@@ -333,14 +343,17 @@ def _draft_feature(name: str, column: pd.Series) -> Feature:
 
     nullable = bool(column.isna().any())
     values = column.dropna()
-    if pd.api.types.is_bool_dtype(column) or (len(values) and set(values.unique()) <= {True, False}
-                                              and values.map(type).eq(bool).all()):
+    if pd.api.types.is_bool_dtype(column) or (
+        len(values) and set(values.unique()) <= {True, False} and values.map(type).eq(bool).all()
+    ):
         return Feature(name=name, type="boolean", nullable=nullable)
     if pd.api.types.is_numeric_dtype(column):
         integral = bool(len(values) and (values == values.round()).all())
         low, high = (float(values.min()), float(values.max())) if len(values) else (None, None)
         return Feature(
-            name=name, type="integer" if integral else "numeric", nullable=nullable,
+            name=name,
+            type="integer" if integral else "numeric",
+            nullable=nullable,
             min=0.0 if low is not None and low >= 0 else (_round_out(low, up=False) if low is not None else None),
             max=_round_out(high, up=True) if high is not None else None,
         )
@@ -401,7 +414,7 @@ def draft_contract(
     if timestamp_column is None:
         raise DataError("no timestamp column found: name one with --timestamp-column (the split is by time)")
     target_values = set(frame[target].dropna().unique().tolist())
-    task: Task = "binary_classification" if target_values <= {0, 1, True, False} else "regression"
+    task: Task = "binary_classification" if target_values <= {0, 1} else "regression"  # True == 1, False == 0
     features = [
         _draft_feature(str(name), frame[name])
         for name in frame.columns
@@ -409,13 +422,18 @@ def draft_contract(
     ]
     if segments is None:
         segments = [
-            f.name for f in features
+            f.name
+            for f in features
             if f.type == "categorical" and f.categories is not None and 2 <= len(f.categories) <= 8
         ][:2]
     return parse_contract(
         {
-            "task": task, "target": target, "id_column": id_column, "timestamp_column": timestamp_column,
-            "features": [f.model_dump(exclude_defaults=True) for f in features], "segments": list(segments),
+            "task": task,
+            "target": target,
+            "id_column": id_column,
+            "timestamp_column": timestamp_column,
+            "features": [f.model_dump(exclude_defaults=True) for f in features],
+            "segments": list(segments),
         },
         source="the drafted contract",
     )

@@ -50,8 +50,7 @@ def read_table(path: Path) -> pd.DataFrame:
 def _as_boolean(column: pd.Series) -> pd.Series:
     """Booleans written as true/false, 0/1 or yes/no become pandas booleans; anything else
     is left alone so that validation reports it with its values."""
-    mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
-               "1.0": True, "0.0": False}
+    mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "1.0": True, "0.0": False}
     if pd.api.types.is_bool_dtype(column):
         return column.astype("boolean")
     text = column.map(lambda v: v if pd.isna(v) else str(v).strip().lower())
@@ -83,9 +82,7 @@ def prepare_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     categoricals become normalised text, booleans and timestamps are parsed where
     they can be, and everything else is left for validation to judge."""
     if contract.target not in frame.columns:
-        raise DataError(
-            f"target column {contract.target!r} is missing (columns: {', '.join(map(str, frame.columns))})"
-        )
+        raise DataError(f"target column {contract.target!r} is missing (columns: {', '.join(map(str, frame.columns))})")
     out = frame.copy()
     if contract.timestamp_column in out.columns:
         out[contract.timestamp_column] = _as_timestamp(out[contract.timestamp_column])
@@ -186,12 +183,12 @@ class TransactionGenerator:
         key = hashlib.sha256(f"{self.seed}|{start.isoformat()}|{salt}".encode()).digest()
         return np.random.default_rng(int.from_bytes(key[:8], "little"))
 
-    def sample(
+    def sample(  # noqa: PLR0915 - one generative story, read top to bottom
         self,
         n: int,
         start: datetime,
         days: float = 1.0,
-        shift: TrafficShift = TrafficShift(),  # noqa: B008 - frozen dataclass, safe as a default
+        shift: TrafficShift = TrafficShift(),  # a frozen dataclass: safe as a default
         id_prefix: str = "tx",
     ) -> pd.DataFrame:
         """`n` transactions in `[start, start + days)`, with both targets
@@ -215,7 +212,9 @@ class TransactionGenerator:
         hours = np.where(rng.random(n) < 0.1, rng.integers(0, 24, n), np.clip(rng.normal(14, 4, n), 0, 23)).astype(int)
         day = rng.integers(0, max(int(np.ceil(days)), 1), n)
         seconds = rng.integers(0, 3600, n)
-        event_time = pd.to_datetime(start.replace(tzinfo=None)) + pd.to_timedelta(day * 86_400 + hours * 3_600 + seconds, unit="s")
+        event_time = pd.to_datetime(start.replace(tzinfo=None)) + pd.to_timedelta(
+            day * 86_400 + hours * 3_600 + seconds, unit="s"
+        )
 
         customer_age = np.clip(rng.normal(45, 15, n), 18, 95).round()
         account_age = np.clip(rng.exponential(900, n), 0, 20_000).round()
@@ -321,9 +320,7 @@ def demo_frame(contract: Contract, rows: int, days: int, seed: int = 7) -> pd.Da
     sample = TransactionGenerator(seed=seed).sample(rows, DEMO_START, days=days, id_prefix="train")
     missing = [c for c in contract.columns if c not in sample.columns]
     if missing:
-        raise DataError(
-            f"the demo data has no column(s) {', '.join(missing)}: point data_path at your own data"
-        )
+        raise DataError(f"the demo data has no column(s) {', '.join(missing)}: point data_path at your own data")
     return sample[contract.columns]
 
 

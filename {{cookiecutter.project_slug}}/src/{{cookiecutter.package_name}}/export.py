@@ -70,7 +70,9 @@ def parity_report(
         agreement = float(np.mean((reference >= threshold) == (exported >= threshold))) if len(diff) else 1.0
     reasons = []
     if excess > 0:
-        reasons.append(f"ONNX scores differ from LightGBM by up to {float(diff.max()):.3g} (tolerance {settings.max_abs_diff:g})")
+        reasons.append(
+            f"ONNX scores differ from LightGBM by up to {float(diff.max()):.3g} (tolerance {settings.max_abs_diff:g})"
+        )
     if agreement is not None and agreement < settings.min_decision_agreement:
         reasons.append(f"decisions agree on {agreement:.4%} of rows (< {settings.min_decision_agreement:.2%})")
     return ParityReport(

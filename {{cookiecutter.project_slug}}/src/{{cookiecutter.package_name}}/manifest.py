@@ -16,8 +16,18 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = (
-    "lightgbm", "onnx", "onnxmltools", "onnxruntime", "numpy", "pandas", "scikit-learn",
-    "great-expectations", "mlflow", "prefect", "bentoml", "pydantic",
+    "lightgbm",
+    "onnx",
+    "onnxmltools",
+    "onnxruntime",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "great-expectations",
+    "mlflow",
+    "prefect",
+    "bentoml",
+    "pydantic",
 )
 
 
@@ -41,7 +51,11 @@ def git_commit(project_root: Path) -> str | None:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=project_root, capture_output=True, text=True, timeout=10, check=True,
+            cwd=project_root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

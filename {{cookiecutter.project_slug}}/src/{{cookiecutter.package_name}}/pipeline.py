@@ -149,8 +149,12 @@ def decide_gate(
         if not metrics["r2"] >= gate.min_r2:
             failures.append(f"r2 {metrics['r2']:.4f} < {gate.min_r2}")
     primary = primary_metric(contract.task)
-    if champion_metric is not None and not primary.better(metrics[primary.name], champion_metric, gate.champion_tolerance):
-        failures.append(f"{primary.name} {metrics[primary.name]:.4f} is worse than the champion's {champion_metric:.4f}")
+    if champion_metric is not None and not primary.better(
+        metrics[primary.name], champion_metric, gate.champion_tolerance
+    ):
+        failures.append(
+            f"{primary.name} {metrics[primary.name]:.4f} is worse than the champion's {champion_metric:.4f}"
+        )
     return (not failures, "; ".join(failures) or "met every threshold")
 
 
@@ -267,7 +271,12 @@ def load_project_contract(settings: Settings) -> Contract:
 
 def summary(outcome: TrainingOutcome) -> str:
     return json.dumps(
-        {"version": outcome.version, "alias": outcome.gate.alias, "gate": outcome.gate.reason, "metrics": outcome.metrics},
+        {
+            "version": outcome.version,
+            "alias": outcome.gate.alias,
+            "gate": outcome.gate.reason,
+            "metrics": outcome.metrics,
+        },
         indent=2,
         default=str,
     )

@@ -28,7 +28,9 @@ class Split:
         return {"train_rows": len(self.train), "valid_rows": len(self.valid), "holdout_rows": len(self.holdout)}
 
 
-def split_by_time(frame: pd.DataFrame, contract: Contract, holdout_fraction: float, validation_fraction: float) -> Split:
+def split_by_time(
+    frame: pd.DataFrame, contract: Contract, holdout_fraction: float, validation_fraction: float
+) -> Split:
     """Sort by event time (id breaks ties, so the split is deterministic) and cut.
 
     The holdout is the most recent slice, as production will be: a model is
@@ -36,8 +38,8 @@ def split_by_time(frame: pd.DataFrame, contract: Contract, holdout_fraction: flo
     """
     ordered = frame.sort_values([contract.timestamp_column, contract.id_column], kind="stable").reset_index(drop=True)
     n = len(ordered)
-    n_holdout = int(round(n * holdout_fraction))
-    n_valid = int(round(n * validation_fraction))
+    n_holdout = round(n * holdout_fraction)
+    n_valid = round(n * validation_fraction)
     n_train = n - n_holdout - n_valid
     if min(n_train, n_valid, n_holdout) < 50:
         raise DataError(f"{n} rows are too few to split into train/validation/holdout (need >= 50 in each)")
@@ -87,7 +89,9 @@ def lightgbm_params(contract: Contract, settings: TrainingSettings, y_train: np.
     return params
 
 
-def _dataset(matrix: np.ndarray, y: np.ndarray, encoding: Encoding, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+def _dataset(
+    matrix: np.ndarray, y: np.ndarray, encoding: Encoding, reference: lgb.Dataset | None = None
+) -> lgb.Dataset:
     return lgb.Dataset(
         matrix,
         label=y,
@@ -131,7 +135,9 @@ def _fix_tree(block: list[str]) -> list[str]:
         return block
     kinds = [int(v) for v in fields["decision_type"].split()]
     thresholds = fields["threshold"].split()
-    fixed = [t if kind & 1 else repr(_round_down_to_float32(float(t))) for t, kind in zip(thresholds, kinds, strict=True)]
+    fixed = [
+        t if kind & 1 else repr(_round_down_to_float32(float(t))) for t, kind in zip(thresholds, kinds, strict=True)
+    ]
     return [f"threshold={' '.join(fixed)}" if line.startswith("threshold=") else line for line in block]
 
 
@@ -171,7 +177,9 @@ def predict(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
     return np.asarray(booster.predict(matrix), dtype=float)
 
 
-def choose_threshold(contract: Contract, y_valid: np.ndarray, valid_scores: np.ndarray, settings: TrainingSettings) -> float | None:
+def choose_threshold(
+    contract: Contract, y_valid: np.ndarray, valid_scores: np.ndarray, settings: TrainingSettings
+) -> float | None:
     """The decision threshold, chosen on validation data (never the holdout)."""
     if not contract.is_classification:
         return None

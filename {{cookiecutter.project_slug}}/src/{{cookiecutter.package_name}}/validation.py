@@ -117,10 +117,14 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> Report:
         gx.expectations.registry.get_expectation_impl(e["type"])(**e["kwargs"]) for e in suite["expectations"]
     ]
     gx_suite = context.suites.add(gx.ExpectationSuite(name=suite["name"], expectations=expectations))
-    batch = context.data_sources.add_pandas("frame").add_dataframe_asset("frame").add_batch_definition_whole_dataframe(
-        "whole"
+    batch = (
+        context.data_sources.add_pandas("frame")
+        .add_dataframe_asset("frame")
+        .add_batch_definition_whole_dataframe("whole")
     )
-    definition = context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=gx_suite, name="contract"))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(data=batch, suite=gx_suite, name="contract")
+    )
     result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "SUMMARY"})
     failures = [_failure(r) for r in result.results if not r.success]
     return Report(rows=len(frame), evaluated=len(result.results), failures=failures)

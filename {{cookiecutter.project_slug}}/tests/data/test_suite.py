@@ -11,8 +11,7 @@ import pytest
 from {{ cookiecutter.package_name }}.contract import Contract, suite_path
 from {{ cookiecutter.package_name }}.errors import ValidationFailed
 from {{ cookiecutter.package_name }}.validation import Report, ensure_valid, load_suite, validate_frame
-
-from ..conftest import PROJECT_ROOT
+from tests.support import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +79,9 @@ def test_suite_rejects_impossible_labels(sample: pd.DataFrame, contract: Contrac
     failed = {(f.expectation, f.column) for f in run(broken).failures}
 
     # Then the target's guard fails
-    guard = "expect_column_values_to_be_in_set" if contract.is_classification else "expect_column_values_to_be_in_type_list"
+    guard = (
+        "expect_column_values_to_be_in_set" if contract.is_classification else "expect_column_values_to_be_in_type_list"
+    )
     assert (guard, contract.target) in failed
 
 

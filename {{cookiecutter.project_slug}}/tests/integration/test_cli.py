@@ -5,30 +5,27 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from {{ cookiecutter.package_name }}.contract import Contract
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-
-from ..conftest import PROJECT_ROOT, TEST_ROWS
+from tests.support import PROJECT_ROOT, TEST_ROWS
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The environment of a CLI process: isolated state, and the session's Prefect server
-    when one runs (so that `train` does not start its own)."""
-    env = {**os.environ, f"{ENV_PREFIX}STATE_DIR": str(tmp_path / "state"), f"{ENV_PREFIX}DEMO_ROWS": str(TEST_ROWS)}
-    yield env
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a CLI process, with its state isolated in tmp_path."""
+    return {**os.environ, f"{ENV_PREFIX}STATE_DIR": str(tmp_path / "state"), f"{ENV_PREFIX}DEMO_ROWS": str(TEST_ROWS)}
 
 
 def run(env: dict[str, str], *args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], expected: str) -> None:
@@ -39,8 +36,20 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], expected: st
     assert expected in errors[0], errors[0]
 
 
-@pytest.mark.parametrize("command", [[], ["contract"], ["contract", "draft"], ["contract", "sync"], ["contract", "check"],
-                                     ["data"], ["validate"], ["train"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["contract"],
+        ["contract", "draft"],
+        ["contract", "sync"],
+        ["contract", "check"],
+        ["data"],
+        ["validate"],
+        ["train"],
+    ],
+    ids=" ".join,
+)
 def test_every_command_has_help(cli_env: dict[str, str], command: list[str]) -> None:
     """`--help` works on every command."""
     # Given a command / When asked for help / Then it answers with its usage
@@ -49,7 +58,7 @@ def test_every_command_has_help(cli_env: dict[str, str], command: list[str]) -> 
     assert "Usage" in result.stdout
 
 
-def test_data_then_validate_then_draft_a_contract(cli_env: dict[str, str], tmp_path: Path) -> None:
+def test_data_then_validate_then_draft_a_contract(cli_env: dict[str, str], tmp_path: Path, contract: Contract) -> None:
     """A newcomer's path: write demo data, validate it, draft a contract from it."""
     # Given demo data written by the CLI
     data = tmp_path / "tx.csv"
@@ -58,17 +67,16 @@ def test_data_then_validate_then_draft_a_contract(cli_env: dict[str, str], tmp_p
 
     # When it is validated and a contract drafted from it
     validated = run(cli_env, "validate", str(data))
-    drafted = run(cli_env, "contract", "draft", str(data), "--target",
-                  "{{ 'is_fraud' if cookiecutter.problem_type == 'binary_classification' else 'settlement_hours' }}",
-                  "--out", str(tmp_path / "contract.yaml"))
+    target = contract.target
+    drafted = run(cli_env, "contract", "draft", str(data), "--target", target, "--out", str(tmp_path / "contract.yaml"))
 
     # Then both succeed and the draft describes the table
     assert validated.returncode == 0, validated.stderr
     assert "expectations passed" in validated.stdout
     assert drafted.returncode == 0, drafted.stderr
-    contract = yaml.safe_load((tmp_path / "contract.yaml").read_text())
-    assert contract["task"] == "{{ cookiecutter.problem_type }}"
-    assert len(contract["features"]) == 14
+    drafted_contract = yaml.safe_load((tmp_path / "contract.yaml").read_text())
+    assert drafted_contract["task"] == contract.task
+    assert len(drafted_contract["features"]) == len(contract.features)
 
 
 def test_contract_check_fails_on_a_stale_suite(cli_env: dict[str, str], tmp_path: Path) -> None:
@@ -118,7 +126,12 @@ def test_validate_reports_a_contract_mismatch(cli_env: dict[str, str], demo: pd.
     ids=["missing-file", "empty-file", "unreadable-file", "missing-target", "contract-mismatch"],
 )
 def test_train_rejects_bad_input_with_one_line(
-    cli_env: dict[str, str], demo: pd.DataFrame, tmp_path: Path, content: bytes | str | None, expected: str
+    cli_env: dict[str, str],
+    demo: pd.DataFrame,
+    contract: Contract,
+    tmp_path: Path,
+    content: bytes | str | None,
+    expected: str,
 ) -> None:
     """`train` on unusable data exits non-zero with one clear line and no traceback."""
     from prefect.settings import PREFECT_API_URL
@@ -127,7 +140,7 @@ def test_train_rejects_bad_input_with_one_line(
     env = {**cli_env, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     path = tmp_path / "train.parquet"
     if content == "no-target":
-        demo.drop(columns=["{{ 'is_fraud' if cookiecutter.problem_type == 'binary_classification' else 'settlement_hours' }}"]).to_parquet(path)
+        demo.drop(columns=[contract.target]).to_parquet(path)
     elif content == "mismatch":
         demo.assign(amount=-1.0).to_parquet(path)
     elif isinstance(content, bytes):

@@ -10,10 +10,9 @@ from {{ cookiecutter.package_name }} import pipeline, registry
 from {{ cookiecutter.package_name }}.bundle import ModelBundle, load_bundle
 from {{ cookiecutter.package_name }}.contract import Contract
 from {{ cookiecutter.package_name }}.errors import ParityError
-from {{ cookiecutter.package_name }}.export import parity_report
+from {{ cookiecutter.package_name }}.export import ensure_parity, parity_report
 from {{ cookiecutter.package_name }}.settings import ParitySettings
-
-from ..conftest import Trained, make_settings
+from tests.support import Trained, make_settings
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +34,12 @@ def test_invariant_to_ids_case_whitespace_and_row_order(bundle: ModelBundle, tra
 
     # When ids change, categories are re-cased and padded, and the batch is reversed
     messy = [
-        {**r, "transaction_id": f"other-{i}", "channel": f"  {str(r['channel']).upper()} ",
-         "merchant_category": str(r["merchant_category"]).title()}
+        {
+            **r,
+            "transaction_id": f"other-{i}",
+            "channel": f"  {str(r['channel']).upper()} ",
+            "merchant_category": str(r["merchant_category"]).title(),
+        }
         for i, r in enumerate(rows)
     ]
     base = bundle.score_records(rows)
@@ -54,8 +57,11 @@ def test_more_risk_means_higher_scores(bundle: ModelBundle, trained: Trained) ->
     online = trained.holdout[trained.holdout["channel"] == "online"].head(500)
 
     # When the device risk rises and the account becomes new
-    riskier = online.assign(device_risk_score=np.minimum(online["device_risk_score"].fillna(0.2) + 0.4, 1.0),
-                            account_age_days=5.0, amount_to_avg_ratio=np.nan)
+    riskier = online.assign(
+        device_risk_score=np.minimum(online["device_risk_score"].fillna(0.2) + 0.4, 1.0),
+        account_age_days=5.0,
+        amount_to_avg_ratio=np.nan,
+    )
     before, after = bundle.score_frame(online), bundle.score_frame(riskier)
 
     # Then scores rise on average and for most rows
@@ -77,7 +83,9 @@ def test_international_transactions_settle_later(bundle: ModelBundle, trained: T
 {%- endif %}
 
 
-def test_training_is_deterministic(tmp_path_factory: pytest.TempPathFactory, demo: pd.DataFrame, contract: Contract) -> None:
+def test_training_is_deterministic(
+    tmp_path_factory: pytest.TempPathFactory, demo: pd.DataFrame, contract: Contract
+) -> None:
     """Two trainings on the same data give identical predictions (seeded, fixed threads)."""
     # Given the same data and settings twice
     settings = make_settings(tmp_path_factory.mktemp("determinism"))
@@ -106,8 +114,6 @@ def test_parity_gate_catches_a_broken_export(trained: Trained) -> None:
     assert not report.passed
     assert "differ" in report.reason
     with pytest.raises(ParityError, match="parity check failed"):
-        from {{ cookiecutter.package_name }}.export import ensure_parity
-
         ensure_parity(report)
 
 

@@ -6,8 +6,7 @@ import json
 
 from {{ cookiecutter.package_name }} import registry
 from {{ cookiecutter.package_name }}.bundle import load_bundle
-
-from ..conftest import Trained
+from tests.support import Trained
 
 
 def test_first_passing_model_becomes_champion_with_complete_bundle(trained: Trained) -> None:

@@ -18,8 +18,7 @@ from {{ cookiecutter.package_name }}.contract import (
     suite_path,
 )
 from {{ cookiecutter.package_name }}.errors import ContractError, DataError
-
-from ..conftest import PROJECT_ROOT
+from tests.support import PROJECT_ROOT
 
 
 def test_checked_in_suite_matches_the_contract(contract: Contract) -> None:
@@ -59,8 +58,16 @@ def test_contract_hash_changes_with_any_feature_detail(contract: Contract) -> No
         (lambda raw: raw["features"][0].update(categories=["a"]), "only apply to categorical"),
         (lambda raw: raw["features"][0].update(colour="red"), "Extra inputs are not permitted"),
     ],
-    ids=["unknown-task", "duplicate-feature", "numeric-segment", "missing-segment", "target-is-id",
-         "min-above-max", "categories-on-numeric", "unknown-key"],
+    ids=[
+        "unknown-task",
+        "duplicate-feature",
+        "numeric-segment",
+        "missing-segment",
+        "target-is-id",
+        "min-above-max",
+        "categories-on-numeric",
+        "unknown-key",
+    ],
 )
 def test_invalid_contracts_are_rejected_with_the_reason(contract: Contract, mutate, message: str) -> None:
     """Every inconsistency in a contract is a one-line ContractError naming the problem."""

@@ -118,12 +118,15 @@ def test_traffic_shift_injects_incidents() -> None:
     generator = TransactionGenerator(seed=3)
     normal = generator.sample(10_000, DEMO_START, days=1)
     shifted = generator.sample(
-        10_000, DEMO_START, days=1,
+        10_000,
+        DEMO_START,
+        days=1,
         shift=TrafficShift(amount_scale=1.8, extra_columns=("account_type",), fraud_pattern="card_testing"),
     )
 
     # Then amounts grew, a column appeared, and fraud moved to small amounts
     assert shifted["amount"].median() > 1.5 * normal["amount"].median()
-    assert "account_type" in shifted.columns and "account_type" not in normal.columns
+    assert "account_type" in shifted.columns
+    assert "account_type" not in normal.columns
     small = shifted["amount"] < 5
     assert shifted.loc[small, "is_fraud"].mean() > 5 * normal.loc[normal["amount"] < 5, "is_fraud"].mean()

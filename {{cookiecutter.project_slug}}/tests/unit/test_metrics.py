@@ -38,9 +38,11 @@ def test_regression_metrics_and_direction() -> None:
     found = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0]))
 
     # Then RMSE and MAE are 1 and the primary metric prefers smaller values
-    assert found["rmse"] == 1.0 and found["mae"] == 1.0
+    assert found["rmse"] == 1.0
+    assert found["mae"] == 1.0
     primary = primary_metric("regression")
-    assert primary.better(0.9, 1.0) and not primary.better(1.1, 1.0)
+    assert primary.better(0.9, 1.0)
+    assert not primary.better(1.1, 1.0)
 
 
 def test_f1_threshold_separates_perfectly_separable_scores() -> None:

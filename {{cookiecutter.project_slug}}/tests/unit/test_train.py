@@ -50,11 +50,10 @@ def test_float32_thresholds_change_no_prediction_and_are_float32_exact() -> None
     # Then predictions are identical and thresholds are float32 values
     np.testing.assert_array_equal(fixed.predict(x), booster.predict(x))
     thresholds = [
-        node["threshold"]
-        for tree in fixed.dump_model()["tree_info"]
-        for node in _splits(tree["tree_structure"])
+        node["threshold"] for tree in fixed.dump_model()["tree_info"] for node in _splits(tree["tree_structure"])
     ]
-    assert thresholds and all(float(np.float32(t)) == t for t in thresholds)
+    assert thresholds
+    assert all(float(np.float32(t)) == t for t in thresholds)
 
 
 def _splits(node: dict[str, object]) -> list[dict[str, object]]:
