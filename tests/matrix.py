@@ -1,0 +1,101 @@
+"""The option matrix, in the manner of cookiecutter-data-science's tests.
+
+Every combination of the options that change what is built is baked; pairs
+that make no sense are filtered in one place (`invalid`); cosmetic options (names,
+descriptions, schedules) are cycled through the combinations so each variant is
+baked somewhere without multiplying the matrix.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+CHOICES = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+
+# Options whose answer changes the files, the code or the toolchain of a bake.
+BUILD_OPTIONS = ("problem_type", "alert_channel", "ci", "python_version", "license")
+
+# Names with spaces, capitals, quotes and non-ASCII; schedules in other valid cron forms.
+COSMETIC = (
+    {},
+    {
+        "project_name": "Churn Model",
+        "description": 'Predicts "churn" & who\'s next',
+        "author_name": "Zoë O'Brien",
+        "author_email": "zoe@example.org",
+        "retrain_cron": "30 2 * * 0",
+        "monitor_cron": "*/30 * * * *",
+    },
+    {
+        "project_name": "credit risk v2",
+        "package_name": "creditrisk",
+        "description": "Scores credit applications.",
+        "retrain_cron": "0 4 1,15 jan-dec *",
+        "monitor_cron": "15 5 * * mon-fri",
+    },
+)
+
+
+@dataclass(frozen=True)
+class Combination:
+    answers: dict[str, str]
+
+    @property
+    def id(self) -> str:
+        a = self.answers
+        kind = "clf" if a["problem_type"] == "binary_classification" else "reg"
+        return f"{kind}-{a['alert_channel']}-ci_{a['ci']}-py{a['python_version']}-{a['license']}-{a.get('project_name', 'default')}"
+
+    def __getitem__(self, option: str) -> str:
+        return self.answers.get(option) or str(_default(option))
+
+
+def _default(option: str) -> object:
+    value = CHOICES[option]
+    return value[0] if isinstance(value, list) else value
+
+
+def invalid(answers: dict[str, str]) -> str | None:
+    """Why a combination must not be baked, or None. The single place for such rules.
+
+    None today: every option is independent. A future rule belongs here, e.g. an
+    alert channel that needs a CI secret store the chosen CI lacks.
+    """
+    del answers
+    return None
+
+
+def combinations() -> Iterator[Combination]:
+    values = [CHOICES[option] for option in BUILD_OPTIONS]
+    valid = (dict(zip(BUILD_OPTIONS, combo, strict=True)) for combo in itertools.product(*values))
+    for index, answers in enumerate(a for a in valid if invalid(a) is None):
+        yield Combination({**answers, **COSMETIC[index % len(COSMETIC)]})
+
+
+def representatives() -> list[Combination]:
+    """One bake per problem type and alert channel (the options that change code), with
+    the CI system, Python version, license and cosmetics cycled across them."""
+    chosen = []
+    for index, (problem, channel) in enumerate(
+        itertools.product(CHOICES["problem_type"], CHOICES["alert_channel"])
+    ):
+        if (problem, channel) == (CHOICES["problem_type"][0], CHOICES["alert_channel"][0]):
+            continue  # the default bake runs everything in its own test
+        chosen.append(
+            Combination(
+                {
+                    "problem_type": problem,
+                    "alert_channel": channel,
+                    "ci": CHOICES["ci"][index % len(CHOICES["ci"])],
+                    "python_version": CHOICES["python_version"][index % len(CHOICES["python_version"])],
+                    "license": CHOICES["license"][index % len(CHOICES["license"])],
+                    **COSMETIC[index % len(COSMETIC)],
+                }
+            )
+        )
+    return chosen
