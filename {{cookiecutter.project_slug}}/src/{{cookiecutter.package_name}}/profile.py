@@ -1,95 +1,325 @@
 """The reference profile: what the training data looked like, fitted once and stored as JSON.
 
 Monitoring compares each window of live data with this profile instead of with
-the training data itself, so scoring a window is a single pass over it and no
-training rows (or pickles) travel with the model.
+the training data itself, so scoring a window is a single pass over the window
+and no training rows (or pickles) travel with the model. The profile holds,
+per numeric feature, 50 quantile bins (edges, counts and bin means) with the
+null rate and summary statistics; per categorical or boolean feature, every
+level's count (up to MAX_LEVELS) with the null rate; the score distribution;
+the holdout performance, overall and per segment; and, for classifiers, the
+calibration map that performance estimation needs.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .contract import Contract
+from .calibration import fit_calibration
+from .contract import Contract, Feature
+from .drift_stats import quantile_groups
+from .errors import DataError
+from .histogram import category_labels, column_kind, count_categories, count_numeric, numeric_values
+from .metrics import evaluate, primary_metric
 
-FORMAT_VERSION = 1
-QUANTILE_BINS = 50  # fine bins: KS works on their edges; PSI merges them into deciles
-TOP_LEVELS = 200  # categoricals keep this many levels; the rest pool into OTHER
-OTHER = "__other__"
+FORMAT_VERSION = 2
+QUANTILE_BINS = 50  # fine bins: KS reads the CDFs at their edges; PSI and JS merge them into deciles
+MAX_LEVELS = 5_000  # categoricals keep this many levels' counts; the rarest beyond pool into one count
+SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
-def numeric_profile(values: pd.Series | np.ndarray) -> dict[str, Any]:
-    data = pd.to_numeric(pd.Series(values).astype("Float64"), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    present = data[~np.isnan(data)]
-    n = len(data)
-    if len(present) == 0:
-        return {"kind": "numeric", "n": n, "null_rate": 1.0 if n else 0.0, "edges": [], "counts": [0]}
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, QUANTILE_BINS + 1)[1:-1]))
-    # Bin i holds values in (edges[i-1], edges[i]]: side="left" puts a value equal to an edge
-    # in the bin below, so a heavy point mass stays in one bin.
-    counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def numeric_profile(values: np.ndarray, feature_type: str = "numeric") -> dict[str, Any]:
+    """Quantile bins of the finite values; NaN, infinities and unparseable values count as missing."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    n = len(values)
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, QUANTILE_BINS + 1)[1:-1])) if len(finite) else np.empty(0)
+    counted = count_numeric(values, edges)
+    used = counted.counts > 0
+    means = np.zeros(len(counted.counts))
+    means[used] = counted.sums[used] / counted.counts[used]
     return {
         "kind": "numeric",
+        "type": feature_type,
         "n": n,
-        "null_rate": float(1 - len(present) / n),
+        "missing": counted.missing,
+        "null_rate": counted.missing / n if n else 0.0,
         "edges": edges.tolist(),
-        "counts": counts.tolist(),
-        "mean": float(present.mean()),
-        "std": float(present.std()),
-        "min": float(present.min()),
-        "max": float(present.max()),
-        "quantiles": {str(q): float(np.quantile(present, q)) for q in (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)},
+        "counts": counted.counts.astype(int).tolist(),
+        "means": means.tolist(),
+        "mean": _finite_or_none(counted.mean),
+        "std": _finite_or_none(counted.std),
+        "min": _finite_or_none(counted.minimum),
+        "max": _finite_or_none(counted.maximum),
+        "quantiles": {str(q): float(np.quantile(finite, q)) for q in SUMMARY_QUANTILES} if len(finite) else {},
     }
 
 
-def categorical_profile(values: pd.Series) -> dict[str, Any]:
-    n = len(values)
-    present = values.dropna().astype(str)
-    counts = present.value_counts()
-    ranked = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
-    kept = dict(ranked[:TOP_LEVELS])
-    other = int(sum(int(c) for _, c in ranked[TOP_LEVELS:]))
+def categorical_profile(column: pd.Series, boolean: bool = False, normalize: bool = True) -> dict[str, Any]:
+    """Every level's count, most frequent first (ties by name, so the profile is deterministic)."""
+    counts, missing = count_categories(column, boolean=boolean, normalize=normalize)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = ranked[:MAX_LEVELS]
+    n = len(column)
     return {
         "kind": "categorical",
+        "type": "boolean" if boolean else "categorical",
+        "normalize": normalize,
         "n": n,
-        "null_rate": float(1 - len(present) / n) if n else 0.0,
-        "counts": {str(k): int(v) for k, v in kept.items()},
-        "other_count": other,
-        "n_levels": len(counts),
+        "missing": missing,
+        "null_rate": missing / n if n else 0.0,
+        "levels": [level for level, _ in kept],
+        "counts": [count for _, count in kept],
+        "other_count": sum(count for _, count in ranked[MAX_LEVELS:]),
+        "n_levels": len(ranked),
+        # Levels seen once: their share estimates how often live data brings a level the
+        # reference never saw (Good-Turing), the baseline for the unseen-category check.
+        "singletons": sum(1 for _, count in ranked if count == 1),
     }
+
+
+def feature_profile(column: pd.Series, feature: Feature) -> dict[str, Any]:
+    if feature.type in ("categorical", "boolean"):
+        return categorical_profile(column, boolean=feature.type == "boolean", normalize=feature.normalize)
+    return numeric_profile(numeric_values(column)[0], feature.type)
+
+
+def _metrics_json(metrics: Mapping[str, float]) -> dict[str, float | None]:
+    return {name: _finite_or_none(float(value)) for name, value in metrics.items()}
+
+
+def _segment_performance(
+    frame: pd.DataFrame, contract: Contract, scores: np.ndarray, threshold: float | None
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    labels = frame[contract.target].to_numpy(dtype=float)
+    found: dict[str, dict[str, dict[str, float | None]]] = {}
+    for segment in contract.segments:
+        feature = contract.feature(segment)
+        names = category_labels(frame[segment], boolean=feature.type == "boolean", normalize=feature.normalize)
+        found[segment] = {}
+        for level in sorted({str(v) for v in names if v is not None}):
+            rows = names == level
+            found[segment][level] = _metrics_json(evaluate(contract.task, labels[rows], scores[rows], threshold))
+    return found
 
 
 def fit_profile(
     frame: pd.DataFrame,
     contract: Contract,
-    scores: np.ndarray,
-    performance: Mapping[str, float],
-    threshold: float | None,
+    scores: np.ndarray | None = None,
+    performance: Mapping[str, float] | None = None,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
-    """Profile the features of `frame` (training data) and the model's `scores` on it."""
-    features: dict[str, Any] = {}
-    for feature in contract.features:
-        column = frame[feature.name]
-        if feature.type == "categorical":
-            features[feature.name] = categorical_profile(column)
-        elif feature.type == "boolean":
-            features[feature.name] = categorical_profile(column.map(lambda v: None if pd.isna(v) else str(bool(v)).lower()))
-        else:
-            features[feature.name] = numeric_profile(column)
-        features[feature.name]["type"] = feature.type
+    """Profile the features of `frame` (the holdout at training time, or any reference table).
+
+    With `scores` (the model's, on the same rows) it also profiles the score
+    distribution and, when `frame` has the target, the per-segment performance
+    and (for classifiers) the calibration map.
+    """
+    missing = [name for name in contract.feature_names if name not in frame.columns]
+    if missing:
+        raise DataError(f"the reference data lacks feature column(s) {', '.join(missing)}")
+    features = {feature.name: feature_profile(frame[feature.name], feature) for feature in contract.features}
+    labelled = scores is not None and contract.target in frame.columns
+    score_array = np.asarray(scores, dtype=float) if scores is not None else None
+    if score_array is not None and len(score_array) != len(frame):
+        raise DataError(f"{len(score_array)} scores for {len(frame)} reference rows")
+    calibration = None
+    segment_performance: dict[str, Any] = {}
+    if labelled and score_array is not None:
+        segment_performance = _segment_performance(frame, contract, score_array, threshold)
+        if contract.is_classification:
+            calibration = fit_calibration(score_array, frame[contract.target].to_numpy(dtype=float))
     return {
         "format_version": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "contract_hash": contract.hash,
         "task": contract.task,
+        "target": contract.target,
+        "id_column": contract.id_column,
+        "timestamp_column": contract.timestamp_column,
+        "segments": list(contract.segments),
         "n_rows": len(frame),
-        "columns": {str(c): str(frame[c].dtype) for c in frame.columns},
+        "columns": {
+            str(name): {"dtype": str(frame[name].dtype), "kind": column_kind(frame[name])} for name in frame.columns
+        },
         "features": features,
-        "score": numeric_profile(scores),
-        "performance": {k: (None if not np.isfinite(v) else float(v)) for k, v in performance.items()},
+        "score": numeric_profile(score_array) if score_array is not None else None,
         "threshold": threshold,
+        "primary_metric": primary_metric(contract.task).name,
+        "performance": _metrics_json(performance or {}),
+        "segment_performance": segment_performance,
+        "calibration": calibration,
     }
+
+
+# --- reading a stored profile ------------------------------------------------------------------------
+
+REQUIRED_KEYS = ("format_version", "task", "features", "columns")
+FEATURE_KEYS = {
+    "numeric": ("n", "missing", "edges", "counts", "means", "std"),
+    "categorical": ("n", "missing", "levels", "counts", "other_count", "singletons", "normalize", "type"),
+}
+
+
+def check_profile(raw: Any, source: str = "profile") -> dict[str, Any]:
+    """The profile if it has the shape this code reads; otherwise a one-line DataError."""
+    if not isinstance(raw, dict):
+        raise DataError(f"{source} is not a reference profile (a JSON object)")
+    absent = [key for key in REQUIRED_KEYS if key not in raw]
+    if absent:
+        raise DataError(f"{source} is not a reference profile: it lacks {', '.join(absent)}")
+    if raw["format_version"] != FORMAT_VERSION:
+        raise DataError(
+            f"{source} is profile format {raw['format_version']}, this code reads {FORMAT_VERSION}: refit it"
+        )
+    if not isinstance(raw["features"], dict) or not raw["features"]:
+        raise DataError(f"{source} profiles no features")
+    for name, spec in [*raw["features"].items(), *([("score", raw["score"])] if raw.get("score") else [])]:
+        kind = spec.get("kind") if isinstance(spec, dict) else None
+        if kind not in FEATURE_KEYS:
+            raise DataError(f"{source}: feature {name!r} has no known kind")
+        lacking = [key for key in FEATURE_KEYS[kind] if key not in spec]
+        if lacking:
+            raise DataError(f"{source}: feature {name!r} lacks {', '.join(lacking)}")
+    return raw
+
+
+def load_profile(path: Path) -> dict[str, Any]:
+    """Read a reference_profile.json (as written by training or by `save_profile`)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read it ({err})") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    return check_profile(raw, str(path))
+
+
+def save_profile(profile: Mapping[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(profile), allow_nan=False), encoding="utf-8")
+    return path
+
+
+# --- the profile as arrays, ready for scoring -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NumericReference:
+    name: str
+    type: str
+    n: int
+    missing: int
+    edges: np.ndarray
+    counts: np.ndarray
+    sums: np.ndarray
+    std: float
+    groups: np.ndarray  # decile label per fine bin, for PSI and JS
+
+    @property
+    def spread(self) -> float:
+        """What Wasserstein distances are divided by: the reference standard deviation
+        (1 for a constant feature, whose distance is then in its own units)."""
+        return self.std if self.std > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class CategoricalReference:
+    name: str
+    type: str
+    boolean: bool
+    normalize: bool
+    n: int
+    missing: int
+    levels: tuple[str, ...]
+    index: Mapping[str, int]
+    counts: np.ndarray
+    other_count: int
+    singletons: int
+
+    @property
+    def expected_unseen(self) -> float:
+        """Share of live values expected to fall outside the stored levels with no drift at all."""
+        present = self.n - self.missing
+        return (self.other_count + self.singletons) / present if present else 0.0
+
+
+FeatureReference = NumericReference | CategoricalReference
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A profile compiled into arrays once, so that scoring many windows repeats no parsing."""
+
+    features: Mapping[str, FeatureReference]
+    score: NumericReference | None
+    column_kinds: Mapping[str, str]
+    optional_columns: frozenset[str]
+    task: str
+    threshold: float | None
+    profile: Mapping[str, Any] = field(repr=False)
+
+
+def _numeric_reference(name: str, spec: Mapping[str, Any]) -> NumericReference:
+    counts = np.asarray(spec["counts"], dtype=float)
+    return NumericReference(
+        name=name,
+        type=str(spec.get("type", "numeric")),
+        n=int(spec["n"]),
+        missing=int(spec["missing"]),
+        edges=np.asarray(spec["edges"], dtype=float),
+        counts=counts,
+        sums=np.asarray(spec["means"], dtype=float) * counts,
+        std=float(spec["std"]) if spec["std"] is not None else 0.0,
+        groups=quantile_groups(counts),
+    )
+
+
+def _categorical_reference(name: str, spec: Mapping[str, Any]) -> CategoricalReference:
+    levels = tuple(str(level) for level in spec["levels"])
+    return CategoricalReference(
+        name=name,
+        type=str(spec["type"]),
+        boolean=spec["type"] == "boolean",
+        normalize=bool(spec["normalize"]),
+        n=int(spec["n"]),
+        missing=int(spec["missing"]),
+        levels=levels,
+        index={level: i for i, level in enumerate(levels)},
+        counts=np.asarray(spec["counts"], dtype=float),
+        other_count=int(spec["other_count"]),
+        singletons=int(spec["singletons"]),
+    )
+
+
+def compile_profile(profile: Mapping[str, Any]) -> Reference:
+    """Arrays and lookups for a (checked) profile."""
+    raw = check_profile(dict(profile))
+    features: dict[str, FeatureReference] = {
+        name: _numeric_reference(name, spec) if spec["kind"] == "numeric" else _categorical_reference(name, spec)
+        for name, spec in raw["features"].items()
+    }
+    optional = {raw.get(key) for key in ("id_column", "timestamp_column", "target")}
+    return Reference(
+        features=features,
+        score=_numeric_reference("score", raw["score"]) if raw.get("score") else None,
+        column_kinds={name: str(info.get("kind", "")) for name, info in raw["columns"].items()},
+        optional_columns=frozenset(str(c) for c in optional if c),
+        task=str(raw["task"]),
+        threshold=raw.get("threshold"),
+        profile=raw,
+    )
