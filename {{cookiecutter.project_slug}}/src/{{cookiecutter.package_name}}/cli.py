@@ -202,5 +202,46 @@ def train(
     _print_json(result)
 
 
+# --- drift -----------------------------------------------------------------------------------------
+
+
+def _drift_reference(path: Path) -> dict[str, Any]:
+    """A stored profile (a reference_profile.json, or a model bundle folder holding one),
+    or a data table profiled on the spot with the project's contract."""
+    from .bundle import PROFILE_FILE
+    from .contract import load_contract
+    from .data import read_table
+    from .profile import fit_profile, load_profile
+
+    if path.is_dir():
+        path = path / PROFILE_FILE
+    if path.suffix.lower() == ".json":
+        return load_profile(path)
+    return fit_profile(read_table(path), load_contract(_settings().contract_file))
+
+
+@app.command()
+def drift(
+    reference: Annotated[
+        Path, typer.Option(help="Reference data (CSV/Parquet), or a reference_profile.json saved with a model.")
+    ],
+    current: Annotated[Path, typer.Option(help="The data to check (CSV/Parquet).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON.")] = False,
+) -> None:
+    """Check data for drift against a reference: per-feature tests and effect sizes, schema changes."""
+    from .data import read_table
+    from .drift import score_window
+
+    with _user_errors():
+        profile = _drift_reference(reference)
+        report = score_window(profile, read_table(current), settings=_settings().drift)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    from .drift_view import render
+
+    render(report)
+
+
 def main() -> None:  # pragma: no cover - the console script
     sys.exit(app())

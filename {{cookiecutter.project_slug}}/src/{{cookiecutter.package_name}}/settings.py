@@ -101,6 +101,130 @@ class GateSettings(BaseModel):
     )
 
 
+class DriftSettings(BaseModel):
+    """How the monitoring engine judges a window of live data against the reference profile.
+
+    A feature drifts only when a two-sample test says the change is real (after
+    correcting for testing many features at once) AND an effect size says it is
+    large enough to matter: large windows make tiny, harmless changes
+    significant, and small windows make large-looking effects out of noise.
+    """
+
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description=(
+            "Significance level after correction. With the Benjamini-Hochberg correction, an undrifted "
+            "window raises any alarm at most ~5% of the time, and at most ~5% of alarms are false."
+        ),
+    )
+    correction: Literal["bh", "holm", "none"] = Field(
+        default="bh",
+        description=(
+            "Multiple-comparison control across a window's tests. 'bh' (false discovery rate) keeps power "
+            "when several features drift together; 'holm' (family-wise) is stricter; 'none' alarms on "
+            "~alpha of all features in every window."
+        ),
+    )
+    wasserstein_threshold: float = Field(
+        default=0.1,
+        ge=0,
+        description=(
+            "Numeric: Wasserstein distance in units of the reference standard deviation. 0.1 (a tenth of "
+            "the spread) is Evidently's default; a 0.2-SD mean shift clears it twice over."
+        ),
+    )
+    js_threshold: float = Field(
+        default=0.1,
+        ge=0,
+        description=(
+            "Jensen-Shannon distance (natural log, 0 to 0.83) on deciles or category shares. 0.1 is "
+            "Evidently's default; it catches shape changes that barely move the mean."
+        ),
+    )
+    psi_threshold: float = Field(
+        default=0.2,
+        ge=0,
+        description=(
+            "Population stability index on deciles or categories. 0.2 is the credit-scoring convention "
+            "for a significant shift."
+        ),
+    )
+    share_change_threshold: float = Field(
+        default=0.05,
+        ge=0,
+        description=(
+            "Categorical: the largest change in any one level's share. Five percentage points is a visible "
+            "mix change; JS distance alone misses a 10-point move of a common level (it scores ~0.07)."
+        ),
+    )
+    null_rate_threshold: float = Field(
+        default=0.02,
+        ge=0,
+        description=(
+            "Absolute change in the share of missing (or unparseable) values. Two points is what a "
+            "partially broken upstream join looks like; routine variation is far smaller."
+        ),
+    )
+    unseen_threshold: float = Field(
+        default=0.02,
+        ge=0,
+        description=(
+            "Categorical: share of values the reference never saw, beyond the share expected from its "
+            "own rare levels (Good-Turing). Two points of brand-new levels means a new upstream source."
+        ),
+    )
+    min_expected_count: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Chi-square: levels with a smaller expected count are pooled (Cochran's rule), so that rare "
+            "levels cannot fake significance."
+        ),
+    )
+    dataset_drift_share: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description=(
+            "The window drifts as a whole when at least this share of scored features drift: a quarter "
+            "moving together means the population changed, not one upstream field."
+        ),
+    )
+    rename_max_distance: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description=(
+            "An added column is taken for a renamed missing feature when its distribution is this close "
+            "(KS statistic or total variation, and null-rate gap) to the feature's reference."
+        ),
+    )
+    estimate_draws: int = Field(
+        default=200,
+        ge=20,
+        description="Monte Carlo draws for estimated performance: enough for a stable 90% band.",
+    )
+    estimate_max_rows: int = Field(
+        default=50_000,
+        ge=1_000,
+        description=(
+            "Estimated performance simulates labels for at most this many rows (a random sample): the "
+            "band is then a little wider than the window needs, never narrower."
+        ),
+    )
+    band: float = Field(default=0.9, gt=0, lt=1, description="Coverage of the uncertainty band around estimated performance.")
+    min_labelled_rows: int = Field(
+        default=500,
+        ge=1,
+        description=(
+            "Realized metrics on fewer labelled rows (overall or per segment) are marked unreliable: at the "
+            "demo's 1.5% fraud rate that is ~7 frauds, about the fewest on which precision means anything."
+        ),
+    )
+
+
 class Settings(BaseSettings):
     """All settings. Nested groups read `PREFIX_GROUP__FIELD`."""
 
@@ -126,6 +250,7 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     parity: ParitySettings = ParitySettings()
     gate: GateSettings = GateSettings()
+    drift: DriftSettings = DriftSettings()
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
