@@ -16,21 +16,51 @@ import sys
 # dependency (or the standard module) for everything that runs inside it.
 SHADOWED = frozenset(
     {
-        "bentoml", "great_expectations", "lightgbm", "mlflow", "numpy", "onnx",
-        "onnxmltools", "onnxruntime", "pandas", "prefect", "pyarrow", "pydantic",
-        "pydantic_settings", "scipy", "sklearn", "sqlalchemy", "typer", "yaml",
-        "test", "tests", "flows", "services", "src", "json", "logging", "typing",
+        "bentoml",
+        "great_expectations",
+        "lightgbm",
+        "mlflow",
+        "numpy",
+        "onnx",
+        "onnxmltools",
+        "onnxruntime",
+        "pandas",
+        "prefect",
+        "pyarrow",
+        "pydantic",
+        "pydantic_settings",
+        "scipy",
+        "sklearn",
+        "sqlalchemy",
+        "typer",
+        "yaml",
+        "test",
+        "tests",
+        "flows",
+        "services",
+        "src",
+        "json",
+        "logging",
+        "typing",
     }
 )
 
 SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-CRON_FIELDS = (  # name, lowest, highest, names allowed in place of numbers
+# Per field: name, lowest, highest, and the names allowed in place of numbers.
+CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
-    ("month", 1, 12, {m: i + 1 for i, m in enumerate(
-        "jan feb mar apr may jun jul aug sep oct nov dec".split())}),
-    ("day of week", 0, 7, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}),
+    (
+        "month",
+        1,
+        12,
+        {
+            m: i + 1
+            for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])
+        },
+    ),
+    ("day of week", 0, 7, {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
 )
 
 

@@ -1,6 +1,6 @@
 """Bake the template (default answers unless overridden) into a folder.
 
-    python scripts/bake.py --output-dir build/dev [--set problem_type=regression] [--fresh]
+python scripts/bake.py --output-dir build/dev [--set problem_type=regression] [--fresh]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Print the default bake's file list, for tests/baked_files.txt (review the diff before committing).
 
-    .venv/bin/python scripts/list_baked_files.py > tests/baked_files.txt
+.venv/bin/python scripts/list_baked_files.py > tests/baked_files.txt
 """
 
 from __future__ import annotations

@@ -28,7 +28,11 @@ def derived_suite(problem_type: str, scratch: Path, python: str) -> str:
         "print(suite_json(load_contract(Path('contract.yaml'))), end='')"
     )
     return subprocess.run(
-        [python, "-c", code], cwd=project, check=True, capture_output=True, text=True,
+        [python, "-c", code],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
         env={"PYTHONPATH": str(project / "src")},
     ).stdout
 
@@ -40,8 +44,11 @@ def main() -> None:
         suites = {p: derived_suite(p, Path(scratch), python) for p in PROBLEM_TYPES}
     # `-%}` eats the newline after each tag, so a bake holds exactly one suite's text.
     text = (
-        '{% if cookiecutter.problem_type == "regression" -%}\n' + suites["regression"]
-        + "{% else -%}\n" + suites["binary_classification"] + "{% endif -%}\n"
+        '{% if cookiecutter.problem_type == "regression" -%}\n'
+        + suites["regression"]
+        + "{% else -%}\n"
+        + suites["binary_classification"]
+        + "{% endif -%}\n"
     )
     target = TEMPLATE / "{{cookiecutter.project_slug}}" / SUITE
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ CHOICES = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"
 BUILD_OPTIONS = ("problem_type", "alert_channel", "ci", "python_version", "license")
 
 # Names with spaces, capitals, quotes and non-ASCII; schedules in other valid cron forms.
-COSMETIC = (
+COSMETIC: tuple[dict[str, str], ...] = (
     {},
     {
         "project_name": "Churn Model",
@@ -49,7 +49,8 @@ class Combination:
     def id(self) -> str:
         a = self.answers
         kind = "clf" if a["problem_type"] == "binary_classification" else "reg"
-        return f"{kind}-{a['alert_channel']}-ci_{a['ci']}-py{a['python_version']}-{a['license']}-{a.get('project_name', 'default')}"
+        name = a.get("project_name", "default")
+        return f"{kind}-{a['alert_channel']}-ci_{a['ci']}-py{a['python_version']}-{a['license']}-{name}"
 
     def __getitem__(self, option: str) -> str:
         return self.answers.get(option) or str(_default(option))
@@ -81,9 +82,7 @@ def representatives() -> list[Combination]:
     """One bake per problem type and alert channel (the options that change code), with
     the CI system, Python version, license and cosmetics cycled across them."""
     chosen = []
-    for index, (problem, channel) in enumerate(
-        itertools.product(CHOICES["problem_type"], CHOICES["alert_channel"])
-    ):
+    for index, (problem, channel) in enumerate(itertools.product(CHOICES["problem_type"], CHOICES["alert_channel"])):
         if (problem, channel) == (CHOICES["problem_type"][0], CHOICES["alert_channel"][0]):
             continue  # the default bake runs everything in its own test
         chosen.append(

@@ -39,11 +39,7 @@ def expected_files(combo: Combination, package: str) -> set[str]:
 
 
 def baked_files(project: Path) -> set[str]:
-    return {
-        str(p.relative_to(project))
-        for p in project.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
-    }
+    return {str(p.relative_to(project)) for p in project.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
 
 
 def leftover_jinja(project: Path) -> list[str]:
@@ -88,3 +84,22 @@ def test_bake_has_the_exact_files_and_no_template_syntax(tmp_path: Path, combo: 
     contract = yaml.safe_load((project / "contract.yaml").read_text(encoding="utf-8"))
     assert contract["task"] == combo["problem_type"]
     assert (project / "LICENSE").read_text(encoding="utf-8").strip()
+
+
+def test_recorded_answers_replay_to_the_same_project(tmp_path: Path) -> None:
+    """`.cruft.json` holds what a replay needs: baking again from it gives the same files."""
+    # Given a bake with non-default answers
+    answers = {"problem_type": "regression", "ci": "gitlab", "license": "BSD-3-Clause", "project_name": "Churn Model"}
+    first = bake(tmp_path / "first", answers)
+
+    # When its recorded answers are replayed through cookiecutter's replay mechanism
+    replay = tmp_path / "replay.json"
+    replay.write_text(json.dumps(json.loads((first / ".cruft.json").read_text())["context"]))
+    from cookiecutter.main import cookiecutter
+
+    second = Path(cookiecutter(str(TEMPLATE), replay=str(replay), output_dir=str(tmp_path / "second")))
+
+    # Then every file is identical
+    assert baked_files(first) == baked_files(second)
+    for relative in baked_files(first):
+        assert (first / relative).read_bytes() == (second / relative).read_bytes(), relative
