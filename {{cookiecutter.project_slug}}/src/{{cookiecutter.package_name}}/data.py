@@ -140,7 +140,8 @@ class TrafficShift:
     distance_shift_km: float = 0.0  # covariate shift: transactions further from home
     device_risk_shift: float = 0.0  # covariate shift: a new device-scoring SDK reads higher
     online_share: float | None = None  # covariate shift: more card-not-present traffic
-    fraud_pattern: Literal["baseline", "card_testing"] = "baseline"  # concept drift
+    fraud_pattern: Literal["baseline", "card_testing"] = "baseline"  # concept drift (is_fraud)
+    settlement_backlog_hours: float = 0.0  # concept drift (settlement_hours): online payments settle later
     extra_columns: tuple[str, ...] = ()  # schema drift, e.g. ("account_type",)
 
 
@@ -274,6 +275,7 @@ class TransactionGenerator:
             + np.where(np.isin(category, ["travel", "money_transfer"]), 14.0, 0.0)
             + 8.0 * (hours >= 18)
             + 30.0 * device_risk
+            + np.where(channel == "online", shift.settlement_backlog_hours, 0.0)
             + rng.gamma(2.0, 3.0, n)
         ).round(2)
 
