@@ -395,6 +395,7 @@ def score_window(
     *,
     scores: np.ndarray | Sequence[float] | None = None,
     unknown_fields: Mapping[str, int] | Iterable[str] | None = None,
+    ignore_columns: Iterable[str] = (),
     settings: DriftSettings | None = None,
 ) -> DriftReport:
     """Score a window of live data against the reference profile.
@@ -402,11 +403,14 @@ def score_window(
     `frame` holds the window's rows (any columns: extra, missing, renamed and
     retyped ones become schema events); `scores` the model's scores on the same
     rows, for prediction drift; `unknown_fields` the request fields the service
-    received but does not know (names, or names with counts).
+    received but does not know (names, or names with counts); `ignore_columns`
+    the window's bookkeeping columns (score, model version, request id...) that
+    are not data and must not be reported as added columns. Compile the profile
+    once (`profile.compile_profile`) when scoring many windows.
     """
     settings = settings or DriftSettings()
     reference = profile if isinstance(profile, Reference) else compile_profile(profile)
-    diff = schema_diff(reference, frame, unknown_fields, settings.rename_max_distance)
+    diff = schema_diff(reference, frame, unknown_fields, settings.rename_max_distance, ignore_columns)
     measured: list[FeatureDrift] = []
     absent: dict[str, FeatureDrift] = {}
     for name, spec in reference.features.items():

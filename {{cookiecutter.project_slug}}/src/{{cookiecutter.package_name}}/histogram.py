@@ -70,10 +70,11 @@ def numeric_values(column: pd.Series) -> tuple[np.ndarray, int]:
     return values, non_null - int(np.count_nonzero(~np.isnan(values)))
 
 
-def count_numeric(values: np.ndarray, edges: np.ndarray) -> NumericCounts:
-    """Bin counts, per-bin sums and summary statistics in one sort.
+def count_numeric(values: np.ndarray, edges: np.ndarray, spread: bool = False) -> NumericCounts:
+    """Bin counts, per-bin sums and summary statistics in one sort (the standard deviation,
+    an extra pass, only when `spread` asks for it: profiles need it, windows do not).
 
-    Sorting first and then locating the few edges in the sorted values is ~6x
+    Sorting first and then locating the few edges in the sorted values is ~5x
     faster than locating every value among the edges (numpy's sort is
     vectorised; its searchsorted on unsorted keys is a cache-missing binary
     search per value). NaN and infinities sort to the ends and count as missing.
@@ -82,17 +83,24 @@ def count_numeric(values: np.ndarray, edges: np.ndarray) -> NumericCounts:
     low = int(np.searchsorted(ordered, -np.inf, side="right"))
     high = int(np.searchsorted(ordered, np.inf, side="left"))
     finite = ordered[low:high]
-    cuts = np.searchsorted(finite, edges, side="right")  # values <= each edge
-    bounds = np.concatenate(([0], cuts, [len(finite)]))
-    running = np.concatenate(([0.0], np.cumsum(finite)))
     present = len(finite)
+    cuts = np.searchsorted(finite, edges, side="right")  # values <= each edge
+    bounds = np.concatenate(([0], cuts, [present]))
+    counts = np.diff(bounds)
+    # Segment sums by reduceat (a vectorised sum, unlike cumsum), over the non-empty bins
+    # only: their starts increase strictly, so each segment ends where the next begins.
+    sums = np.zeros(len(counts))
+    used = counts > 0
+    if present:
+        sums[used] = np.add.reduceat(finite, bounds[:-1][used])
+    total = float(sums.sum())
     return NumericCounts(
         n=len(values),
         missing=len(values) - present,
-        counts=np.diff(bounds),
-        sums=np.diff(running[bounds]),
-        mean=float(running[-1] / present) if present else float("nan"),
-        std=float(finite.std()) if present else float("nan"),
+        counts=counts,
+        sums=sums,
+        mean=total / present if present else float("nan"),
+        std=float(finite.std()) if present and spread else float("nan"),
         minimum=float(finite[0]) if present else float("nan"),
         maximum=float(finite[-1]) if present else float("nan"),
     )

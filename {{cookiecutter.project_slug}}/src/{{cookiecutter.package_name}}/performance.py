@@ -29,6 +29,7 @@ from .calibration import calibrate, draw_rates
 from .errors import DataError
 from .histogram import category_labels
 from .metrics import evaluate, primary_metric
+from .profile import Reference
 from .settings import DriftSettings
 
 REPORTED = {
@@ -148,8 +149,12 @@ def _compare(task: str, metrics: Mapping[str, float], baseline: Mapping[str, Any
     )
 
 
+def _raw(profile: Mapping[str, Any] | Reference) -> Mapping[str, Any]:
+    return profile.profile if isinstance(profile, Reference) else profile
+
+
 def realized_performance(
-    profile: Mapping[str, Any],
+    profile: Mapping[str, Any] | Reference,
     scores: np.ndarray | Sequence[float],
     labels: np.ndarray | Sequence[Any] | pd.Series,
     frame: pd.DataFrame | None = None,
@@ -158,6 +163,7 @@ def realized_performance(
     """Metrics on the rows that have a label (NaN labels are skipped), overall and, when
     `frame` (the same rows) holds the contract's segment columns, per segment level."""
     settings = settings or DriftSettings()
+    profile = _raw(profile)
     task, threshold = str(profile["task"]), profile.get("threshold")
     score_array = np.asarray(scores, dtype=float)
     label_array = _labels(labels, task)
@@ -319,7 +325,7 @@ def _simulate(
 
 
 def estimate_performance(
-    profile: Mapping[str, Any],
+    profile: Mapping[str, Any] | Reference,
     scores: np.ndarray | Sequence[float],
     settings: DriftSettings | None = None,
     seed: int = 0,
@@ -327,6 +333,7 @@ def estimate_performance(
     """CBPE for a classifier's window of scores; None for regression or a profile without
     a calibration map (fitted without labels). Seeded, so a window always gets the same answer."""
     settings = settings or DriftSettings()
+    profile = _raw(profile)
     calibration = profile.get("calibration")
     if profile.get("task") != "binary_classification" or not calibration or not calibration.get("n"):
         return None

@@ -139,12 +139,15 @@ def schema_diff(
     frame: pd.DataFrame,
     unknown_fields: Mapping[str, int] | Iterable[str] | None = None,
     rename_max_distance: float = 0.1,
+    ignore_columns: Iterable[str] = (),
 ) -> SchemaDiff:
     """Compare the window's columns with the reference's. `unknown_fields` are the request
-    fields the service kept but does not know (names, or names with counts)."""
+    fields the service kept but does not know (names, or names with counts);
+    `ignore_columns` are bookkeeping columns of the window's source (e.g. the prediction
+    log's score and model version), which are not data and raise no event."""
     window, events = _unique_columns(frame)
     present = set(window.columns)
-    known = set(reference.column_kinds) | set(reference.features) | set(reference.optional_columns)
+    known = {*reference.column_kinds, *reference.features, *reference.optional_columns, *map(str, ignore_columns)}
     dropped = [name for name in reference.features if name not in present]
     added = [name for name in window.columns if name not in known]
     sources = {name: name for name in reference.features if name in present}

@@ -13,7 +13,7 @@ import pytest
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.metrics import classification_metrics, evaluate
 from {{ cookiecutter.package_name }}.performance import _Ranking, estimate_performance, realized_performance
-from {{ cookiecutter.package_name }}.profile import fit_profile
+from {{ cookiecutter.package_name }}.profile import compile_profile, fit_profile
 from {{ cookiecutter.package_name }}.settings import DriftSettings
 from tests.unit.drift_data import labelled_scores, synthetic_contract, synthetic_frame
 
@@ -97,6 +97,7 @@ def test_estimate_brackets_the_realized_performance() -> None:
         found = estimate.metric(name)
         assert found.lower <= realized[name] <= found.upper, (name, found, realized[name])
         assert found.lower <= found.value <= found.upper
+    assert estimate_performance(compile_profile(profile), scores, FAST) == estimate  # a compiled profile works too
     payload = estimate.to_dict()
     assert payload["is_estimate"] is True
     assert payload["kind"] == "estimated"

@@ -11,6 +11,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.calibration import block_rates, calibrate, fit_calibration
 from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.histogram import count_numeric
 from {{ cookiecutter.package_name }}.metrics import evaluate
 from {{ cookiecutter.package_name }}.profile import (
     FORMAT_VERSION,
@@ -63,6 +64,21 @@ def test_numeric_bins_hold_every_present_value_once() -> None:
     assert len(found["counts"]) == len(found["edges"]) + 1 <= QUANTILE_BINS + 1
     assert found["mean"] == pytest.approx(float(np.mean(values[300:])))
     assert max(found["counts"]) < 2 * 9_700 / QUANTILE_BINS  # equal-mass bins
+
+
+def test_values_are_counted_into_bins_with_empty_bins_anywhere() -> None:
+    """Counting by sorted position gives each bin its count and sum, also when bins are empty."""
+    # Given 1..10, edges below, inside and beyond the data, and a NaN
+    values = np.array([*range(1, 11), np.nan], dtype=float)
+    edges = np.array([0.5, 5.0, 20.0, 30.0])
+
+    # When counted
+    counted = count_numeric(values, edges)
+
+    # Then bins are (-inf, 0.5], (0.5, 5], (5, 20], (20, 30], (30, inf)
+    assert counted.counts.tolist() == [0, 5, 5, 0, 0]
+    assert counted.sums.tolist() == [0.0, 15.0, 40.0, 0.0, 0.0]
+    assert (counted.missing, counted.mean, counted.minimum, counted.maximum) == (1, 5.5, 1.0, 10.0)
 
 
 def test_a_point_mass_stays_in_one_bin() -> None:

@@ -144,6 +144,18 @@ def test_known_non_feature_columns_are_not_events() -> None:
     assert events(score_window(profile(), window)) == []
 
 
+def test_bookkeeping_columns_can_be_ignored() -> None:
+    """The prediction log's own columns (score, model version) are not data: ignored, they raise no event."""
+    # Given an undrifted day carrying the log's bookkeeping columns
+    window = demo_window(ROWS, day=10)
+    window["score"] = 0.1
+    window["model_version"] = "3"
+
+    # When scored with and without naming them / Then they are events only when not ignored
+    assert events(score_window(profile(), window, ignore_columns=["score", "model_version"])) == []
+    assert sorted(events(score_window(profile(), window))) == [("model_version", "added"), ("score", "added")]
+
+
 def test_everything_wrong_at_once_never_crashes() -> None:
     """Duplicated and non-text column names, all-null and infinite values, empty strings, mixed
     types: the engine reports what it sees and still judges the rest."""
