@@ -225,6 +225,76 @@ class DriftSettings(BaseModel):
     )
 
 
+class ServiceSettings(BaseModel):
+    """How the BentoML service runs: processes, limits, authentication, model reload, shadow."""
+
+    host: str = Field(default="127.0.0.1", description="Where `serve` listens; a container listens on 0.0.0.0.")
+    port: int = Field(default=3000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, description="Server processes; each loads the models and polls the registry.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, /predict, /feedback, /metadata and /reload need it (X-API-Key or Bearer token).",
+    )
+    max_records: int = Field(
+        default=1000, ge=1, description="The largest batch /predict and /feedback accept (413 above)."
+    )
+    max_body_bytes: int = Field(default=4_000_000, ge=1024, description="The largest request body (413 above).")
+    reject_unknown_fields: bool = Field(
+        default=False,
+        description="False: serve records with fields the contract does not know and log a schema event; True: 400.",
+    )
+    reload_interval_s: float = Field(
+        default=30.0, gt=0, description="How often the registry is asked whether `champion` or `challenger` moved."
+    )
+    registry_timeout_s: float = Field(default=10.0, gt=0, description="Per registry request (MLflow over HTTP).")
+    registry_retries: int = Field(
+        default=1, ge=0, description="Retries per registry request before it counts as unreachable."
+    )
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="The last models loaded, to start when the registry is down; default: var/serving/models.",
+    )
+    onnx_threads: int = Field(
+        default=1, ge=1, description="onnxruntime threads per model; one suits small tree models."
+    )
+    request_timeout_s: float = Field(default=10.0, gt=0, description="BentoML answers 504 past this.")
+    shadow: bool = Field(
+        default=True, description="Score a `challenger` (when one exists) on live traffic, never answering."
+    )
+    shadow_queue: int = Field(
+        default=1000,
+        ge=1,
+        description="Requests waiting for the challenger; beyond it shadow work is dropped and counted.",
+    )
+    shadow_max_age_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Shadow work older than this when its turn comes is skipped and counted as stale.",
+    )
+    access_log: bool = Field(
+        default=False, description="BentoML's per-request access log (the prediction log already has each request)."
+    )
+    metrics: bool = Field(default=True, description="BentoML's Prometheus /metrics.")
+    tracing: bool = Field(
+        default=False, description="OpenTelemetry spans for the API routes (needs an exporter configured)."
+    )
+
+
+class PredictionLogSettings(BaseModel):
+    """Where every answer is recorded (and labels joined): SQLite by default, PostgreSQL by URL."""
+
+    enabled: bool = Field(default=True, description="Off only for benchmarks: an unlogged service cannot be monitored.")
+    url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db; default: SQLite in var/.",
+    )
+    db_schema: str | None = Field(default=None, description="PostgreSQL schema for the tables (created when missing).")
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="NORMAL survives a killed process; FULL also a power cut, at an fsync per request.",
+    )
+
+
 class Settings(BaseSettings):
     """All settings. Nested groups read `PREFIX_GROUP__FIELD`."""
 
@@ -250,6 +320,8 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     parity: ParitySettings = ParitySettings()
     gate: GateSettings = GateSettings()
+    service: ServiceSettings = ServiceSettings()
+    prediction_log: PredictionLogSettings = PredictionLogSettings()
     drift: DriftSettings = DriftSettings()
 
     @model_validator(mode="after")
@@ -284,6 +356,15 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifact_location(self) -> str:
         return self.mlflow.artifact_location or (self.var_dir / "mlartifacts").as_uri()
+
+    @property
+    def prediction_log_url(self) -> str:
+        url = secret_value(self.prediction_log.url)
+        return url or f"sqlite:///{self.var_dir / 'predictions.db'}"
+
+    @property
+    def model_cache_path(self) -> Path:
+        return (self.service.model_cache_dir or self.var_dir / "serving" / "models").resolve()
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,161 @@
+"""The BentoML service: the champion answers, the challenger shadows, every answer is logged.
+
+Only wiring lives here. The logic is in the package, importable and tested
+without a server: `edge` (the contract at the edge), `serving` (models by alias,
+local cache, hot reload), `predictor` (one request end to end), `predictions`
+(the log), `shadow` and `gateway` (API key, content type, size limits).
+
+Start it with `{{ cookiecutter.project_slug }} serve` or `make serve`; docs/serving.md covers
+containers, BentoCloud and every setting. It needs onnxruntime, MLflow's client
+and SQLAlchemy at run time, never LightGBM, Prefect or Great Expectations.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+try:
+    import {{ cookiecutter.package_name }}  # noqa: F401 - installed in the project's environment
+except ImportError:  # in a Bento the package travels as source under src/, not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import bentoml
+from fastapi import FastAPI
+from pydantic import TypeAdapter, WithJsonSchema
+from starlette.responses import JSONResponse, Response
+
+from {{ cookiecutter.package_name }}.api_models import ErrorResponse, FeedbackResponse, LabelIn, Metadata, PredictResponse
+from {{ cookiecutter.package_name }}.contract import load_contract
+from {{ cookiecutter.package_name }}.edge import Edge, Rejected
+from {{ cookiecutter.package_name }}.gateway import Gateway, document_responses, quiet_client_errors
+from {{ cookiecutter.package_name }}.predictions import from_settings
+from {{ cookiecutter.package_name }}.predictor import Predictor
+from {{ cookiecutter.package_name }}.serving import ModelStore
+from {{ cookiecutter.package_name }}.settings import get_settings, secret_value
+
+SETTINGS = get_settings()
+CONTRACT = load_contract(SETTINGS.contract_file)
+OPTIONS = SETTINGS.service
+API_KEY = secret_value(OPTIONS.api_key)
+PROTECTED = ("/predict", "/feedback", "/metadata", "/reload")
+BODY_PATHS = ("/predict", "/feedback")
+
+# The request bodies are validated by the package (edge.Edge, Predictor.feedback) so that
+# every refusal names each field the same way; these annotations only document them.
+RecordsBody = Annotated[
+    Any,
+    WithJsonSchema(
+        Edge(
+            CONTRACT, max_records=OPTIONS.max_records, reject_unknown_fields=OPTIONS.reject_unknown_fields
+        ).records_json_schema()
+    ),
+]
+_label_schema = TypeAdapter(LabelIn).json_schema()
+LabelsBody = Annotated[
+    Any, WithJsonSchema({"oneOf": [_label_schema, {"type": "array", "items": _label_schema, "minItems": 1}]})
+]
+
+
+class DocumentedService(bentoml.Service[Any]):
+    """BentoML's OpenAPI document, plus the answers the gateway and the handlers give."""
+
+    @property
+    def openapi_spec(self) -> Any:
+        return document_responses(
+            super().openapi_spec,
+            protected=PROTECTED,
+            body_paths=BODY_PATHS,
+            api_key=API_KEY is not None,
+            max_body_bytes=OPTIONS.max_body_bytes,
+        )
+
+
+admin = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # GET routes; BentoML's are POST only
+
+
+def _refuse(ctx: bentoml.Context, rejected: Rejected) -> Response:
+    ctx.response.status_code = rejected.status  # BentoML copies the context's status onto the answer
+    return JSONResponse(rejected.body(), status_code=rejected.status)
+
+
+async def _after_answer(handoff: Any) -> None:
+    handoff()
+
+
+# mypy takes `bentoml.service` for the _bentoml_sdk.service subpackage of the same name.
+@bentoml.service(  # type: ignore[operator]
+    name="{{ cookiecutter.project_slug }}",
+    service_class=DocumentedService,
+    workers=OPTIONS.workers,
+    traffic={"timeout": OPTIONS.request_timeout_s},
+    logging={"access": {"enabled": OPTIONS.access_log}},
+    metrics={"enabled": OPTIONS.metrics},
+    # BentoML always wraps requests in an OpenTelemetry middleware; excluding the API
+    # routes is what actually turns its per-request work off.
+    tracing={"sample_rate": 1.0} if OPTIONS.tracing else {"sample_rate": 0.0, "excluded_urls": list(PROTECTED)},
+)
+@bentoml.asgi_app(admin, path="/")
+class ModelService:
+    """Scores records with the `champion` model from the registry; a `challenger`, when one
+    exists, scores the same records in the shadow. Every answer is in the prediction log."""
+
+    def __init__(self) -> None:
+        quiet_client_errors()
+        store = ModelStore(SETTINGS, CONTRACT.hash)
+        prediction_log = from_settings(SETTINGS) if SETTINGS.prediction_log.enabled else None
+        self.predictor = Predictor.from_settings(SETTINGS, CONTRACT, store, prediction_log)
+        store.start()
+
+    @bentoml.api(route="/predict", output_spec=PredictResponse)
+    def predict(self, records: RecordsBody, ctx: bentoml.Context) -> PredictResponse | Response:
+        """Score one record or a list of records: per record the score, the decision at the
+        model's threshold, the model version, a request id (for /feedback) and any schema
+        events (unknown fields, unseen categories, out-of-range values, normalised text)."""
+        try:
+            answer, handoff = self.predictor.predict(records)
+        except Rejected as rejected:
+            return _refuse(ctx, rejected)
+        if handoff is not None:
+            ctx.response.background.add_task(_after_answer, handoff)  # runs once the answer is sent
+        return PredictResponse.model_validate(answer.as_dict())
+
+    @bentoml.api(route="/feedback", output_spec=FeedbackResponse)
+    def feedback(self, labels: LabelsBody, ctx: bentoml.Context) -> FeedbackResponse | Response:
+        """Store true labels by request id (one or many); unknown ids are listed in the answer."""
+        try:
+            result = self.predictor.feedback(labels)
+        except Rejected as rejected:
+            return _refuse(ctx, rejected)
+        return FeedbackResponse(accepted=result.accepted, unknown=result.unknown)
+
+    @bentoml.api(route="/reload", output_spec=Metadata)
+    def reload(self) -> Metadata:
+        """Ask the registry now (instead of at the next poll) and answer what is served."""
+        self.predictor.store.refresh()
+        return Metadata.model_validate(self.predictor.metadata())
+
+    @admin.get(
+        "/metadata",
+        response_model=Metadata,
+        responses={401: {"model": ErrorResponse, "description": "Missing or wrong API key (when one is set)."}},
+        tags=["Service APIs"],
+    )
+    def metadata(self) -> Metadata:
+        """The model served (name, version, alias, trained at, contract hash, metrics), whether a
+        challenger shadows, the registry's state, shadow failures and the prediction log."""
+        return Metadata.model_validate(self.predictor.metadata())
+
+    def __is_ready__(self) -> bool:
+        return self.predictor.ready
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        self.predictor.close()
+
+
+# The class decorator made ModelService a bentoml.Service; mypy keeps the class's own type.
+ModelService.add_asgi_middleware(  # type: ignore[attr-defined]
+    Gateway, api_key=API_KEY, max_body_bytes=OPTIONS.max_body_bytes, protected=PROTECTED, body_paths=BODY_PATHS
+)

@@ -1,0 +1,133 @@
+"""What the service's endpoints answer, as pydantic models: they validate the answers and
+write the OpenAPI document, so the document is what the service really sends.
+
+The request side of /predict is derived from the contract (see `edge.Edge`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from bentoml import IODescriptor
+from pydantic import BaseModel, ConfigDict, Field
+
+EventKind = Literal["unknown_field", "unseen_category", "pattern_mismatch", "out_of_range", "normalised"]
+
+
+class SchemaEvent(BaseModel):
+    """Something unusual about a record that was served anyway; monitoring counts these."""
+
+    kind: EventKind
+    field: str
+    value: Any = Field(None, description="The (normalised) value, for unseen categories and out-of-range numbers.")
+
+
+class Prediction(BaseModel):
+    request_id: str = Field(description="The id to send labels for (POST /feedback).")
+    record_id: str | None = Field(description="The caller's own id for the record, echoed when sent.")
+    score: float = Field(description="P(positive) for classification; the prediction for regression.")
+    decision: bool | None = Field(description="score >= the model's stored threshold; null for regression.")
+    model_version: str
+    schema_events: list[SchemaEvent]
+
+
+class PredictResponse(IODescriptor):
+    model_name: str
+    model_version: str
+    predictions: list[Prediction] = Field(description="One per record, in the order sent.")
+
+
+class LabelIn(BaseModel):
+    """One true label for an answered request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, max_length=64)
+    label: float = Field(allow_inf_nan=False, description="0 or 1 for classification; the true value for regression.")
+
+
+class FeedbackResponse(IODescriptor):
+    accepted: int = Field(description="Labels stored (a repeated request id replaces its earlier label).")
+    unknown: list[str] = Field(description="Request ids the prediction log does not know: nothing was stored for them.")
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(description="Where: e.g. ['records', 3, 'amount'].")
+    msg: str
+    type: str
+    expected: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx and 5xx answer: a one-line reason and, for invalid input, each problem."""
+
+    error: str
+    detail: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ModelInfo(BaseModel):
+    role: Literal["champion", "challenger"]
+    alias: str
+    name: str
+    version: str
+    source: Literal["registry", "cache"] = Field(
+        description="cache: loaded from the local copy (registry unreachable)."
+    )
+    loaded_at: str
+    trained_at: str | None
+    run_id: str | None
+    contract_hash: str
+    threshold: float | None
+    metrics: dict[str, float]
+
+
+class RegistryInfo(BaseModel):
+    uri: str
+    reachable: bool | None = Field(description="null until the registry was first asked.")
+    checked_at: str | None
+    error: str | None
+
+
+class ShadowInfo(BaseModel):
+    enabled: bool
+    queued: int
+    submitted: int
+    completed: int
+    failed: int
+    dropped: int = Field(description="Not scored: the shadow queue was full.")
+    stale: int = Field(description="Not scored: waited longer than shadow_max_age_s.")
+    last_error: str | None
+
+
+class LogInfo(BaseModel):
+    enabled: bool
+    url: str | None = Field(description="Without its password.")
+    schema_version: int | None
+
+
+class Limits(BaseModel):
+    max_records: int
+    max_body_bytes: int
+    reject_unknown_fields: bool
+    api_key_required: bool
+
+
+class Metadata(IODescriptor):
+    model_name: str
+    model_version: str | None = Field(description="The champion's version; null when no model is loaded.")
+    alias: str
+    trained_at: str | None
+    contract_hash: str = Field(description="The contract this service checks requests against.")
+    metrics: dict[str, float] = Field(description="The champion's holdout metrics.")
+    shadowing: bool = Field(description="A challenger scores live traffic in the shadow.")
+    ready: bool
+    champion: ModelInfo | None
+    challenger: ModelInfo | None
+    registry: RegistryInfo
+    cache_dir: str
+    reload_interval_s: float
+    reloads: int
+    refused: dict[str, str] = Field(description="Versions this runtime refused to load, with the reason.")
+    shadow: ShadowInfo
+    prediction_log: LogInfo
+    limits: Limits

@@ -1,0 +1,232 @@
+"""The contract at the service's edge: what a request may hold, and what it hears when it does not.
+
+Records are checked against the request model derived from contract.yaml. What
+breaks the contract (a missing field, a wrong type, a null where none is
+allowed, a non-finite number) is refused, naming every offending field and what
+it expects. What is only unusual is served and recorded as a schema event for
+monitoring to count: an unknown field (unless `reject_unknown_fields`), an
+unseen category, a value outside the contract's range or pattern, stray
+whitespace or case in a categorical (normalised where the contract says so).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from .contract import Contract, Feature, clean_category, request_model
+from .errors import ProjectError
+
+UNKNOWN_FIELD = "unknown_field"
+UNSEEN_CATEGORY = "unseen_category"
+PATTERN_MISMATCH = "pattern_mismatch"
+OUT_OF_RANGE = "out_of_range"
+NORMALISED = "normalised"
+# An answer lists at most this many problems: enough to fix a request, bounded in size.
+MAX_PROBLEMS = 100
+
+Event = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a request is refused, in the shape pydantic (and BentoML) use."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str
+    expected: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"loc": list(self.loc), "msg": self.msg, "type": self.type}
+        if self.expected is not None:
+            found["expected"] = self.expected
+        return found
+
+    @property
+    def where(self) -> str:
+        text = ""
+        for part in self.loc:
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        return text
+
+
+class Rejected(ProjectError):
+    """The request cannot be served: `status` is the HTTP status, `problems` name each offending field."""
+
+    def __init__(self, status: int, error: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.problems = list(problems)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.error, "detail": [p.as_dict() for p in self.problems]}
+
+
+@dataclass(frozen=True)
+class CheckedRecords:
+    """Records that may be served: as received (for the log), as the model reads them, and
+    what was unusual about each."""
+
+    received: list[dict[str, Any]]
+    features: list[dict[str, Any]]
+    record_ids: list[str | None]
+    events: list[list[Event]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.received)
+
+
+def expected_text(feature: Feature) -> str:
+    text = {
+        "numeric": "a finite number",
+        "integer": "a whole number",
+        "boolean": "true or false",
+        "categorical": "a string of at most 256 characters",
+    }[feature.type]
+    return f"{text} or null" if feature.nullable else text
+
+
+class Edge:
+    """Checks one request's records against the contract; build once per process."""
+
+    def __init__(self, contract: Contract, *, max_records: int, reject_unknown_fields: bool = False) -> None:
+        self.contract = contract
+        self.max_records = max_records
+        self.reject_unknown_fields = reject_unknown_fields
+        self.record_model: type[BaseModel] = request_model(contract)
+        self._adapter: TypeAdapter[list[BaseModel]] = TypeAdapter(list[self.record_model])  # type: ignore[name-defined]
+        self._expected = {f.name: expected_text(f) for f in contract.features}
+        self._expected[contract.id_column] = "a string of at most 128 characters, or null"
+        self._expected[contract.timestamp_column] = "an ISO 8601 timestamp string, or null"
+        self._checks = [
+            (
+                f.name,
+                f.type,
+                f.min,
+                f.max,
+                frozenset(f.allowed_categories) if f.allowed_categories is not None else None,
+                re.compile(f.pattern) if f.pattern is not None else None,
+                f.normalize,
+            )
+            for f in contract.features
+        ]
+
+    def record_json_schema(self) -> dict[str, Any]:
+        """One record, as the OpenAPI document shows it."""
+        schema = self.record_model.model_json_schema()
+        schema["additionalProperties"] = not self.reject_unknown_fields
+        return schema
+
+    def records_json_schema(self) -> dict[str, Any]:
+        record = self.record_json_schema()
+        return {
+            "oneOf": [
+                record,
+                {"type": "array", "items": record, "minItems": 1, "maxItems": self.max_records},
+            ],
+            "description": f"One record, or a list of 1 to {self.max_records} records.",
+        }
+
+    def check(self, records: Any) -> CheckedRecords:
+        """Accept one record (a JSON object) or a list of them; raise Rejected with every problem."""
+        single = isinstance(records, dict)
+        items: list[Any] = [records] if single else records
+        if not isinstance(items, list):
+            raise Rejected(
+                400,
+                "`records` must be one record (a JSON object) or a list of them",
+                [Problem(("records",), "Input should be an object or an array", "model_type")],
+            )
+        if not items:
+            raise Rejected(
+                400,
+                "`records` is an empty list: send at least one record",
+                [Problem(("records",), "List should have at least 1 item", "too_short")],
+            )
+        if len(items) > self.max_records:
+            raise Rejected(
+                413,
+                f"{len(items)} records in one request; the limit is {self.max_records}",
+                [Problem(("records",), f"List should have at most {self.max_records} items", "too_long")],
+            )
+        try:
+            models = self._adapter.validate_python(items)
+        except ValidationError as err:
+            raise self._rejection(err, len(items), single) from None
+        return self._inspect(items, models, single)
+
+    def _where(self, index: int, single: bool, name: str | None = None) -> tuple[str | int, ...]:
+        base: tuple[str | int, ...] = ("records",) if single else ("records", index)
+        return (*base, name) if name is not None else base
+
+    def _rejection(self, err: ValidationError, count: int, single: bool) -> Rejected:
+        problems = []
+        bad_records = set()
+        for error in err.errors(include_url=False, include_context=False, include_input=False):
+            loc = error["loc"]
+            index = loc[0] if loc and isinstance(loc[0], int) else 0
+            name = str(loc[1]) if len(loc) > 1 else None
+            bad_records.add(index)
+            expected = self._expected.get(name) if name is not None else "a JSON object"
+            problems.append(Problem(self._where(index, single, name), error["msg"], error["type"], expected))
+        return self._refusal(problems, len(bad_records), count)
+
+    def _refusal(self, problems: list[Problem], bad: int, count: int) -> Rejected:
+        listed = "; ".join(f"{p.where}: {p.msg}" for p in problems[:5])
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        return Rejected(
+            400,
+            f"{len(problems)} problem(s) in {bad} of {count} record(s) against the contract: {listed}{more}",
+            problems[:MAX_PROBLEMS],
+        )
+
+    def _inspect(self, items: list[dict[str, Any]], models: list[BaseModel], single: bool) -> CheckedRecords:
+        features: list[dict[str, Any]] = []
+        record_ids: list[str | None] = []
+        all_events: list[list[Event]] = []
+        unknown: list[Problem] = []
+        id_column = self.contract.id_column
+        for index, model in enumerate(models):
+            values = model.__dict__
+            events: list[Event] = []
+            extra = model.__pydantic_extra__
+            if extra:
+                for name in extra:
+                    if self.reject_unknown_fields:
+                        unknown.append(
+                            Problem(
+                                self._where(index, single, name), "the contract has no such field", "extra_forbidden"
+                            )
+                        )
+                    events.append({"kind": UNKNOWN_FIELD, "field": name})
+            clean: dict[str, Any] = {}
+            for name, kind, low, high, allowed, pattern, normalize in self._checks:
+                value = values[name]
+                if value is not None:
+                    if kind == "categorical":
+                        cleaned = clean_category(value) if normalize else value
+                        if cleaned != value:
+                            events.append({"kind": NORMALISED, "field": name})
+                        if allowed is not None and cleaned not in allowed:
+                            events.append({"kind": UNSEEN_CATEGORY, "field": name, "value": cleaned})
+                        elif pattern is not None and not pattern.search(cleaned):
+                            events.append({"kind": PATTERN_MISMATCH, "field": name, "value": cleaned})
+                        value = cleaned
+                    elif kind != "boolean" and (
+                        (low is not None and value < low) or (high is not None and value > high)
+                    ):
+                        events.append({"kind": OUT_OF_RANGE, "field": name, "value": value})
+                clean[name] = value
+            features.append(clean)
+            record_ids.append(values[id_column])
+            all_events.append(events)
+        if unknown:
+            bad = len({p.loc[1] if not single else 0 for p in unknown})
+            raise self._refusal(unknown, bad, len(items))
+        return CheckedRecords(received=items, features=features, record_ids=record_ids, events=all_events)

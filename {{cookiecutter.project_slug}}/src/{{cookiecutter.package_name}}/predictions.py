@@ -1,0 +1,406 @@
+"""The prediction log: every answer the service gives, the labels that arrive later, and
+the requests it refused.
+
+SQLAlchemy Core on SQLite (WAL journal, the default, in var/) or PostgreSQL (by
+URL). The service writes a request's rows in one transaction *before* it
+answers, so a request whose answer left the server is in the log even when the
+process is killed a moment later (tests/integration/test_service_durability.py
+measures it). Monitoring reads a time window with `PredictionLog.window`.
+
+The tables carry a schema version (`prediction_log_version`): a later release
+that changes them adds a step to `MIGRATIONS`, and a release that finds a log
+newer than itself refuses to write to it instead of corrupting it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .errors import ProjectError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .settings import Settings
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+SCHEMA_VERSION = 1
+# Keeps IN (...) lists and multi-row statements under every driver's parameter limit.
+CHUNK = 500
+
+log = logging.getLogger(__name__)
+
+
+class PredictionLogError(ProjectError):
+    """The prediction log cannot be opened or written (unreachable, or written by a newer release)."""
+
+
+def _json_type() -> sa.types.TypeEngine[Any]:
+    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+metadata = sa.MetaData()
+
+schema_versions = sa.Table(
+    "prediction_log_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+    sa.Column("description", sa.String(200), nullable=False),
+)
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("request_id", sa.String(36), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),  # champion answered; challenger only shadowed
+    sa.Column("logged_at", sa.DateTime, nullable=False),  # UTC, naive: SQLite keeps no zone
+    sa.Column("model_name", sa.String(200), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("record_id", sa.String(128), index=True),  # the caller's id column, when sent
+    sa.Column("features", _json_type(), nullable=False),  # the record as received, unknown fields included
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("decision", sa.Boolean),  # null for regression
+    sa.Column("latency_ms", sa.Float, nullable=False),  # contract check + encoding + scoring
+    sa.Column("schema_events", _json_type()),  # null when the record was clean
+    sa.Index("ix_predictions_logged_at_role", "logged_at", "role"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("request_id", sa.String(36), primary_key=True),
+    sa.Column("label", sa.Float, nullable=False),
+    sa.Column("labelled_at", sa.DateTime, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+)
+
+rejections = sa.Table(
+    "rejections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("received_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("endpoint", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("detail", _json_type()),
+    sa.Column("body", _json_type()),  # the request as received, so a fixed upstream can replay it
+)
+
+# version -> (description, step run inside the upgrading transaction). Version 1 is the
+# first schema, created by create_all; add `2: ("what changed", _to_v2)` with the next change.
+MIGRATIONS: dict[int, tuple[str, Callable[[sa.Connection], None]]] = {}
+
+
+class PredictionRow(TypedDict):
+    request_id: str
+    role: str
+    logged_at: datetime
+    model_name: str
+    model_version: str
+    record_id: str | None
+    features: Mapping[str, Any]
+    score: float
+    decision: bool | None
+    latency_ms: float
+    schema_events: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    accepted: int
+    unknown: list[str]
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the form every timestamp in the log takes."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity (PostgreSQL refuses them): such values become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # only on a non-finite float, which is rare: clean and retry
+        return json.dumps(_finite(value), allow_nan=False, separators=(",", ":"))
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for logs and /metadata."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _create_engine(url: str, sqlite_synchronous: str) -> sa.Engine:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed, json_serializer=dumps, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # timeout: writers from several worker processes wait for each other instead of failing.
+    engine = sa.create_engine(parsed, json_serializer=dumps, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        # WAL: readers (monitoring) never block the service's writes. synchronous=NORMAL
+        # makes a commit durable against a killed process (it is in the WAL file when
+        # commit returns); FULL adds an fsync per commit to survive a power cut.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+        cursor.close()
+
+    return engine
+
+
+def _upsert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        pg_statement = postgresql.insert(table)
+        connection.execute(
+            pg_statement.on_conflict_do_update(
+                index_elements=keys,
+                set_={c.name: pg_statement.excluded[c.name] for c in table.columns if c.name not in keys},
+            ),
+            rows,
+        )
+    elif dialect == "sqlite":
+        lite_statement = sqlite.insert(table)
+        connection.execute(
+            lite_statement.on_conflict_do_update(
+                index_elements=keys,
+                set_={c.name: lite_statement.excluded[c.name] for c in table.columns if c.name not in keys},
+            ),
+            rows,
+        )
+    else:  # other databases: delete then insert, in the caller's transaction
+        for row in rows:
+            connection.execute(table.delete().where(*(table.c[k] == row[k] for k in keys)))
+        connection.execute(table.insert(), rows)
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class PredictionLog:
+    """One prediction log database. Thread-safe; open one per process."""
+
+    def __init__(self, url: str, *, db_schema: str | None = None, sqlite_synchronous: str = "NORMAL") -> None:
+        self.url = url
+        self.db_schema = db_schema
+        engine = _create_engine(url, sqlite_synchronous)
+        self._raw_engine = engine
+        self.engine: sa.Engine = (
+            engine.execution_options(schema_translate_map={None: db_schema}) if db_schema else engine
+        )
+        try:
+            self._prepare()
+        except sa.exc.SQLAlchemyError as err:
+            engine.dispose()
+            raise PredictionLogError(
+                f"cannot open the prediction log at {display_url(url)}: {str(err).splitlines()[0]}"
+            ) from None
+
+    @property
+    def display_url(self) -> str:
+        return display_url(self.url)
+
+    def close(self) -> None:
+        self._raw_engine.dispose()
+
+    # --- schema ------------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        if self.db_schema and self.engine.dialect.name == "postgresql":
+            with self._raw_engine.begin() as connection:
+                connection.execute(sa.schema.CreateSchema(self.db_schema, if_not_exists=True))
+        try:
+            metadata.create_all(self.engine)
+        except sa.exc.DBAPIError:
+            # Another worker process created the tables between our check and our CREATE.
+            metadata.create_all(self.engine)
+        with self.engine.begin() as connection:
+            found = connection.execute(sa.select(sa.func.max(schema_versions.c.version))).scalar()
+            if found is None:
+                self._stamp(connection, SCHEMA_VERSION, "first schema")
+                return
+            if found > SCHEMA_VERSION:
+                raise PredictionLogError(
+                    f"the prediction log at {self.display_url} has schema version {found}, written by a newer "
+                    f"release; this release knows version {SCHEMA_VERSION} and will not write to it"
+                )
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                description, step = MIGRATIONS[version]
+                step(connection)
+                self._stamp(connection, version, description)
+                log.info("prediction log migrated to schema version %d: %s", version, description)
+
+    @staticmethod
+    def _stamp(connection: sa.Connection, version: int, description: str) -> None:
+        exists = connection.execute(
+            sa.select(schema_versions.c.version).where(schema_versions.c.version == version)
+        ).first()
+        if exists is None:
+            connection.execute(
+                schema_versions.insert().values(version=version, applied_at=utcnow(), description=description)
+            )
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(sa.select(sa.func.max(schema_versions.c.version))).scalar_one())
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def record(self, rows: Sequence[PredictionRow]) -> None:
+        """Write one request's rows in one transaction; returns once they are committed."""
+        if not rows:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(predictions.insert(), list(rows))
+
+    def record_rejection(self, endpoint: str, status: int, error: str, detail: Any = None, body: Any = None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                rejections.insert().values(
+                    received_at=utcnow(),
+                    endpoint=endpoint,
+                    status=status,
+                    error=error[:4000],
+                    detail=_finite(detail),
+                    body=_finite(body),
+                )
+            )
+
+    def add_labels(
+        self,
+        pairs: Iterable[tuple[str, float]],
+        source: str,
+        key: Literal["request_id", "record_id"] = "request_id",
+    ) -> LabelResult:
+        """Store true labels for answered requests (the champion's rows), replacing earlier
+        labels for the same request. Ids the log does not know are returned, not stored.
+        With key="record_id" the ids are the caller's own ids (the contract's id column)."""
+        wanted: dict[str, float] = {}
+        for identifier, label in pairs:
+            wanted[str(identifier)] = float(label)
+        column = predictions.c[key]
+        now = utcnow()
+        accepted = 0
+        unknown: list[str] = []
+        ids = list(wanted)
+        with self.engine.begin() as connection:
+            for chunk in _chunks(ids):
+                found = connection.execute(
+                    sa.select(column, predictions.c.request_id).where(column.in_(chunk), predictions.c.role == CHAMPION)
+                ).all()
+                request_ids: dict[str, list[str]] = {}
+                for given, request_id in found:
+                    request_ids.setdefault(str(given), []).append(str(request_id))
+                rows = [
+                    {"request_id": request_id, "label": wanted[given], "labelled_at": now, "source": source[:200]}
+                    for given in chunk
+                    for request_id in request_ids.get(given, [])
+                ]
+                unknown.extend(given for given in chunk if given not in request_ids)
+                if rows:
+                    _upsert(connection, labels, rows, ["request_id"])
+                    accepted += len(rows)
+        return LabelResult(accepted=accepted, unknown=unknown)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def window(
+        self,
+        start: datetime,
+        end: datetime,
+        roles: Sequence[str] = (CHAMPION,),
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """The rows logged in [start, end) for these roles, oldest first, as one DataFrame:
+        the features as received expanded to one column each (unknown fields included),
+        then `request_id, logged_at, role, model_name, model_version, record_id, score,
+        decision, latency_ms, schema_events` (a list, empty when clean), `label` and
+        `labelled_at` (missing until feedback arrives). A received field whose name
+        clashes with one of those columns is kept as `received.<name>`."""
+        import pandas as pd
+
+        statement = (
+            sa.select(predictions, labels.c.label, labels.c.labelled_at)
+            .select_from(predictions.outerjoin(labels, predictions.c.request_id == labels.c.request_id))
+            .where(
+                predictions.c.logged_at >= _naive_utc(start),
+                predictions.c.logged_at < _naive_utc(end),
+                predictions.c.role.in_(list(roles)),
+            )
+            .order_by(predictions.c.logged_at, predictions.c.request_id, predictions.c.role)
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        columns = [c.name for c in predictions.columns if c.name != "features"] + ["label", "labelled_at"]
+        meta = pd.DataFrame.from_records([{c: row[c] for c in columns} for row in rows], columns=columns)
+        meta["schema_events"] = [list(events) if events else [] for events in meta["schema_events"]]
+        meta["decision"] = meta["decision"].astype("boolean")
+        meta["label"] = meta["label"].astype("Float64")
+        reserved = set(columns)
+        received = pd.DataFrame.from_records(
+            [{(f"received.{k}" if k in reserved else k): v for k, v in row["features"].items()} for row in rows],
+            index=meta.index,
+        )
+        return pd.concat([received, meta], axis=1)
+
+    def rejection_window(self, start: datetime, end: datetime) -> pd.DataFrame:
+        """Requests refused at the contract check in [start, end), with the body as received."""
+        import pandas as pd
+
+        statement = (
+            sa.select(rejections)
+            .where(rejections.c.received_at >= _naive_utc(start), rejections.c.received_at < _naive_utc(end))
+            .order_by(rejections.c.received_at, rejections.c.id)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        return pd.DataFrame.from_records([dict(r) for r in rows], columns=[c.name for c in rejections.columns])
+
+
+def from_settings(settings: Settings) -> PredictionLog:
+    """The project's prediction log (creates its tables on first use)."""
+    group = settings.prediction_log
+    return PredictionLog(
+        settings.prediction_log_url, db_schema=group.db_schema, sqlite_synchronous=group.sqlite_synchronous
+    )
+
+
+def read_window(settings: Settings, start: datetime, end: datetime, roles: Sequence[str] = (CHAMPION,)) -> pd.DataFrame:
+    """What monitoring calls: `PredictionLog.window` on the configured log."""
+    prediction_log = from_settings(settings)
+    try:
+        return prediction_log.window(start, end, roles)
+    finally:
+        prediction_log.close()

@@ -1,0 +1,150 @@
+"""Shadow scoring: work handed to one background thread through a bounded queue.
+
+The live path only calls `submit`, which never blocks: it puts the job in the
+queue or, when the queue is full, drops it and counts the drop. The thread runs
+each job with every exception caught and counted; a job that waited longer than
+`max_age_s` is skipped as stale, so a slow challenger falls behind and sheds
+work instead of growing memory or delaying anything. Nothing here can change,
+delay or fail the answer the champion gave.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+Job = TypeVar("Job")
+# A broken challenger fails on every request: log the first failure, then a summary at most this often.
+LOG_EVERY_S = 60.0
+
+
+@dataclass
+class ShadowStats:
+    submitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    dropped: int = 0  # the queue was full
+    stale: int = 0  # waited longer than max_age_s
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+
+class Shadow(Generic[Job]):
+    """Runs `work(job)` on a background thread for each submitted job, in order."""
+
+    def __init__(
+        self,
+        work: Callable[[Job], Any],
+        queue_size: int,
+        max_age_s: float,
+        name: str = "shadow",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._work = work
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._queue: queue.Queue[tuple[float, Job] | None] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()
+        self.stats = ShadowStats()
+        self._last_logged = 0.0
+        self._unlogged_failures = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> bool:
+        """Hand a job over without waiting; False when it was dropped."""
+        try:
+            self._queue.put_nowait((self._clock(), job))
+        except queue.Full:
+            with self._lock:
+                self.stats.dropped += 1
+            return False
+        with self._lock:
+            self.stats.submitted += 1
+        return True
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            stats = self.stats
+            return {
+                "queued": self.queued,
+                "submitted": stats.submitted,
+                "completed": stats.completed,
+                "failed": stats.failed,
+                "dropped": stats.dropped,
+                "stale": stats.stale,
+                "last_error": stats.last_error,
+            }
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop after the jobs already queued (or after `timeout`: the thread is a daemon)."""
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout=timeout)
+
+    def join(self, timeout: float = 10.0) -> bool:
+        """Wait until the queue is empty (for tests and shutdown); True when it is."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.01)
+        return False
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                enqueued, job = item
+                if self._clock() - enqueued > self._max_age_s:
+                    with self._lock:
+                        self.stats.stale += 1
+                    continue
+                self._attempt(job)
+            finally:
+                self._queue.task_done()
+
+    def _attempt(self, job: Job) -> None:
+        try:
+            self._work(job)
+        except Exception as err:  # isolation is the point: any failure is counted, never raised
+            self._failed(err)
+        else:
+            with self._lock:
+                self.stats.completed += 1
+
+    def _failed(self, err: Exception) -> None:
+        message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:500]
+        now = time.monotonic()
+        with self._lock:
+            self.stats.failed += 1
+            self.stats.last_error = message
+            self.stats.last_error_at = time.time()
+            self._unlogged_failures += 1
+            due = now - self._last_logged >= LOG_EVERY_S or self.stats.failed == 1
+            count = self._unlogged_failures
+            if due:
+                self._last_logged = now
+                self._unlogged_failures = 0
+        if due:
+            log.warning(
+                "shadow scoring failed %d time(s) since the last report (%d in all): %s",
+                count,
+                self.stats.failed,
+                message,
+            )

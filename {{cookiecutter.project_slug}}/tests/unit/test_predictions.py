@@ -1,0 +1,228 @@
+"""The prediction log on SQLite and on PostgreSQL: rows, labels, windows, schema version."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from {{ cookiecutter.package_name }}.predictions import (
+    CHALLENGER,
+    CHAMPION,
+    SCHEMA_VERSION,
+    PredictionLog,
+    PredictionLogError,
+    PredictionRow,
+    schema_versions,
+    utcnow,
+)
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_or_skip() -> str:
+    """The test server's URL, or a skip that says why (no server answering there)."""
+    engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("select 1"))
+    except sa.exc.OperationalError as err:
+        pytest.skip(f"no PostgreSQL answers at TEST_POSTGRES_URL ({POSTGRES_URL}): {str(err).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[tuple[str, str]]:
+    """(url, schema): a schema of its own for this test, dropped afterwards."""
+    url = postgres_or_skip()
+    schema = f"predlog_{uuid.uuid4().hex[:12]}"
+    yield url, schema
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'drop schema if exists "{schema}" cascade'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def prediction_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PredictionLog]:
+    if request.param == "sqlite":
+        opened = PredictionLog(f"sqlite:///{tmp_path / 'predictions.db'}")
+    else:
+        url, schema = request.getfixturevalue("postgres_schema")
+        opened = PredictionLog(url, db_schema=schema)
+    yield opened
+    opened.close()
+
+
+def row(request_id: str, role: str = CHAMPION, at: datetime | None = None, **features: object) -> PredictionRow:
+    return PredictionRow(
+        request_id=request_id,
+        role=role,
+        logged_at=at or utcnow(),
+        model_name="fraud",
+        model_version="3" if role == CHAMPION else "4",
+        record_id=f"tx-{request_id}",
+        features={"amount": 12.5, "channel": " POS", **features},
+        score=0.25 if role == CHAMPION else 0.75,
+        decision=role != CHAMPION,
+        latency_ms=0.4,
+        schema_events=[{"kind": "normalised", "field": "channel"}] if role == CHAMPION else None,
+    )
+
+
+def test_window_returns_rows_with_features_expanded_and_labels_joined(prediction_log: PredictionLog) -> None:
+    """A window holds the rows logged in it, features as columns, and the label once feedback joined it."""
+    # Given two champion rows, one shadowed by the challenger, and one label
+    now = utcnow()
+    prediction_log.record([row("a", at=now - timedelta(seconds=2), account_type="business")])
+    prediction_log.record([row("b", at=now - timedelta(seconds=1)), row("b", CHALLENGER, at=now)])
+    result = prediction_log.add_labels([("a", 1)], source="test")
+
+    # When monitoring reads the last minute, champion and challenger
+    frame = prediction_log.window(now - timedelta(minutes=1), now + timedelta(seconds=1), roles=(CHAMPION, CHALLENGER))
+
+    # Then every row is there in time order with its features, events, version and label
+    assert result.accepted == 1
+    assert result.unknown == []
+    assert list(frame["request_id"]) == ["a", "b", "b"]
+    assert list(frame["role"]) == [CHAMPION, CHAMPION, CHALLENGER]
+    assert list(frame["model_version"]) == ["3", "3", "4"]
+    assert list(frame["amount"]) == [12.5, 12.5, 12.5]
+    assert frame["channel"].iloc[0] == " POS"  # as received, before normalisation
+    assert frame["account_type"].iloc[0] == "business"
+    assert frame["account_type"].isna().iloc[1]
+    assert frame["schema_events"].iloc[0] == [{"kind": "normalised", "field": "channel"}]
+    assert frame["schema_events"].iloc[2] == []
+    assert frame["label"].iloc[0] == 1.0
+    assert frame["label"].isna().iloc[1]
+    assert list(frame["decision"]) == [False, False, True]
+
+
+def test_window_bounds_and_default_role(prediction_log: PredictionLog) -> None:
+    """A window is [start, end) and, unless asked, only the champion's answers."""
+    # Given rows an hour ago and now
+    now = utcnow()
+    prediction_log.record([row("old", at=now - timedelta(hours=1))])
+    prediction_log.record([row("new", at=now), row("new", CHALLENGER, at=now)])
+
+    # When reading the last ten minutes with an aware timestamp
+    frame = prediction_log.window(datetime.now(UTC) - timedelta(minutes=10), datetime.now(UTC) + timedelta(seconds=5))
+
+    # Then only the recent champion row comes back
+    assert list(frame["request_id"]) == ["new"]
+    assert list(frame["role"]) == [CHAMPION]
+
+
+def test_labels_report_unknown_ids_and_replace_earlier_labels(prediction_log: PredictionLog) -> None:
+    """Labels for ids the log does not know are reported back; a second label for an id replaces the first."""
+    # Given one answered request
+    prediction_log.record([row("known")])
+
+    # When labels arrive twice for it, and once for an unknown id
+    first = prediction_log.add_labels([("known", 0), ("nope", 1)], source="api")
+    second = prediction_log.add_labels([("known", 1)], source="cli")
+    frame = prediction_log.window(utcnow() - timedelta(minutes=1), utcnow() + timedelta(seconds=1))
+
+    # Then the unknown id is reported, and the latest label is the one that counts
+    assert (first.accepted, first.unknown) == (1, ["nope"])
+    assert (second.accepted, second.unknown) == (1, [])
+    assert frame["label"].iloc[0] == 1.0
+
+
+def test_labels_can_join_by_the_callers_own_id(prediction_log: PredictionLog) -> None:
+    """Labels keyed by the caller's id (the contract's id column) reach the request that carried it."""
+    # Given a request the caller identified as tx-r1
+    prediction_log.record([row("r1")])
+
+    # When labels arrive keyed by the caller's id
+    result = prediction_log.add_labels([("tx-r1", 1), ("tx-missing", 0)], source="bulk", key="record_id")
+
+    # Then the request is labelled and the unknown caller id reported
+    frame = prediction_log.window(utcnow() - timedelta(minutes=1), utcnow() + timedelta(seconds=1))
+    assert (result.accepted, result.unknown) == (1, ["tx-missing"])
+    assert frame["label"].iloc[0] == 1.0
+
+
+def test_non_finite_values_in_unknown_fields_are_stored_as_null(prediction_log: PredictionLog) -> None:
+    """An unknown field holding NaN (which JSON and PostgreSQL refuse) is logged as null, not lost."""
+    # Given a record whose unknown field is NaN
+    prediction_log.record([row("nan", extra_ratio=float("nan"))])
+
+    # When it is read back
+    frame = prediction_log.window(utcnow() - timedelta(minutes=1), utcnow() + timedelta(seconds=1))
+
+    # Then the row is there and the field is missing rather than a broken JSON document
+    assert frame["extra_ratio"].isna().all()
+    assert frame["amount"].iloc[0] == 12.5
+
+
+def test_rejections_keep_the_body_as_received(prediction_log: PredictionLog) -> None:
+    """A request refused at the contract check is kept with its body and the reason."""
+    # Given a refused request
+    prediction_log.record_rejection(
+        "/predict", 400, "records[0].amount: Field required", [{"loc": ["amount"]}], {"records": {"channel": "pos"}}
+    )
+
+    # When monitoring reads the rejections
+    frame = prediction_log.rejection_window(utcnow() - timedelta(minutes=1), utcnow() + timedelta(seconds=1))
+
+    # Then the reason and the body are there
+    assert list(frame["status"]) == [400]
+    assert frame["body"].iloc[0] == {"records": {"channel": "pos"}}
+
+
+def test_schema_is_versioned_and_a_newer_log_is_refused(tmp_path: Path) -> None:
+    """A new log is stamped with this release's schema version; a log from a newer release is refused."""
+    # Given a fresh log
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    first = PredictionLog(url)
+    assert first.schema_version() == SCHEMA_VERSION
+
+    # When a newer release has stamped it with the next version
+    with first.engine.begin() as connection:
+        connection.execute(
+            schema_versions.insert().values(version=SCHEMA_VERSION + 1, applied_at=utcnow(), description="future")
+        )
+    first.close()
+
+    # Then opening it again fails with a one-line reason
+    with pytest.raises(PredictionLogError, match="newer release"):
+        PredictionLog(url)
+
+
+def test_reopening_keeps_rows(tmp_path: Path) -> None:
+    """Opening an existing log (another worker, a restart) neither recreates nor loses anything."""
+    # Given a log with one row
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    first = PredictionLog(url)
+    first.record([row("kept")])
+    first.close()
+
+    # When it is opened again
+    second = PredictionLog(url)
+    frame = second.window(utcnow() - timedelta(minutes=1), utcnow() + timedelta(seconds=1))
+    second.close()
+
+    # Then the row is still there
+    assert list(frame["request_id"]) == ["kept"]
+
+
+def test_unreachable_database_is_a_one_line_error() -> None:
+    """A log URL nothing answers at fails with the URL (password hidden) and the reason."""
+    # Given a PostgreSQL URL on a closed port with a password
+    url = "postgresql+psycopg://user:secret@127.0.0.1:9/nowhere?connect_timeout=2"
+
+    # When the log is opened
+    with pytest.raises(PredictionLogError) as raised:
+        PredictionLog(url)
+
+    # Then the message names the place without the password
+    assert "127.0.0.1:9" in str(raised.value)
+    assert "secret" not in str(raised.value)

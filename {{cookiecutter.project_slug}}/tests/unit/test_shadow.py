@@ -1,0 +1,90 @@
+"""Shadow scoring is isolated: a failing or stuck challenger never reaches the caller, and is counted."""
+
+from __future__ import annotations
+
+import threading
+
+from {{ cookiecutter.package_name }}.shadow import Shadow
+
+
+def test_failures_are_counted_not_raised() -> None:
+    """A job that raises is counted as failed with its reason; submit never raises."""
+
+    # Given a shadow whose work always raises
+    def broken(job: int) -> None:
+        raise RuntimeError(f"challenger exploded on {job}")
+
+    shadow: Shadow[int] = Shadow(broken, queue_size=10, max_age_s=60)
+
+    # When three jobs are submitted
+    accepted = [shadow.submit(i) for i in range(3)]
+    assert shadow.join()
+
+    # Then all were accepted, all failed, and the last reason is kept
+    stats = shadow.snapshot()
+    shadow.close()
+    assert accepted == [True, True, True]
+    assert (stats["submitted"], stats["failed"], stats["completed"]) == (3, 3, 0)
+    assert stats["last_error"] == "RuntimeError: challenger exploded on 2"
+
+
+def test_a_stuck_challenger_sheds_work_instead_of_blocking() -> None:
+    """While the work is stuck, submit keeps returning at once: the queue fills, then jobs are dropped."""
+    # Given work that blocks until released, and a queue of two
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck(job: int) -> None:
+        started.set()
+        release.wait(30)
+
+    shadow: Shadow[int] = Shadow(stuck, queue_size=2, max_age_s=60)
+
+    # When ten jobs are submitted while the first one is stuck
+    shadow.submit(0)
+    assert started.wait(10)
+    results = [shadow.submit(i) for i in range(1, 10)]
+
+    # Then two more were queued and the other seven dropped, without waiting for the stuck job
+    stats = shadow.snapshot()
+    assert results == [True, True] + [False] * 7
+    assert stats["dropped"] == 7
+    assert stats["completed"] == 0
+
+    # And once released, the queued jobs complete
+    release.set()
+    assert shadow.join()
+    assert shadow.snapshot()["completed"] == 3
+    shadow.close()
+
+
+def test_jobs_that_waited_too_long_are_skipped_as_stale() -> None:
+    """Work that waited behind a stuck job beyond max_age_s is skipped and counted as stale."""
+    # Given a first job that holds the thread, a max age of 5 s and a clock the test moves
+    now = [0.0]
+    release = threading.Event()
+    started = threading.Event()
+    done: list[int] = []
+
+    def work(job: int) -> None:
+        if job == 0:
+            started.set()
+            release.wait(30)
+        done.append(job)
+
+    shadow: Shadow[int] = Shadow(work, queue_size=10, max_age_s=5.0, clock=lambda: now[0])
+
+    # When two jobs queue up behind it and a minute passes before it is released
+    shadow.submit(0)
+    assert started.wait(10)
+    shadow.submit(1)
+    shadow.submit(2)
+    now[0] = 60.0
+    release.set()
+    assert shadow.join()
+
+    # Then only the first ran; the others were stale
+    stats = shadow.snapshot()
+    shadow.close()
+    assert done == [0]
+    assert stats["stale"] == 2
