@@ -24,7 +24,10 @@ DEFAULT_PACKAGE = "fraud_detection"
 # `{{`/`{%` another tool owns, where it is expected to survive baking.
 FOREIGN_TEMPLATES = {
     ".github/workflows/ci.yml": re.compile(r"\$\{\{"),
-    "prefect.yaml": re.compile(r"\{\{ *(event|prefect|ctx)\."),
+    "prefect.yaml": re.compile(r"\{\{ *(event\.|prefect\.|ctx\.|\$)"),
+    "infra/prefect/process-base-job-template.json": re.compile(r"\{\{ *\w+ *\}\}"),
+    "infra/prefect/docker-base-job-template.json": re.compile(r"\{\{ *\w+ *\}\}"),
+    "infra/prefect/kubernetes-base-job-template.json": re.compile(r"\{\{ *\w+ *\}\}"),
 }
 JINJA = re.compile(r"\{\{|\{%|\{#")
 

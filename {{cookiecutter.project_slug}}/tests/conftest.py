@@ -17,6 +17,7 @@ import pytest
 from {{ cookiecutter.package_name }}.contract import Contract, load_contract
 from {{ cookiecutter.package_name }}.data import demo_frame, prepare_frame
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+from tests.live_prefect import LiveServer, live_server
 from tests.support import PROJECT_ROOT, TEST_ROWS, Trained, make_settings, train_version
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -67,3 +68,20 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def live_prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real `prefect server start` (its own port, PREFECT_HOME and SQLite) for the session:
+    schedules, events and automations need one. Stopped by process group at the end."""
+    with live_server(tmp_path_factory.mktemp("live-prefect")) as server:
+        yield server
+
+
+@pytest.fixture
+def on_live_prefect(live_prefect: LiveServer) -> Iterator[LiveServer]:
+    """Flows run in this process report to the live server during the test."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: live_prefect.api_url}):
+        yield live_prefect

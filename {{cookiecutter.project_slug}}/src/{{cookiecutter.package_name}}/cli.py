@@ -325,5 +325,112 @@ def labels(
     _print_json({"accepted": result.accepted, "unknown": len(result.unknown), "unknown_ids": result.unknown[:20]})
 
 
+# --- the retraining loop: shadow evaluation, promotion, rollback ---------------------------------
+
+
+@app.command("shadow-eval")
+def shadow_eval(
+    window_days: Annotated[
+        int | None, typer.Option(min=1, help="Evaluate the last N days; default: shadow_evaluation.window_days.")
+    ] = None,
+    apply: Annotated[
+        bool | None,
+        typer.Option("--apply/--no-apply", help="Move the aliases as decided; default: setting auto_promote."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole evidence as JSON.")] = False,
+) -> None:
+    """Compare the challenger with the champion on live, labelled requests: promote, reject or keep waiting."""
+    settings = _settings()
+    prefect_defaults(settings.var_dir)
+    shadow = load_flow("shadow", "shadow_evaluation")
+    with _user_errors():
+        result = shadow(window_days=window_days, apply=apply)
+    if not as_json:
+        result.pop("evidence", None)
+    _print_json(result)
+
+
+def _registry_client() -> tuple[Any, str]:
+    from . import registry
+
+    settings = _settings()
+    return registry.connect(settings), settings.mlflow.registered_model_name
+
+
+@app.command()
+def promote(
+    reason: Annotated[str, typer.Option(help="Why; recorded on the versions.")],
+    version: Annotated[str | None, typer.Option(help="The version to promote; default: the challenger.")] = None,
+    who: Annotated[str | None, typer.Option(help="Who decides; default: the OS user.")] = None,
+) -> None:
+    """Make the challenger (or --version) the champion now; the champion becomes `previous`."""
+    from . import promotion
+
+    with _user_errors():
+        client, name = _registry_client()
+        move = promotion.promote(client, name, who=who or promotion.current_user(), why=reason, version=version)
+    typer.echo(move.describe())
+
+
+@app.command()
+def reject(
+    reason: Annotated[str, typer.Option(help="Why; kept on the version.")],
+    who: Annotated[str | None, typer.Option(help="Who decides; default: the OS user.")] = None,
+) -> None:
+    """Take the challenger out of shadow; the version keeps the reason."""
+    from . import promotion
+
+    with _user_errors():
+        client, name = _registry_client()
+        move = promotion.reject(client, name, who=who or promotion.current_user(), why=reason)
+    typer.echo(move.describe())
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why; recorded on both versions and in the log.")],
+    who: Annotated[str | None, typer.Option(help="Who decides; default: the OS user.")] = None,
+) -> None:
+    """Serve the `previous` version again, in one alias move; the service follows without a restart."""
+    from . import promotion
+
+    with _user_errors():
+        client, name = _registry_client()
+        move = promotion.rollback(client, name, who=who or promotion.current_user(), why=reason)
+    typer.echo(move.describe())
+
+
+@app.command("report-degradation")
+def report_degradation(
+    reason: Annotated[str, typer.Option(help="What is wrong; becomes the training run's reason.")],
+    incident: Annotated[str, typer.Option(help="Incident id: repeats of one incident start one retraining.")],
+    evidence: Annotated[str, typer.Option(help="A JSON object with the evidence.")] = "{}",
+) -> None:
+    """Send the degradation event by hand (what monitoring sends): the training deployment's
+    automation starts a retraining. Needs PREFECT_API_URL (a server, or Prefect Cloud)."""
+    from .errors import ProjectError
+    from .events import Degradation, emit_degradation
+
+    settings = _settings()
+    with _user_errors():
+        if not os.environ.get("PREFECT_API_URL"):
+            raise ProjectError("PREFECT_API_URL is not set: point it at the Prefect server the deployments live on")
+        try:
+            details = json.loads(evidence)
+        except json.JSONDecodeError as err:
+            raise ProjectError(f"--evidence is not JSON: {err}") from None
+        if not isinstance(details, dict):
+            raise ProjectError("--evidence must be a JSON object")
+        sent = emit_degradation(
+            Degradation(settings.mlflow.registered_model_name, reason, incident, details)
+        )
+        if sent is None:
+            raise ProjectError("Prefect did not send the event (is PREFECT_API_URL reachable?)")
+        from prefect.events.worker import EventsWorker
+
+        EventsWorker.drain_all(timeout=30)  # delivery is asynchronous: wait for it before exiting
+    typer.echo(f"sent {sent.event} for incident {incident} (event {sent.id})")
+
+
 def main() -> None:  # pragma: no cover - the console script
     sys.exit(app())

@@ -19,7 +19,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from . import registry
+from . import registry, retraining
 from .bundle import load_bundle, write_bundle
 from .contract import Contract, load_contract, suite_path
 from .data import demo_frame, fingerprint, prepare_frame, read_table
@@ -70,10 +70,11 @@ class TrainingOutcome:
 
 def load_training_data(settings: Settings, contract: Contract, data_path: Path | None = None) -> pd.DataFrame:
     """The user's CSV/Parquet file (argument, then settings), else the built-in demo data;
-    prepared to the contract's form but not yet validated."""
+    prepared to the contract's form but not yet validated. Plus the labelled answers from the
+    prediction log (`retraining.py`), which pass validation on their own first."""
     path = data_path or settings.data_path
     raw = read_table(path) if path is not None else demo_frame(contract, settings.demo_rows, settings.demo_days)
-    return prepare_frame(raw, contract)
+    return retraining.with_fresh_rows(prepare_frame(raw, contract), settings, contract)
 
 
 def validate(frame: pd.DataFrame, settings: Settings) -> Report:

@@ -295,6 +295,73 @@ class PredictionLogSettings(BaseModel):
     )
 
 
+class RetrainingSettings(BaseModel):
+    """What a retraining run learns from: the base training data plus the most recent
+    labelled answers from the prediction log (the data the model now meets)."""
+
+    use_prediction_log: bool = Field(
+        default=True, description="Add the labelled answers from the prediction log to the base training data."
+    )
+    window_days: int = Field(default=30, ge=1, description="Fresh rows are the answers logged in the last N days.")
+    max_fresh_rows: int = Field(default=200_000, ge=1, description="At most this many fresh rows, the most recent first.")
+    drop_flagged_rows: bool = Field(
+        default=True,
+        description=(
+            "Leave out answers the service flagged as outside the contract (out of range, unseen category, "
+            "pattern mismatch): they were served, but they are not evidence to learn from."
+        ),
+    )
+
+
+class ShadowEvaluationSettings(BaseModel):
+    """When a challenger, scored in shadow on live traffic, may replace the champion.
+
+    Both models scored the same requests; once enough of them have labels the
+    challenger is promoted only when it is better on the primary metric with
+    confidence (a paired bootstrap interval) and no segment with enough samples
+    is worse beyond a tolerance. Otherwise it is rejected.
+    """
+
+    window_days: int = Field(default=14, ge=1, description="Requests logged in the last N days are evaluated.")
+    min_samples: int = Field(
+        default=1000, ge=1, description="Labelled requests both models scored before any decision; until then: keep waiting."
+    )
+    min_positives: int = Field(
+        default=30,
+        ge=1,
+        description="Classification: positives among them too; average precision on fewer is mostly noise.",
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Level of the two-sided bootstrap interval.")
+    bootstrap_resamples: int = Field(default=1000, ge=100, description="Paired resamples of the requests.")
+    seed: int = Field(default=42, description="The bootstrap's seed: the same rows give the same interval and decision.")
+    min_improvement: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Promote only when the interval's lower bound of the improvement (in the primary metric's units) "
+            "is above this: 0 means 'better with confidence'."
+        ),
+    )
+    min_segment_samples: int = Field(
+        default=300, ge=1, description="A segment (contract.segments) is judged only with this many labelled requests."
+    )
+    min_segment_positives: int = Field(
+        default=10, ge=1, description="Classification: ... and this many positives among them."
+    )
+    segment_tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        description=(
+            "A judged segment blocks promotion when the challenger is worse there by more than this share "
+            "of the champion's value (0.05: average precision 0.60 may drop to 0.57, not below)."
+        ),
+    )
+    auto_promote: bool = Field(
+        default=True,
+        description="Apply the decision (move the aliases); false records it only and a person runs `promote`.",
+    )
+
+
 class Settings(BaseSettings):
     """All settings. Nested groups read `PREFIX_GROUP__FIELD`."""
 
@@ -323,6 +390,8 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     prediction_log: PredictionLogSettings = PredictionLogSettings()
     drift: DriftSettings = DriftSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
+    shadow_evaluation: ShadowEvaluationSettings = ShadowEvaluationSettings()
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
