@@ -214,7 +214,9 @@ class DriftSettings(BaseModel):
             "band is then a little wider than the window needs, never narrower."
         ),
     )
-    band: float = Field(default=0.9, gt=0, lt=1, description="Coverage of the uncertainty band around estimated performance.")
+    band: float = Field(
+        default=0.9, gt=0, lt=1, description="Coverage of the uncertainty band around estimated performance."
+    )
     min_labelled_rows: int = Field(
         default=500,
         ge=1,
