@@ -19,17 +19,16 @@ from {{ cookiecutter.package_name }} import pipeline
 from {{ cookiecutter.package_name }}.settings import get_settings
 from {{ cookiecutter.package_name }}.train import lightgbm_params
 
-step = task(cache_policy=NO_CACHE)  # inputs are data frames and models: never cache or hash them
-
-load_data = step(name="load-data")(pipeline.load_training_data)
-validate_data = step(name="validate-data")(pipeline.validate)
-split_by_time = step(name="split-by-time")(pipeline.split)
-train_model = step(name="train-lightgbm")(pipeline.fit)
-evaluate_holdout = step(name="evaluate-holdout")(pipeline.evaluate_holdout)
-export_onnx = step(name="export-onnx")(pipeline.export)
-check_parity = step(name="check-parity")(pipeline.check_parity)
-log_to_mlflow = step(name="log-to-mlflow")(pipeline.log_and_register)
-gate_and_alias = step(name="gate-and-alias")(pipeline.gate)
+# Inputs are data frames and models: never cache or hash them (cache_policy=NO_CACHE).
+load_data = task(name="load-data", cache_policy=NO_CACHE)(pipeline.load_training_data)
+validate_data = task(name="validate-data", cache_policy=NO_CACHE)(pipeline.validate)
+split_by_time = task(name="split-by-time", cache_policy=NO_CACHE)(pipeline.split)
+train_model = task(name="train-lightgbm", cache_policy=NO_CACHE)(pipeline.fit)
+evaluate_holdout = task(name="evaluate-holdout", cache_policy=NO_CACHE)(pipeline.evaluate_holdout)
+export_onnx = task(name="export-onnx", cache_policy=NO_CACHE)(pipeline.export)
+check_parity = task(name="check-parity", cache_policy=NO_CACHE)(pipeline.check_parity)
+log_to_mlflow = task(name="log-to-mlflow", cache_policy=NO_CACHE)(pipeline.log_and_register)
+gate_and_alias = task(name="gate-and-alias", cache_policy=NO_CACHE)(pipeline.gate)
 
 
 @flow(name="training")

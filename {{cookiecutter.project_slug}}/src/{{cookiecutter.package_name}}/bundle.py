@@ -114,7 +114,7 @@ def write_bundle(
         # replays them to prove that its runtime reproduces the model, not just that
         # the file opens.
         "canary": {
-            "inputs": np.where(np.isnan(canary_inputs), None, canary_inputs).tolist(),
+            "inputs": [[None if np.isnan(x) else float(x) for x in row] for row in canary_inputs],
             "scores": [float(s) for s in canary_scores],
         },
     }

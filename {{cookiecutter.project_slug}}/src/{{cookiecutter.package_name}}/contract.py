@@ -319,7 +319,7 @@ def request_model(contract: Contract) -> type[BaseModel]:
         Field(None, max_length=128, description="Caller's id, echoed in the log."),
     )
     fields[contract.timestamp_column] = (str | None, Field(None, description="Event time (ISO 8601); default: now."))
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         "Record",
         __config__=ConfigDict(extra="allow", str_strip_whitespace=False),
         **fields,
@@ -343,9 +343,7 @@ def _draft_feature(name: str, column: pd.Series) -> Feature:
 
     nullable = bool(column.isna().any())
     values = column.dropna()
-    if pd.api.types.is_bool_dtype(column) or (
-        len(values) and set(values.unique()) <= {True, False} and values.map(type).eq(bool).all()
-    ):
+    if pd.api.types.is_bool_dtype(column) or (len(values) and all(isinstance(v, bool) for v in values)):
         return Feature(name=name, type="boolean", nullable=nullable)
     if pd.api.types.is_numeric_dtype(column):
         integral = bool(len(values) and (values == values.round()).all())

@@ -35,7 +35,7 @@ def _set(column: str, value: object, rows: slice = slice(0, 3)) -> Callable[[pd.
         frame = frame.copy()
         if isinstance(value, str) and pd.api.types.is_numeric_dtype(frame[column]):
             frame[column] = frame[column].astype(object)
-        frame.loc[frame.index[rows], column] = value
+        frame.loc[frame.index[rows], column] = value  # type: ignore[call-overload]  # any value, on purpose
         return frame
 
     return change

@@ -64,7 +64,10 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_registry_on_postgresql_with_artifacts_on_s3(
-    postgres_database: str, s3_bucket: str, tmp_path_factory: pytest.TempPathFactory, demo: pd.DataFrame,
+    postgres_database: str,
+    s3_bucket: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo: pd.DataFrame,
     contract: Contract,
 ) -> None:
     """Moved to production backends by settings alone, training registers a champion whose
@@ -82,6 +85,7 @@ def test_registry_on_postgresql_with_artifacts_on_s3(
     client = registry.connect(settings)
     assert registry.aliases(client, settings.mlflow.registered_model_name) == {registry.CHAMPION: trained.version}
     version = client.get_model_version(settings.mlflow.registered_model_name, trained.version)
+    assert version.run_id is not None
     assert client.get_run(version.run_id).info.artifact_uri.startswith(s3_bucket)
     with registry.fetched_bundle(client, version) as folder:
         bundle = load_bundle(folder)

@@ -43,6 +43,7 @@ def test_flow_registers_a_parity_checked_champion(env_settings: Settings, contra
 
     # And the run holds metrics, parity, the ONNX model and the bundle
     version = client.get_model_version(name, "1")
+    assert version.run_id is not None
     run = client.get_run(version.run_id)
     assert run.data.metrics["parity_max_abs_diff"] < env_settings.parity.max_abs_diff
     assert run.data.metrics[f"holdout_{primary_metric(contract.task).name}"] > 0

@@ -23,7 +23,7 @@ def bundle(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> ModelB
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{str(k): (None if pd.isna(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def test_invariant_to_ids_case_whitespace_and_row_order(bundle: ModelBundle, trained: Trained) -> None:

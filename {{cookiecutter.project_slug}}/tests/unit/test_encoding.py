@@ -19,7 +19,7 @@ def test_frame_and_record_encodings_agree(contract: Contract, demo: pd.DataFrame
 
     # When the same rows are encoded both ways
     from_frame = encoding.transform(sample)
-    records = [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in sample.to_dict("records")]
+    records = [{str(k): (None if pd.isna(v) else v) for k, v in row.items()} for row in sample.to_dict("records")]
     from_records = encoding.transform_records(records)
 
     # Then the matrices are identical
@@ -32,7 +32,7 @@ def test_unseen_and_oddly_written_categories(contract: Contract, demo: pd.DataFr
     stray whitespace are normalised where the contract says so."""
     # Given an encoding and a record with an odd spelling, an unseen value and a null
     encoding = fit_encoding(demo, contract, max_levels=256)
-    base = {k: (None if pd.isna(v) else v) for k, v in demo.iloc[0].items()}
+    base = {str(k): (None if pd.isna(v) else v) for k, v in demo.iloc[0].items()}
     column = encoding.features.index("channel")
 
     # When each variant is encoded

@@ -49,9 +49,8 @@ def test_float32_thresholds_change_no_prediction_and_are_float32_exact() -> None
 
     # Then predictions are identical and thresholds are float32 values
     np.testing.assert_array_equal(fixed.predict(x), booster.predict(x))
-    thresholds = [
-        node["threshold"] for tree in fixed.dump_model()["tree_info"] for node in _splits(tree["tree_structure"])
-    ]
+    trees = fixed.dump_model()["tree_info"]
+    thresholds = [float(str(node["threshold"])) for tree in trees for node in _splits(tree["tree_structure"])]
     assert thresholds
     assert all(float(np.float32(t)) == t for t in thresholds)
 
