@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -430,6 +431,43 @@ def report_degradation(
 
         EventsWorker.drain_all(timeout=30)  # delivery is asynchronous: wait for it before exiting
     typer.echo(f"sent {sent.event} for incident {incident} (event {sent.id})")
+
+
+# --- monitoring ----------------------------------------------------------------------------------
+
+
+def _instant(value: str, option: str) -> datetime:
+    """An ISO date or date-time, read as UTC when it names no zone."""
+    from .errors import DataError
+
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        raise DataError(f"{option} {value!r} is not an ISO date or date-time, e.g. 2026-04-05T06:00") from None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
+@app.command()
+def monitor(
+    start: Annotated[str | None, typer.Option(help="Window start, ISO date(-time), UTC unless it says.")] = None,
+    end: Annotated[str | None, typer.Option(help="Window end (exclusive); default: one window after --start.")] = None,
+    day: Annotated[str | None, typer.Option(help="One UTC day, e.g. 2026-04-05 (instead of --start/--end).")] = None,
+) -> None:
+    """Run the monitoring flow: drift, performance, alerts, report. Default window: the last
+    complete day of the prediction log."""
+    from .errors import DataError
+
+    with _user_errors():
+        if day is not None and (start or end):
+            raise DataError("give --day, or --start/--end, not both")
+        first = day or start
+        begin = _instant(first, "--day" if day else "--start") if first else None
+        finish = _instant(end, "--end") if end else (begin + timedelta(days=1) if day and begin else None)
+    prefect_defaults(_settings().var_dir)
+    monitoring = load_flow("monitoring", "monitoring")
+    with _user_errors():
+        result = monitoring(start=begin, end=finish)
+    _print_json(result)
 
 
 def main() -> None:  # pragma: no cover - the console script

@@ -364,6 +364,129 @@ class ShadowEvaluationSettings(BaseModel):
     )
 
 
+class MonitoringSettings(BaseModel):
+    """The monitoring flow: which window it judges, and how much of the past it looks at."""
+
+    window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description=(
+            "Default window length: the last complete day of the prediction log (the day before today, or the "
+            "log's last day when replaying the past). A day matches the daily schedule and holds enough traffic "
+            "for the calibrated tests."
+        ),
+    )
+    performance_days: float = Field(
+        default=7.0,
+        gt=0,
+        description=(
+            "Realized performance uses the labelled rows logged in this many days up to the window's end. Labels "
+            "arrive days late, and one day's rows hold too few frauds (~45 at 3,000 requests a day) for a stable "
+            "average precision; a week holds ~300."
+        ),
+    )
+    max_rejection_share: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description=(
+            "Share of requests refused at the contract check that raises a critical alert: above 1%, an upstream "
+            "change is losing answers, not just producing the odd bad record."
+        ),
+    )
+    history_windows: int = Field(default=30, ge=2, description="Windows shown in the report's over-time plots.")
+    estimate_seed: int = Field(default=0, description="Seed of the performance estimate's simulation: reruns agree.")
+
+
+class AlertSettings(BaseModel):
+    """Where alerts go and how often. Every alert is stored in the history tables, sent or not."""
+
+    channel: Literal["none", "slack", "webhook", "email"] = Field(
+        default="{{ cookiecutter.alert_channel }}",
+        description="none: history and the report only; slack, webhook or email: also a message.",
+    )
+    block_name: str | None = Field(
+        default=None,
+        description=(
+            "A saved Prefect block to deliver through instead of the settings below: a Slack Webhook or Custom "
+            "Webhook notification block, or prefect-email's Email Server Credentials (needs the Prefect API)."
+        ),
+    )
+    min_severity: Literal["info", "warning", "critical"] = Field(
+        default="warning", description="Alerts below this severity are stored and reported, never sent."
+    )
+    cooldown_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description=(
+            "An alert repeating one already sent within this time is suppressed (stored, not sent) unless its "
+            "severity rose or it names something new (another feature, column or metric). A day means a daily "
+            "run reminds about an open incident once a day instead of at every run."
+        ),
+    )
+    subject_prefix: str = "[{{ cookiecutter.project_slug }}]"
+    timeout_s: float = Field(default=10.0, gt=0, description="Per delivery attempt (HTTP or SMTP).")
+    slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming-webhook URL (channel slack).")
+    webhook_url: SecretStr | None = Field(default=None, description="URL that receives a JSON POST (channel webhook).")
+    webhook_token: SecretStr | None = Field(default=None, description="Sent as `Authorization: Bearer ...` when set.")
+    smtp_host: str = Field(default="localhost", description="SMTP server (channel email).")
+    smtp_port: int | None = Field(default=None, ge=1, le=65535, description="Default: the security mode's port.")
+    smtp_security: Literal["SSL", "STARTTLS", "INSECURE"] = Field(
+        default="STARTTLS", description="INSECURE (plain SMTP) only for a relay on a trusted network."
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    email_from: str | None = Field(default=None, description="Sender; default: the SMTP username.")
+    email_to: list[str] = Field(default_factory=list, description="Recipients (a JSON list in the environment).")
+
+
+class RetrainRuleSettings(BaseModel):
+    """When monitoring asks for a new model: the evidence that emits the degradation event
+    the training deployment listens for. Each rule fires once per incident (when it starts
+    to hold for the current champion), not at every run while it keeps holding."""
+
+    enabled: bool = Field(default=True, description="Off: monitor and alert, but never ask for retraining.")
+    drift_windows: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Sustained drift: the dataset drifted in this many consecutive monitored windows. One drifted day "
+            "can be a holiday or a batch replay; three in a row is a new normal the model has not seen."
+        ),
+    )
+    performance_floor: float | None = Field(
+        default=None,
+        description=(
+            "Absolute floor (ceiling for error metrics) of the primary metric; unset: relative. Realized and "
+            "estimated values breach it only when their whole uncertainty band does."
+        ),
+    )
+    max_relative_drop: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description=(
+            "Without an absolute floor: the primary metric may fall this share below the training holdout "
+            "(rise above it, for error metrics). 20% is well outside a week's sampling noise at the demo's "
+            "volume, and a loss users notice."
+        ),
+    )
+    use_estimate: bool = Field(
+        default=True,
+        description=(
+            "Also fire when the whole uncertainty band of the estimated metric (no labels yet) is below the "
+            "floor: covariate shift can be acted on before labels confirm it."
+        ),
+    )
+    schema_change: bool = Field(
+        default=True, description="Fire on a schema change in served or refused requests (the kinds below)."
+    )
+    schema_kinds: list[str] = Field(
+        default_factory=lambda: ["added", "dropped", "renamed", "type_changed", "unknown_field"],
+        description="Schema event kinds that count as a change (`duplicated` is a caller's bug, not new data).",
+    )
+
+
 class Settings(BaseSettings):
     """All settings. Nested groups read `PREFIX_GROUP__FIELD`."""
 
@@ -392,6 +515,9 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     prediction_log: PredictionLogSettings = PredictionLogSettings()
     drift: DriftSettings = DriftSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    alerts: AlertSettings = AlertSettings()
+    retrain_rules: RetrainRuleSettings = RetrainRuleSettings()
     retraining: RetrainingSettings = RetrainingSettings()
     shadow_evaluation: ShadowEvaluationSettings = ShadowEvaluationSettings()
 

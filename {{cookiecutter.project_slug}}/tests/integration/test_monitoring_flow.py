@@ -1,0 +1,239 @@
+"""The monitoring flow under a real (temporary) Prefect server, over a prediction log of
+realistic traffic scored by the trained champion: quiet days, then an upstream change.
+
+Checks what a run leaves behind: history rows, the Prefect artifacts, the HTML
+report, the alerts delivered to a local webhook (once per incident), and the
+degradation event on the server (once per incident).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }} import alerts, registry
+from {{ cookiecutter.package_name }}.bundle import load_bundle
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.contract import load_contract
+from {{ cookiecutter.package_name }}.data import TrafficShift
+from {{ cookiecutter.package_name }}.events import DEGRADED, model_resource_id
+from {{ cookiecutter.package_name }}.history import History
+from {{ cookiecutter.package_name }}.monitoring import history_rows
+from {{ cookiecutter.package_name }}.predictions import from_settings
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, AlertSettings, Settings, get_settings
+from {{ cookiecutter.package_name }}.summary import FEATURES_KEY, SUMMARY_KEY
+from tests.monitoring_support import LIVE_START, HttpReceiver, assessment, http_receiver, log_answers, records, traffic
+from tests.support import PROJECT_ROOT, TEST_ROWS, Trained, make_settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+
+DAY = timedelta(days=1)
+UPSTREAM_CHANGE = TrafficShift(
+    amount_scale=1.8, device_risk_shift=0.2, online_share=0.4, extra_columns=("account_type",)
+)
+ROWS_PER_DAY = 1500
+
+
+@pytest.fixture
+def monitored(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Settings, HttpReceiver]]:
+    """Settings in the environment (for the flow) with a private copy of the trained registry,
+    alerts to a local webhook, and four days in the prediction log: two quiet, then two with
+    an upstream change (a new column, larger amounts, riskier devices, more online traffic).
+    The first two days have their labels."""
+    state = tmp_path / "state"
+    state.mkdir()
+    shutil.copy(trained.settings.var_dir / "mlflow.db", state / "mlflow.db")
+    with http_receiver() as receiver:
+        environment = {
+            "PROJECT_ROOT": str(PROJECT_ROOT),
+            "STATE_DIR": str(state),
+            "DEMO_ROWS": str(TEST_ROWS),
+            "ALERTS__CHANNEL": "webhook",
+            "ALERTS__WEBHOOK_URL": receiver.url + "/alerts",
+        }
+        for key, value in environment.items():
+            monkeypatch.setenv(ENV_PREFIX + key, value)
+        get_settings.cache_clear()
+        settings = get_settings()
+        fill_prediction_log(settings)
+        yield settings, receiver
+    get_settings.cache_clear()
+
+
+def fill_prediction_log(settings: Settings) -> None:
+    """Score each day's requests with the champion's own bundle and log the answers."""
+    client = registry.connect(settings)
+    name = settings.mlflow.registered_model_name
+    champion = registry.version_by_alias(client, name, registry.CHAMPION)
+    assert champion is not None
+    spec = load_contract(settings.contract_file)
+    prediction_log = from_settings(settings)
+    with registry.fetched_bundle(client, champion) as folder:
+        bundle = load_bundle(folder)
+        for day in range(4):
+            shift = UPSTREAM_CHANGE if day >= 2 else TrafficShift()
+            frame = traffic(ROWS_PER_DAY, day, shift)
+            found = records(frame, spec, shift.extra_columns)
+            ids = log_answers(
+                prediction_log,
+                found,
+                bundle.score_records(found),
+                LIVE_START + day * DAY,
+                version=str(champion.version),
+                model_name=name,
+                unknown=shift.extra_columns,
+            )
+            if day < 2:
+                prediction_log.add_labels(zip(ids, frame[spec.target].astype(float), strict=True), source="test")
+    prediction_log.close()
+
+
+def run_flow(**parameters: Any) -> dict[str, Any]:
+    from prefect.flows import load_flow_from_entrypoint
+
+    monitoring: Any = load_flow_from_entrypoint(f"{PROJECT_ROOT / 'flows' / 'monitoring.py'}:monitoring")
+    result: dict[str, Any] = monitoring(**parameters)
+    return result
+
+
+def degradation_events(model_name: str, expected: int) -> list[dict[str, Any]]:
+    """The server's degradation events for the model (events arrive asynchronously: waits up
+    to 60 s for `expected` of them, then answers with what is there)."""
+    from prefect.settings import PREFECT_API_URL
+
+    body = {
+        "filter": {"event": {"name": [DEGRADED]}, "any_resource": {"id": [model_resource_id(model_name)]}},
+        "limit": 50,
+    }
+    deadline = time.monotonic() + 60
+    while True:
+        answer = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json=body, timeout=10)
+        answer.raise_for_status()
+        found: list[dict[str, Any]] = answer.json()["events"]
+        if len(found) >= expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def artifacts(flow_run_id: str) -> dict[str, Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {str(a.key): a for a in found}
+
+
+def test_monitoring_quiet_days_then_an_upstream_change(
+    monitored: tuple[Settings, HttpReceiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quiet day raises nothing worth sending. The first changed day stores its drift and
+    schema events, sends one webhook message, emits one degradation event and writes its
+    report; the second changed day (run from the command line) finds the same incident: its
+    alerts are suppressed by the cooldown and no second event is emitted."""
+    settings, receiver = monitored
+    name = settings.mlflow.registered_model_name
+
+    # Given four logged days (two quiet, two changed)
+    # When the flow judges the first quiet day and the first changed day, and the CLI the second
+    quiet = run_flow(start=LIVE_START, end=LIVE_START + DAY)
+    changed = run_flow(start=LIVE_START + 2 * DAY, end=LIVE_START + 3 * DAY)
+    monkeypatch.setenv("PREFECT_HOME", str(settings.var_dir / "prefect"))  # what the CLI would set
+    cli = CliRunner().invoke(app, ["monitor", "--day", "2026-04-04"])
+    assert cli.exit_code == 0, cli.output
+
+    # Then the quiet day is clean, with realized performance from its labels
+    assert quiet["status"] == "complete"
+    assert quiet["rows"] == ROWS_PER_DAY
+    assert not quiet["dataset_drift"]
+    assert quiet["schema_events"] == []
+    assert quiet["retraining_requested"] is None
+    assert quiet["realized"] is not None
+    assert quiet["estimated"] is not None
+    assert all(a["status"] != "delivered" for a in quiet["alerts"])
+
+    # And the changed day names the new column and the moved features, and asks for retraining
+    assert {("added", "account_type"), ("unknown_field", "account_type")} <= {
+        (e["kind"], e["column"]) for e in changed["schema_events"]
+    }
+    assert {"amount", "device_risk_score", "channel"} <= set(changed["drifted_features"])
+    assert changed["prediction_drift"] is True
+    assert changed["retraining_requested"] is not None
+    assert {a["key"]: a["status"] for a in changed["alerts"]}["schema-change"] == "delivered"
+
+    # And its history rows are all there
+    with History.from_settings(settings) as history:
+        run = history.run(changed["run_id"])
+        assert run is not None
+        assert run["retrain_emitted"] == ["schema_change"]
+        assert run["retrain_incident_id"] == changed["retraining_requested"]
+        assert run["report_path"] == changed["report"]
+        assert len(history.features(changed["run_id"])) == 14
+        assert history.prediction(changed["run_id"]) is not None
+        assert len(history.performance([changed["run_id"]])) > 0
+        assert len(history.schema_events(changed["run_id"])) >= 2
+        windows = history.windows(name, limit=10)
+        statuses = history.alerts()["status"].tolist()
+    assert len(windows) == 3
+    assert "suppressed" in statuses
+
+    # And the report was written, small and whole
+    report = Path(changed["report"])
+    assert report.parent == settings.var_dir / "reports"
+    html = report.read_text(encoding="utf-8")
+    assert report.stat().st_size < 1_000_000
+    assert 'data-plot="feature:amount"' in html
+    assert "account_type" in html
+
+    # And the Prefect artifacts were published under their keys
+    published = artifacts(str(run["flow_run_id"]))
+    assert {SUMMARY_KEY, FEATURES_KEY} <= set(published)
+    assert "account_type" in str(published[SUMMARY_KEY].data)
+
+    # And one webhook message and one degradation event came of the incident
+    messages = [r.json() for r in receiver.requests]
+    assert len(messages) == 1
+    assert messages[0]["window"]["start"] == (LIVE_START + 2 * DAY).isoformat()
+    events = degradation_events(name, expected=1)
+    assert len(events) == 1
+    assert events[0]["payload"]["reason"].startswith("monitoring: the data changed shape")
+    assert events[0]["payload"]["evidence"]["incident_id"] == changed["retraining_requested"]
+
+
+def test_alerts_can_go_through_a_block_saved_on_the_server(tmp_path: Path) -> None:
+    """`alerts.block_name` names a notification block saved on the Prefect server: its
+    configuration (and any secret in it) lives there, not in this project's environment."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    # Given a custom webhook block saved on the server, pointing at a local receiver
+    settings = make_settings(tmp_path / "state")
+    with http_receiver() as receiver, History.from_settings(settings) as history:
+        CustomWebhookNotificationBlock(
+            name="monitoring", url=receiver.url + "/saved", json_data={"text": "{" * 2 + "body" + "}" * 2}
+        ).save("monitoring-test", overwrite=True)
+        chosen = AlertSettings(channel="webhook", block_name="custom-webhook/monitoring-test")
+        found = assessment()
+        history.record_run(**history_rows(found, settings))
+
+        # When an alert is processed
+        outcomes = alerts.process(history, found, [alerts.Alert("performance", "critical", "fell", "x")], chosen)
+        channels = history.alerts()["channel"].tolist()
+
+    # Then it was delivered through the saved block
+    assert outcomes[0].status == alerts.DELIVERED
+    (request,) = receiver.requests
+    assert request.path == "/saved"
+    assert "fell" in request.json()["text"]
+    assert channels == ["webhook:block:custom-webhook/monitoring-test"]
