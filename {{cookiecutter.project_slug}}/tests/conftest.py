@@ -81,7 +81,12 @@ def live_prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
 @pytest.fixture
 def on_live_prefect(live_prefect: LiveServer) -> Iterator[LiveServer]:
     """Flows run in this process report to the live server during the test."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogHandler
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: live_prefect.api_url}):
         yield live_prefect
+        # Deliver what is still queued now, while the server is there to take it.
+        APILogHandler().flush()
+        EventsWorker.drain_all(timeout=30)

@@ -422,9 +422,7 @@ def report_degradation(
             raise ProjectError(f"--evidence is not JSON: {err}") from None
         if not isinstance(details, dict):
             raise ProjectError("--evidence must be a JSON object")
-        sent = emit_degradation(
-            Degradation(settings.mlflow.registered_model_name, reason, incident, details)
-        )
+        sent = emit_degradation(Degradation(settings.mlflow.registered_model_name, reason, incident, details))
         if sent is None:
             raise ProjectError("Prefect did not send the event (is PREFECT_API_URL reachable?)")
         from prefect.events.worker import EventsWorker

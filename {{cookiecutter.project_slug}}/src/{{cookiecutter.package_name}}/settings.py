@@ -305,7 +305,9 @@ class RetrainingSettings(BaseModel):
         default=True, description="Add the labelled answers from the prediction log to the base training data."
     )
     window_days: int = Field(default=30, ge=1, description="Fresh rows are the answers logged in the last N days.")
-    max_fresh_rows: int = Field(default=200_000, ge=1, description="At most this many fresh rows, the most recent first.")
+    max_fresh_rows: int = Field(
+        default=200_000, ge=1, description="At most this many fresh rows, the most recent first."
+    )
     drop_flagged_rows: bool = Field(
         default=True,
         description=(
@@ -326,7 +328,9 @@ class ShadowEvaluationSettings(BaseModel):
 
     window_days: int = Field(default=14, ge=1, description="Requests logged in the last N days are evaluated.")
     min_samples: int = Field(
-        default=1000, ge=1, description="Labelled requests both models scored before any decision; until then: keep waiting."
+        default=1000,
+        ge=1,
+        description="Labelled requests both models scored before any decision; until then: keep waiting.",
     )
     min_positives: int = Field(
         default=30,
@@ -335,7 +339,9 @@ class ShadowEvaluationSettings(BaseModel):
     )
     confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Level of the two-sided bootstrap interval.")
     bootstrap_resamples: int = Field(default=1000, ge=100, description="Paired resamples of the requests.")
-    seed: int = Field(default=42, description="The bootstrap's seed: the same rows give the same interval and decision.")
+    seed: int = Field(
+        default=42, description="The bootstrap's seed: the same rows give the same interval and decision."
+    )
     min_improvement: float = Field(
         default=0.0,
         ge=0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.slow
 CONFIG = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text(encoding="utf-8"))
 POOL = CONFIG["definitions"]["work_pool"]["name"]
 MONITORING = "flows/monitoring.py"
+CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 
 
 def flow_file(deployment: dict[str, Any]) -> Path:
@@ -191,6 +193,41 @@ def test_a_degradation_event_starts_exactly_one_training_run_per_incident(regist
         assert [r.parameters["reason"] for r in runs] == ["schema change: account_type added"]
     finally:
         for found in automation_runs(client, training.id):  # no worker should pick them up later
+            client.delete_flow_run(found.id)
+
+
+def test_the_report_degradation_command_starts_a_retraining(
+    registered: Registered, client: Any, tmp_path: Path
+) -> None:
+    """The event monitoring sends can be sent by hand; the command waits until it is delivered,
+    and the automation starts a training run with its reason and evidence."""
+    # Given the training deployment and a new incident
+    training = client.read_deployment_by_name(full_name("retrain"))
+    incident = f"manual-{uuid.uuid4().hex[:8]}"
+    env = registered.server.env(**{f"{ENV_PREFIX}STATE_DIR": str(tmp_path / "state")})
+
+    try:
+        # When the command sends the event
+        sent = subprocess.run(
+            [CLI, "report-degradation", "--reason", "fraud team escalation", "--incident", incident,
+             "--evidence", '{"ticket": 42}'],
+            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        assert f"for incident {incident}" in sent.stdout
+
+        # Then a training run starts with the reason and evidence
+        (run,) = wait_for(
+            lambda: [
+                r for r in automation_runs(client, training.id) if r.parameters["evidence"]["incident_id"] == incident
+            ],
+            90,
+            what="the training run",
+        )
+        assert run.parameters["reason"] == "fraud team escalation"
+        assert run.parameters["evidence"]["ticket"] == 42
+    finally:
+        for found in automation_runs(client, training.id):
             client.delete_flow_run(found.id)
 
 
