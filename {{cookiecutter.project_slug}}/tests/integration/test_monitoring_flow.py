@@ -19,8 +19,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }} import alerts, registry
+from {{ cookiecutter.package_name }} import alerts, monitor_run, registry, shadow_evaluation
 from {{ cookiecutter.package_name }}.bundle import load_bundle
+from {{ cookiecutter.package_name }}.challenger_evaluation import Agreement, MetricComparison, SegmentResult, ShadowEvidence
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.contract import load_contract
 from {{ cookiecutter.package_name }}.data import TrafficShift
@@ -30,6 +31,7 @@ from {{ cookiecutter.package_name }}.monitoring import history_rows
 from {{ cookiecutter.package_name }}.predictions import from_settings
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, AlertSettings, Settings, get_settings
 from {{ cookiecutter.package_name }}.summary import FEATURES_KEY, SUMMARY_KEY
+from tests.integration.service_support import add_version, private_registry
 from tests.monitoring_support import LIVE_START, HttpReceiver, assessment, http_receiver, log_answers, records, traffic
 from tests.support import PROJECT_ROOT, TEST_ROWS, Trained, make_settings
 
@@ -237,3 +239,50 @@ def test_alerts_can_go_through_a_block_saved_on_the_server(tmp_path: Path) -> No
     assert request.path == "/saved"
     assert "fell" in request.json()["text"]
     assert channels == ["webhook:block:custom-webhook/monitoring-test"]
+
+
+def test_shadow_decisions_recorded_in_mlflow_reach_the_history_once(trained: Trained, tmp_path: Path) -> None:
+    """The shadow-evaluation flow records its decision on the challenger's model version;
+    each monitoring run copies the decisions it finds into the history (for the report),
+    once each however many runs see them."""
+
+    # Given a registry whose challenger (a second version) was rejected for one segment
+    settings = private_registry(trained, tmp_path / "state")
+    challenger = add_version(settings)
+    overall = MetricComparison("average_precision", True, 4000, 60, 0.41, 0.43, 0.02, -0.01, 0.05, 0.95)
+    worse = MetricComparison("average_precision", True, 600, 12, 0.5, 0.3, -0.2, -0.35, -0.05, 0.95)
+    evidence = ShadowEvidence(
+        model_name=settings.mlflow.registered_model_name,
+        champion_version=trained.version,
+        challenger_version=challenger,
+        task="binary_classification",
+        window_start="2026-04-01T00:00:00+00:00",
+        window_end="2026-04-08T00:00:00+00:00",
+        evaluated_at="2026-04-08T07:00:00+00:00",
+        paired=5000,
+        labelled=4000,
+        positives=60,
+        overall=overall,
+        segments=[SegmentResult("card_type", "prepaid", 600, 12, True, True, worse)],
+        agreement=Agreement(5000, 0.98, 0.95, None, None),
+        decision="reject",
+        reasons=["worse on card_type=prepaid"],
+    )
+    shadow_evaluation.record(registry.connect(settings), evidence)
+
+    # When two monitoring runs copy the decisions
+    first, second = monitor_run.copy_shadow_decisions(settings), monitor_run.copy_shadow_decisions(settings)
+
+    # Then the decision is in the history once, with its numbers and the segment that decided it
+    assert (first, second) == (1, 0)
+    with History.from_settings(settings) as history:
+        decisions = history.shadow_decisions(settings.mlflow.registered_model_name)
+    row = decisions.iloc[0]
+    assert (row["decision"], row["challenger_version"], row["champion_version"]) == (
+        "reject",
+        challenger,
+        trained.version,
+    )
+    assert row["difference"] == pytest.approx(0.02)
+    assert row["segments"][0]["verdict"] == "worse"
+    assert row["reason"] == "worse on card_type=prepaid"
