@@ -92,9 +92,10 @@ async def _after_answer(handoff: Any) -> None:
     traffic={"timeout": OPTIONS.request_timeout_s},
     logging={"access": {"enabled": OPTIONS.access_log}},
     metrics={"enabled": OPTIONS.metrics},
-    # BentoML always wraps requests in an OpenTelemetry middleware; excluding the API
-    # routes is what actually turns its per-request work off.
-    tracing={"sample_rate": 1.0} if OPTIONS.tracing else {"sample_rate": 0.0, "excluded_urls": list(PROTECTED)},
+    # BentoML wraps every request in an OpenTelemetry middleware, even with no exporter;
+    # excluding the API routes is what turns its per-request work off. On, BentoML's own
+    # tracing configuration (exporter, sample rate: BENTOML_CONFIG) applies.
+    tracing={} if OPTIONS.tracing else {"excluded_urls": list(PROTECTED)},
 )
 @bentoml.asgi_app(admin, path="/")
 class ModelService:

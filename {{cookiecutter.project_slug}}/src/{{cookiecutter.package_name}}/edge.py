@@ -11,6 +11,7 @@ whitespace or case in a categorical (normalised where the contract says so).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ class Edge:
             )
             for f in contract.features
         ]
+        self._names = [f.name for f in contract.features]
 
     def record_json_schema(self) -> dict[str, Any]:
         """One record, as the OpenAPI document shows it."""
@@ -187,46 +189,47 @@ class Edge:
         )
 
     def _inspect(self, items: list[dict[str, Any]], models: list[BaseModel], single: bool) -> CheckedRecords:
-        features: list[dict[str, Any]] = []
-        record_ids: list[str | None] = []
-        all_events: list[list[Event]] = []
+        values = [model.__dict__ for model in models]
+        events: list[list[Event]] = [[] for _ in models]
+        self._unknown_fields(models, events, single)
+        # Column by column: a comprehension per feature is several times faster than a
+        # Python loop per record and feature, and most values need no event at all.
+        columns: list[list[Any]] = []
+        for name, kind, low, high, allowed, pattern, normalize in self._checks:
+            column = [row[name] for row in values]
+            if kind == "categorical":
+                cleaned = [clean_category(v) if v is not None else None for v in column] if normalize else column
+                for i in [i for i, (v, c) in enumerate(zip(column, cleaned, strict=True)) if v != c]:
+                    events[i].append({"kind": NORMALISED, "field": name})
+                if allowed is not None:
+                    unseen = [i for i, c in enumerate(cleaned) if c is not None and c not in allowed]
+                    for i in unseen:
+                        events[i].append({"kind": UNSEEN_CATEGORY, "field": name, "value": cleaned[i]})
+                elif pattern is not None:
+                    missed = [i for i, c in enumerate(cleaned) if c is not None and not pattern.search(c)]
+                    for i in missed:
+                        events[i].append({"kind": PATTERN_MISMATCH, "field": name, "value": cleaned[i]})
+                column = cleaned
+            elif kind != "boolean" and (low is not None or high is not None):
+                lowest = -math.inf if low is None else low
+                highest = math.inf if high is None else high
+                for i in [i for i, v in enumerate(column) if v is not None and not lowest <= v <= highest]:
+                    events[i].append({"kind": OUT_OF_RANGE, "field": name, "value": column[i]})
+            columns.append(column)
+        features = [dict(zip(self._names, row, strict=True)) for row in zip(*columns, strict=True)]
+        record_ids = [row[self.contract.id_column] for row in values]
+        return CheckedRecords(received=items, features=features, record_ids=record_ids, events=events)
+
+    def _unknown_fields(self, models: list[BaseModel], events: list[list[Event]], single: bool) -> None:
+        """Fields the contract does not know: an event each, or a refusal naming them all."""
         unknown: list[Problem] = []
-        id_column = self.contract.id_column
         for index, model in enumerate(models):
-            values = model.__dict__
-            events: list[Event] = []
-            extra = model.__pydantic_extra__
-            if extra:
-                for name in extra:
-                    if self.reject_unknown_fields:
-                        unknown.append(
-                            Problem(
-                                self._where(index, single, name), "the contract has no such field", "extra_forbidden"
-                            )
-                        )
-                    events.append({"kind": UNKNOWN_FIELD, "field": name})
-            clean: dict[str, Any] = {}
-            for name, kind, low, high, allowed, pattern, normalize in self._checks:
-                value = values[name]
-                if value is not None:
-                    if kind == "categorical":
-                        cleaned = clean_category(value) if normalize else value
-                        if cleaned != value:
-                            events.append({"kind": NORMALISED, "field": name})
-                        if allowed is not None and cleaned not in allowed:
-                            events.append({"kind": UNSEEN_CATEGORY, "field": name, "value": cleaned})
-                        elif pattern is not None and not pattern.search(cleaned):
-                            events.append({"kind": PATTERN_MISMATCH, "field": name, "value": cleaned})
-                        value = cleaned
-                    elif kind != "boolean" and (
-                        (low is not None and value < low) or (high is not None and value > high)
-                    ):
-                        events.append({"kind": OUT_OF_RANGE, "field": name, "value": value})
-                clean[name] = value
-            features.append(clean)
-            record_ids.append(values[id_column])
-            all_events.append(events)
+            for name in model.__pydantic_extra__ or ():
+                events[index].append({"kind": UNKNOWN_FIELD, "field": name})
+                if self.reject_unknown_fields:
+                    unknown.append(
+                        Problem(self._where(index, single, name), "the contract has no such field", "extra_forbidden")
+                    )
         if unknown:
             bad = len({p.loc[1] if not single else 0 for p in unknown})
-            raise self._refusal(unknown, bad, len(items))
-        return CheckedRecords(received=items, features=features, record_ids=record_ids, events=all_events)
+            raise self._refusal(unknown, bad, len(models))

@@ -278,7 +278,7 @@ class ServiceSettings(BaseModel):
     )
     metrics: bool = Field(default=True, description="BentoML's Prometheus /metrics.")
     tracing: bool = Field(
-        default=False, description="OpenTelemetry spans for the API routes (needs an exporter configured)."
+        default=False, description="BentoML's OpenTelemetry middleware on the API routes (exporter: BENTOML_CONFIG)."
     )
 
 

@@ -11,8 +11,8 @@ def test_failures_are_counted_not_raised() -> None:
     """A job that raises is counted as failed with its reason; submit never raises."""
 
     # Given a shadow whose work always raises
-    def broken(job: int) -> None:
-        raise RuntimeError(f"challenger exploded on {job}")
+    def broken(jobs: list[int]) -> None:
+        raise RuntimeError(f"challenger exploded on {jobs[-1]}")
 
     shadow: Shadow[int] = Shadow(broken, queue_size=10, max_age_s=60)
 
@@ -34,7 +34,7 @@ def test_a_stuck_challenger_sheds_work_instead_of_blocking() -> None:
     release = threading.Event()
     started = threading.Event()
 
-    def stuck(job: int) -> None:
+    def stuck(jobs: list[int]) -> None:
         started.set()
         release.wait(30)
 
@@ -51,7 +51,7 @@ def test_a_stuck_challenger_sheds_work_instead_of_blocking() -> None:
     assert stats["dropped"] == 7
     assert stats["completed"] == 0
 
-    # And once released, the queued jobs complete
+    # And once released, the queued jobs complete (as one batch)
     release.set()
     assert shadow.join()
     assert shadow.snapshot()["completed"] == 3
@@ -66,11 +66,11 @@ def test_jobs_that_waited_too_long_are_skipped_as_stale() -> None:
     started = threading.Event()
     done: list[int] = []
 
-    def work(job: int) -> None:
-        if job == 0:
+    def work(jobs: list[int]) -> None:
+        if 0 in jobs:
             started.set()
             release.wait(30)
-        done.append(job)
+        done.extend(jobs)
 
     shadow: Shadow[int] = Shadow(work, queue_size=10, max_age_s=5.0, clock=lambda: now[0])
 
@@ -88,3 +88,31 @@ def test_jobs_that_waited_too_long_are_skipped_as_stale() -> None:
     shadow.close()
     assert done == [0]
     assert stats["stale"] == 2
+
+
+def test_waiting_jobs_are_run_as_one_batch() -> None:
+    """Jobs that queued up while the thread was busy reach the work function together."""
+    # Given work that records the batches it gets, held on the first one
+    release = threading.Event()
+    started = threading.Event()
+    batches: list[list[int]] = []
+
+    def work(jobs: list[int]) -> None:
+        started.set()
+        release.wait(30)
+        batches.append(jobs)
+
+    shadow: Shadow[int] = Shadow(work, queue_size=100, max_age_s=60, max_batch=3)
+
+    # When five jobs queue behind the first
+    shadow.submit(0)
+    assert started.wait(10)
+    for job in range(1, 6):
+        shadow.submit(job)
+    release.set()
+    assert shadow.join()
+    shadow.close()
+
+    # Then they ran in order, in batches of at most three
+    assert batches == [[0], [1, 2, 3], [4, 5]]
+    assert shadow.snapshot()["completed"] == 6
