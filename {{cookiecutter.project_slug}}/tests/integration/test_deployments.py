@@ -24,7 +24,7 @@ import yaml
 
 from {{ cookiecutter.package_name }}.events import Degradation, emit_degradation
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from tests.live_prefect import PREFECT, LiveServer, prefect_cli, stop_group, wait_for
+from tests.live_prefect import LiveServer, prefect_cli, stop_group, wait_for
 from tests.support import PROJECT_ROOT, TEST_ROWS
 
 pytestmark = pytest.mark.slow
@@ -60,26 +60,37 @@ class Registered:
     output: str
 
 
-def register(server: LiveServer) -> Registered:
-    """Create the work pool and register every deployment whose flow file exists: all of
-    them (`deploy --all`, as `make deploy`) once flows/monitoring.py is there."""
-    pool = prefect_cli(
-        server,
-        "work-pool", "create", POOL, "--type", "process",
-        "--base-job-template", "infra/prefect/process-base-job-template.json",
-        cwd=PROJECT_ROOT,
+def make(server: LiveServer, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A make target of the project, as a user runs it (`-o install`: the environment exists)."""
+    return subprocess.run(
+        ["make", "--no-print-directory", "-o", "install", *args],
+        cwd=PROJECT_ROOT, env=server.env(**env), capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
-    assert pool.returncode == 0, pool.stdout + pool.stderr
+
+
+def register(server: LiveServer, state: Path) -> Registered:
+    """Register the deployments as `make deploy` does: all of them once flows/monitoring.py is
+    there; until then the same commands for those whose flow file exists."""
     ready = [d["name"] for d in CONFIG["deployments"] if flow_file(d).is_file()]
-    selection = ["--all"] if len(ready) == len(CONFIG["deployments"]) else [a for n in ready for a in ("--name", n)]
-    deployed = prefect_cli(server, "--no-prompt", "deploy", *selection, cwd=PROJECT_ROOT)
+    if len(ready) == len(CONFIG["deployments"]):
+        deployed = make(server, "deploy", env={f"{ENV_PREFIX}STATE_DIR": str(state)})
+    else:
+        pool = prefect_cli(
+            server,
+            "work-pool", "create", POOL, "--type", "process",
+            "--base-job-template", "infra/prefect/process-base-job-template.json",
+            cwd=PROJECT_ROOT,
+        )  # fmt: skip
+        assert pool.returncode == 0, pool.stdout + pool.stderr
+        names = [a for n in ready for a in ("--name", n)]
+        deployed = prefect_cli(server, "--no-prompt", "deploy", *names, cwd=PROJECT_ROOT)
     assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
     return Registered(server, ready, deployed.stdout)
 
 
 @pytest.fixture(scope="module")
-def registered(live_prefect: LiveServer) -> Registered:
-    return register(live_prefect)
+def registered(live_prefect: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Registered:
+    return register(live_prefect, tmp_path_factory.mktemp("deploy-state"))
 
 
 @pytest.fixture
@@ -231,11 +242,29 @@ def test_the_report_degradation_command_starts_a_retraining(
             client.delete_flow_run(found.id)
 
 
+@pytest.mark.parametrize("kind", ["docker", "kubernetes"])
+def test_the_server_accepts_the_container_work_pool_templates(registered: Registered, client: Any, kind: str) -> None:
+    """The Docker and Kubernetes base job templates in infra/prefect/ make work pools as they are."""
+    # Given a template
+    path = PROJECT_ROOT / "infra" / "prefect" / f"{kind}-base-job-template.json"
+
+    # When a pool of that type is created from it
+    name = f"{POOL}-{kind}-check"
+    created = prefect_cli(
+        registered.server, "work-pool", "create", name, "--type", kind, "--base-job-template", str(path),
+        cwd=PROJECT_ROOT,
+    )  # fmt: skip
+
+    # Then the server holds the template unchanged
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert client.read_work_pool(name).base_job_template == json.loads(path.read_text(encoding="utf-8"))
+
+
 def test_a_process_worker_runs_a_deployment_from_the_project_checkout(
     registered: Registered, client: Any, tmp_path: Path
 ) -> None:
-    """A run of a registered deployment, picked up by a process worker started elsewhere (as
-    `make worker` starts it), moves into the project through the pull step and completes."""
+    """A run of a registered deployment, picked up by `make worker` (a process worker, whose flow
+    runs start in a temporary folder), moves into the project through the pull step and completes."""
     from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -244,19 +273,14 @@ def test_a_process_worker_runs_a_deployment_from_the_project_checkout(
     with temporary_settings(updates={PREFECT_API_URL: registered.server.api_url}):
         flow_run = run_deployment(full_name("shadow-evaluation"), timeout=0)
     assert isinstance(flow_run, FlowRun)
-    env = registered.server.env(
-        **{
-            f"{ENV_PREFIX}PROJECT_ROOT": str(PROJECT_ROOT),
-            f"{ENV_PREFIX}STATE_DIR": str(tmp_path / "state"),
-            f"{ENV_PREFIX}DEMO_ROWS": str(TEST_ROWS),
-        }
-    )
 
-    # When a worker polls the pool once, from another directory, with the project root in its environment
+    # When `make worker` polls the pool once (it sets the project root for the pull step)
     worker = subprocess.Popen(
-        [PREFECT, "worker", "start", "--pool", POOL, "--type", "process", "--run-once"],
-        cwd=tmp_path,
-        env=env,
+        ["make", "--no-print-directory", "-o", "install", "worker", "WORKER_ARGS=--run-once"],
+        cwd=PROJECT_ROOT,
+        env=registered.server.env(
+            **{f"{ENV_PREFIX}STATE_DIR": str(tmp_path / "state"), f"{ENV_PREFIX}DEMO_ROWS": str(TEST_ROWS)}
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, so that it and its flow run stop together

@@ -58,6 +58,20 @@ def test_rollback_without_a_reason_is_refused(tmp_path: Path) -> None:
     assert "--reason" in result.stderr
 
 
+def test_make_rollback_asks_for_a_reason(tmp_path: Path) -> None:
+    """`make rollback` without REASON prints its usage and changes nothing."""
+    # Given / When
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-o", "install", "rollback"],
+        cwd=PROJECT_ROOT, env={**os.environ, f"{ENV_PREFIX}STATE_DIR": str(tmp_path / "state")},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    # Then
+    assert result.returncode != 0
+    assert 'usage: make rollback REASON="why"' in result.stderr
+
+
 def test_reporting_a_degradation_needs_a_server(tmp_path: Path) -> None:
     """Without PREFECT_API_URL there is no automation to start a retraining: a one-line error."""
     # Given no Prefect server configured / When the event is sent by hand

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,8 +27,6 @@ from tests.shadow_data import log_rows, paired_frame
 from tests.support import PROJECT_ROOT, TEST_ROWS, make_settings, train_version
 
 pytestmark = pytest.mark.slow
-
-CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +118,8 @@ def test_a_better_challenger_is_promoted_served_and_can_be_rolled_back(
     loop: Settings, contract: Contract, demo: pd.DataFrame, on_live_prefect: LiveServer
 ) -> None:
     """On traffic where the challenger ranks better everywhere, the flow promotes it, records
-    the decision on the versions and as artifacts, and the service then serves it; `rollback`
-    from the command line returns to v1, saying who and why."""
+    the decision on the versions and as artifacts, and the service then serves it; `make
+    rollback` returns to v1, saying who and why."""
     # Given a day of labelled traffic where the challenger is better
     live_traffic(loop, contract, demo, paired_frame(3000, seed=0, challenger_noise=0.7))
     assert served_version(loop, contract) == "1"
@@ -145,9 +142,9 @@ def test_a_better_challenger_is_promoted_served_and_can_be_rolled_back(
     # And the service serves v2 without a restart
     assert served_version(loop, contract) == "2"
 
-    # When someone rolls back from the command line
+    # When someone rolls back with `make rollback`
     rolled = subprocess.run(
-        [CLI, "rollback", "--reason", "fraud team reports misses", "--who", "oncall"],
+        ["make", "--no-print-directory", "-o", "install", "rollback", "REASON=fraud team reports misses", "WHO=oncall"],
         cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
