@@ -9,7 +9,6 @@ as live traffic.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +23,9 @@ from .errors import DataError, RegistryError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-# A batch has the machine to itself, unlike a service process sharing it with its siblings.
-BATCH_THREADS = min(4, os.cpu_count() or 1)
+# One onnxruntime thread, as the service runs by default: with more, the trees' sum is added
+# in another order and float32 scores differ in the last digits from the live answers.
+BATCH_THREADS = 1
 
 
 @dataclass(frozen=True)

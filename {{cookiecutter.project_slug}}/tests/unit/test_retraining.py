@@ -102,7 +102,7 @@ def test_log_rows_become_training_rows_in_the_contracts_columns(contract: Contra
     # Then they have exactly the contract's columns, with the label as target
     assert list(rows.columns) == contract.columns
     assert rows["amount"].tolist()[0] == pytest.approx(12.5)
-    assert rows[contract.target].tolist() == [1, 0] if contract.is_classification else [1.0, 0.0]
+    assert rows[contract.target].tolist() == ([1, 0] if contract.is_classification else [1.0, 0.0])
     assert rows[contract.id_column].tolist() == [records[0][contract.id_column], "r2"]
     assert rows[contract.timestamp_column].iloc[0] == pd.Timestamp(records[0][contract.timestamp_column])
 
