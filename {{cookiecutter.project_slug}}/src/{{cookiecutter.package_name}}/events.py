@@ -72,12 +72,16 @@ class Degradation:
     severity: str = "critical"
 
     def __post_init__(self) -> None:
-        if not self.reason.strip():
-            raise EventError("a degradation event needs a reason")
-        if not self.incident_id.strip():
-            raise EventError("a degradation event needs an incident id (stable for as long as the incident is open)")
-        if not self.model_name.strip():
+        # Checked here because the automation passes values on with their JSON type: a reason
+        # that is not a string would be refused by the training deployment, and no run start.
+        if not isinstance(self.reason, str) or not self.reason.strip():
+            raise EventError(f"a degradation event needs a reason, as text (got {self.reason!r})")
+        if not isinstance(self.incident_id, str) or not self.incident_id.strip():
+            raise EventError("a degradation event needs an incident id, as text (stable while the incident is open)")
+        if not isinstance(self.model_name, str) or not self.model_name.strip():
             raise EventError("a degradation event needs the registered model's name")
+        if not isinstance(self.evidence, Mapping):
+            raise EventError(f"the evidence must be a mapping (a JSON object), not {type(self.evidence).__name__}")
 
     def payload(self) -> dict[str, Any]:
         """The event payload; `evidence` also carries the incident id, so the training run

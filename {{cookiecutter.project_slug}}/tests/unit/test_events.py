@@ -62,11 +62,18 @@ def test_the_event_carries_reason_incident_and_json_evidence() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("reason", " ", "needs a reason"), ("incident_id", "", "needs an incident id"), ("model_name", "", "model")],
+    [
+        ("reason", " ", "needs a reason"),
+        ("reason", 0.31, "needs a reason, as text"),
+        ("incident_id", "", "needs an incident id"),
+        ("model_name", "", "model"),
+        ("evidence", ["drift"], "must be a mapping"),
+    ],
 )
-def test_an_event_without_reason_incident_or_model_is_refused(field: str, value: str, message: str) -> None:
-    """Reason, incident id and model name are required: without them deduplication or the
-    training run's record would be meaningless."""
+def test_an_event_without_reason_incident_or_model_is_refused(field: str, value: object, message: str) -> None:
+    """Reason, incident id and model name are required text, the evidence an object: the
+    automation passes them on with their JSON type, and the training deployment would refuse
+    a number where it expects text (no run would start)."""
     # Given / When / Then
     fields = {"model_name": "m", "reason": "r", "incident_id": "i", field: value}
     with pytest.raises(EventError, match=message):
