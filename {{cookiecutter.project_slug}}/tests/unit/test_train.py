@@ -59,3 +59,27 @@ def _splits(node: dict[str, object]) -> list[dict[str, object]]:
     if "split_index" not in node:
         return []
     return [node, *_splits(node["left_child"]), *_splits(node["right_child"])]  # type: ignore[arg-type]
+
+
+def test_gate_does_not_call_float32_noise_worse(contract: Contract) -> None:
+    """A retrained identical model scores the champion's metric up to float32 rounding:
+    the gate must not reject it as worse; a real regression is still rejected."""
+    from {{ cookiecutter.package_name }}.metrics import primary_metric
+    from {{ cookiecutter.package_name }}.pipeline import decide_gate
+    from {{ cookiecutter.package_name }}.settings import Settings
+
+    # Given passing metrics and a champion that scored the same up to float32 noise
+    settings = Settings()
+    primary = primary_metric(contract.task)
+    metrics = {"average_precision": 0.5, "roc_auc": 0.9, "rmse": 4.9697, "r2": 0.8}
+    noisy = metrics[primary.name] * (1 + 5e-7 if primary.higher_is_better else 1 - 5e-7)
+    worse = metrics[primary.name] * (1.01 if primary.higher_is_better else 0.99)
+
+    # When judged against each champion
+    passed_noise, _ = decide_gate(metrics, contract, settings, champion_metric=noisy)
+    passed_worse, reason = decide_gate(metrics, contract, settings, champion_metric=worse)
+
+    # Then noise passes and a real gap fails, naming the champion
+    assert passed_noise
+    assert not passed_worse
+    assert "worse than the champion" in reason
