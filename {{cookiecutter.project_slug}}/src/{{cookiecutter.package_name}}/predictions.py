@@ -253,6 +253,11 @@ class PredictionLog:
     def display_url(self) -> str:
         return display_url(self.url)
 
+    @property
+    def is_local(self) -> bool:
+        """SQLite: a write is a local file append, with no network round trip."""
+        return self._sqlite
+
     def close(self) -> None:
         self._stop.set()
         if self._checkpointer is not None:

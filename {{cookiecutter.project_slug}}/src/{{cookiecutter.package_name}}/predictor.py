@@ -304,6 +304,12 @@ class Predictor:
     # --- /metadata -------------------------------------------------------------------------------
 
     @property
+    def runs_inline(self) -> bool:
+        """True when a request never waits on the network (no log, or SQLite): the service then
+        calls `predict` on its event loop instead of a worker thread."""
+        return self.log is None or self.log.is_local
+
+    @property
     def ready(self) -> bool:
         return self.store.ready
 

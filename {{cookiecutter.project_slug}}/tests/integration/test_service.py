@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,14 +14,16 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }} import registry
 from {{ cookiecutter.package_name }}.bundle import load_bundle
 from {{ cookiecutter.package_name }}.predictions import PredictionLog, utcnow
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 from tests.integration.service_support import load_service, private_registry, service_env, transactions
 from tests.support import PROJECT_ROOT, Trained
+from tests.unit.test_predictions import postgres_or_skip
 
 JSON = {"content-type": "application/json"}
 
@@ -315,3 +318,40 @@ def test_serving_imports_no_training_libraries(trained: Trained, tmp_path: Path)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"status": 200, "heavy": []}
+
+
+@pytest.mark.postgres
+def test_the_log_on_postgresql(trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the prediction log on PostgreSQL (requests then run off the event loop), answers and
+    labels land there, in the configured schema."""
+    # Given a service whose log is a schema of its own on the test server
+    url = postgres_or_skip()
+    schema = f"svc_{uuid.uuid4().hex[:12]}"
+    settings = private_registry(trained, tmp_path / "state")
+    env = {
+        **service_env(settings),
+        f"{ENV_PREFIX}PREDICTION_LOG__URL": url,
+        f"{ENV_PREFIX}PREDICTION_LOG__DB_SCHEMA": schema,
+    }
+    module = load_service(monkeypatch, env)
+    try:
+        with TestClient(module.ModelService.to_asgi()) as client:
+            # When records are scored and one is labelled
+            answer = client.post("/predict", json={"records": transactions(3)}).json()
+            first = answer["predictions"][0]["request_id"]
+            feedback = client.post("/feedback", json={"labels": {"request_id": first, "label": 1}}).json()
+            meta = client.get("/metadata").json()
+        prediction_log = PredictionLog(url, db_schema=schema)
+        frame = prediction_log.window(utcnow() - timedelta(hours=1), utcnow() + timedelta(minutes=1))
+        prediction_log.close()
+    finally:
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'drop schema if exists "{schema}" cascade'))
+        engine.dispose()
+
+    # Then the log in PostgreSQL holds the three answers and the label
+    assert feedback == {"accepted": 1, "unknown": []}
+    assert set(frame["request_id"]) == {p["request_id"] for p in answer["predictions"]}
+    assert frame.set_index("request_id")["label"][first] == 1.0
+    assert meta["prediction_log"]["url"].startswith("postgresql+psycopg://")
