@@ -17,7 +17,7 @@ import pytest
 from {{ cookiecutter.package_name }}.contract import Contract, load_contract
 from {{ cookiecutter.package_name }}.data import demo_frame, prepare_frame
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
-from tests.live_prefect import LiveServer, live_server
+from tests.live_prefect import LiveServer, live_server, reporting_to
 from tests.support import PROJECT_ROOT, TEST_ROWS, Trained, make_settings, train_version
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -81,12 +81,5 @@ def live_prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
 @pytest.fixture
 def on_live_prefect(live_prefect: LiveServer) -> Iterator[LiveServer]:
     """Flows run in this process report to the live server during the test."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogHandler
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: live_prefect.api_url}):
+    with reporting_to(live_prefect.api_url):
         yield live_prefect
-        # Deliver what is still queued now, while the server is there to take it.
-        APILogHandler().flush()
-        EventsWorker.drain_all(timeout=30)

@@ -108,6 +108,23 @@ def live_server(workdir: Path) -> Iterator[LiveServer]:
             stop_group(process)
 
 
+@contextmanager
+def reporting_to(api_url: str) -> Iterator[None]:
+    """Point this process's Prefect clients at `api_url` for the block; on the way out,
+    deliver the logs and events still queued, and stop the events worker, whose client
+    keeps the URL it was made with (a later test would otherwise emit to this server)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogHandler
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        try:
+            yield
+        finally:
+            APILogHandler().flush()
+            EventsWorker.drain_all(timeout=30)
+
+
 def prefect_cli(
     server: LiveServer, *args: str, cwd: Path, timeout: float = 300, **env: str
 ) -> subprocess.CompletedProcess[str]:

@@ -90,6 +90,7 @@ def log_answers(
             request_id=ids[i],
             role=CHAMPION,
             logged_at=day_start + step * i,
+            occurred_at=day_start + step * i,
             model_name=model_name,
             model_version=version,
             record_id=str(record.get("transaction_id")),

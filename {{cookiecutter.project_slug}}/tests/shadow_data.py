@@ -89,6 +89,7 @@ def log_rows(
                     request_id=str(row.request_id),
                     role=role,
                     logged_at=start + timedelta(seconds=i),
+                    occurred_at=start + timedelta(seconds=i),
                     model_name=model_name,
                     model_version=version,
                     record_id=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,9 @@ from {{ cookiecutter.package_name }}.contract import Contract
 from {{ cookiecutter.package_name }}.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# A window holding every event time tests use (prediction-log windows are by event time,
+# and test records carry the demo data's timestamps).
+ALL_TIME = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 # Small enough to train in seconds, large enough for ~100 frauds in the holdout
 # (with fewer, holdout average precision is too noisy to clear the gate reliably).
 TEST_ROWS = 40_000

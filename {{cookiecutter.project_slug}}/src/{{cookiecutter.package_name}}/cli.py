@@ -79,8 +79,9 @@ def load_flow(name: str, function: str) -> Callable[..., Any]:
     from prefect.flows import load_flow_from_entrypoint
 
     settings = _settings()
-    _quiet_expected_errors()
-    return load_flow_from_entrypoint(f"{settings.project_root / 'flows' / name}.py:{function}")
+    loaded: Callable[..., Any] = load_flow_from_entrypoint(f"{settings.project_root / 'flows' / name}.py:{function}")
+    _quiet_expected_errors()  # after the import: Prefect installs its log handlers then
+    return loaded
 
 
 def _print_json(payload: Any) -> None:
@@ -189,7 +190,9 @@ def validate(
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Option(help="CSV/Parquet training data; default: settings, else demo data.")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="CSV/Parquet training data; default: settings, else demo data.")
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why this run happens; recorded on the model version.")] = "manual",
 ) -> None:
     """Run the training flow: validate, train, export ONNX, check parity, register, gate."""
@@ -466,6 +469,48 @@ def monitor(
     with _user_errors():
         result = monitoring(start=begin, end=finish)
     _print_json(result)
+
+
+@app.command()
+def demo(
+    days: Annotated[int | None, typer.Option(min=8, help="Simulated days (default: the scenario's 12).")] = None,
+    requests_per_day: Annotated[int | None, typer.Option(min=1000, help="Transactions per simulated day.")] = None,
+) -> None:
+    """Replay the production incidents through the whole stack; print what caught each one.
+
+    Starts a local Prefect server, the deployments' worker and the BentoML service, and stops
+    them all at the end (also on Ctrl-C). State goes to var/demo/ (wiped at each run).
+    """
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from .demo import run_demo
+    from .demo_outcome import summary_table
+    from .simulation import Scenario
+
+    settings = _settings()
+    console = Console(stderr=True)
+    scenario = Scenario()
+    scenario = replace(
+        scenario, days=days or scenario.days, requests_per_day=requests_per_day or scenario.requests_per_day
+    )
+    with _user_errors():
+        outcome = run_demo(settings, scenario, console.log)
+    out = Console()
+    out.print(summary_table(outcome))
+    state = settings.var_dir / "demo"
+    out.print(f"finished in {outcome.seconds:.0f} s; {outcome.alerts_delivered} alerts delivered to the demo's webhook")
+    lineage = [f"v{v}: {s['trigger']} → {s['shadow'] or s['gate']}" for v, s in outcome.versions.items()]
+    out.print(f"versions: {'; '.join(lineage)}")
+    if outcome.report_path:
+        out.print(f"timeline report: {outcome.report_path}")
+    out.print(f"outcome (JSON):  {state / 'outcome.json'}")
+    out.print("Prefect UI:      make demo-ui   (then http://127.0.0.1:4200; the demo's own server has stopped)")
+    out.print(f"MLflow UI:       .venv/bin/mlflow ui --backend-store-uri sqlite:///{state / 'state' / 'mlflow.db'}")
+    if not outcome.all_caught:
+        typer.secho("error: not every incident was caught by the component that should catch it", fg="red", err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - the console script

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -78,6 +79,8 @@ class CheckedRecords:
     features: list[dict[str, Any]]
     record_ids: list[str | None]
     events: list[list[Event]] = field(default_factory=list)
+    # When each event happened (the contract's timestamp column, naive UTC); None when not sent.
+    event_times: list[datetime | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.received)
@@ -91,6 +94,18 @@ def expected_text(feature: Feature) -> str:
         "categorical": "a string of at most 256 characters",
     }[feature.type]
     return f"{text} or null" if feature.nullable else text
+
+
+def parse_event_time(value: object) -> datetime | None:
+    """An ISO 8601 timestamp as naive UTC (a value without a zone is taken as UTC); None
+    for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 class Edge:
@@ -218,7 +233,30 @@ class Edge:
             columns.append(column)
         features = [dict(zip(self._names, row, strict=True)) for row in zip(*columns, strict=True)]
         record_ids = [row[self.contract.id_column] for row in values]
-        return CheckedRecords(received=items, features=features, record_ids=record_ids, events=events)
+        event_times = self._event_times([row[self.contract.timestamp_column] for row in values], single)
+        return CheckedRecords(
+            received=items, features=features, record_ids=record_ids, events=events, event_times=event_times
+        )
+
+    def _event_times(self, sent: list[str | None], single: bool) -> list[datetime | None]:
+        """Parse the records' event times; a value that is not ISO 8601 refuses the request."""
+        parsed: list[datetime | None] = []
+        problems = []
+        for index, value in enumerate(sent):
+            moment = parse_event_time(value)
+            if value is not None and moment is None:
+                problems.append(
+                    Problem(
+                        self._where(index, single, self.contract.timestamp_column),
+                        "Input should be an ISO 8601 timestamp",
+                        "datetime_parsing",
+                        self._expected[self.contract.timestamp_column],
+                    )
+                )
+            parsed.append(moment)
+        if problems:
+            raise self._refusal(problems, len(problems), len(sent))
+        return parsed
 
     def _unknown_fields(self, models: list[BaseModel], events: list[list[Event]], single: bool) -> None:
         """Fields the contract does not know: an event each, or a refusal naming them all."""

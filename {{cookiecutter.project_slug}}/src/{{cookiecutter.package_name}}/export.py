@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import lightgbm as lgb
 import numpy as np
@@ -35,6 +35,10 @@ class ParityReport:
     decision_agreement: float | None
     passed: bool
     reason: str
+    # The ONNX scores themselves: what the service will answer, so the reference profile's
+    # score distribution is fitted on them (LightGBM's differ in the 8th digit, enough to
+    # move a point mass of tied scores across a bin edge and fake prediction drift).
+    exported: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
 
     def as_metrics(self) -> dict[str, float]:
         found = {
@@ -47,7 +51,7 @@ class ParityReport:
         return found
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "exported"}
 
 
 def parity_report(
@@ -83,6 +87,7 @@ def parity_report(
         decision_agreement=agreement,
         passed=not reasons,
         reason="; ".join(reasons) or "ONNX reproduces LightGBM within tolerance",
+        exported=exported,
     )
 
 

@@ -84,13 +84,13 @@ def _floor(moment: datetime, hours: float) -> datetime:
     return EPOCH + length * ((moment - EPOCH) // length)
 
 
-def newest_logged_at(settings: Settings) -> datetime | None:
-    """When the prediction log last recorded an answer (None when it holds none)."""
+def newest_event_time(settings: Settings) -> datetime | None:
+    """The event time of the newest answer in the prediction log (None when it holds none)."""
     prediction_log = from_settings(settings)
     try:
         with prediction_log.engine.connect() as connection:
             found = connection.execute(
-                sa.select(sa.func.max(predictions.c.logged_at)).where(predictions.c.role == CHAMPION)
+                sa.select(sa.func.max(predictions.c.occurred_at)).where(predictions.c.role == CHAMPION)
             ).scalar()
     finally:
         prediction_log.close()
@@ -112,7 +112,7 @@ def resolve_window(
         begin = naive_utc(start) if start is not None else naive_utc(end) - length  # type: ignore[arg-type]
         return Window(begin, naive_utc(end) if end is not None else begin + length)
     today = _floor(naive_utc(now) if now is not None else utcnow(), hours)
-    newest = newest_logged_at(settings)
+    newest = newest_event_time(settings)
     last = min(_floor(newest, hours) + length, today) if newest is not None else today
     return Window(last - length, last)
 
@@ -216,13 +216,13 @@ def labelled_rows(settings: Settings, model_name: str, version: str, start: date
         sa.select(predictions.c.features, predictions.c.score, labels.c.label)
         .select_from(predictions.join(labels, predictions.c.request_id == labels.c.request_id))
         .where(
-            predictions.c.logged_at >= start,
-            predictions.c.logged_at < end,
+            predictions.c.occurred_at >= start,
+            predictions.c.occurred_at < end,
             predictions.c.role == CHAMPION,
             predictions.c.model_name == model_name,
             predictions.c.model_version == version,
         )
-        .order_by(predictions.c.logged_at, predictions.c.request_id)
+        .order_by(predictions.c.occurred_at, predictions.c.request_id)
     )
     prediction_log = from_settings(settings)
     try:

@@ -184,14 +184,14 @@ def log_and_register(
 
     registry.connect(settings)
     holdout_matrix = encoding.transform(data.holdout)
-    exported = onnx_scores(onnx_bytes, holdout_matrix[:CANARY_ROWS], contract.task)
+    exported = parity.exported  # the holdout as the service will score it
     manifest = build_manifest(
         project_root=settings.project_root,
         seed=settings.training.seed,
         data_fingerprint=fingerprint(frame),
         onnx_opset=settings.training.onnx_opset,
     )
-    profile = fit_profile(data.holdout, contract, evaluation.holdout_scores, evaluation.metrics, evaluation.threshold)
+    profile = fit_profile(data.holdout, contract, exported, evaluation.metrics, evaluation.threshold)
     with mlflow.start_run(tags=run_tags) as run, tempfile.TemporaryDirectory() as scratch:
         mlflow.log_params({**booster_params, **data.sizes(), "contract_hash": contract.hash[:12]})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in evaluation.metrics.items() if np.isfinite(v)})
@@ -216,7 +216,7 @@ def log_and_register(
             },
             manifest=manifest,
             canary_inputs=holdout_matrix[:CANARY_ROWS],
-            canary_scores=exported,
+            canary_scores=exported[:CANARY_ROWS],
             profile=profile,
         )
         mlflow.log_artifacts(str(bundle_dir), artifact_path=registry.BUNDLE_ARTIFACT)

@@ -70,6 +70,9 @@ predictions = sa.Table(
     sa.Column("request_id", sa.String(36), primary_key=True),
     sa.Column("role", sa.String(16), primary_key=True),  # champion answered; challenger only shadowed
     sa.Column("logged_at", sa.DateTime, nullable=False),  # UTC, naive: SQLite keeps no zone
+    # When the event happened (the record's timestamp, else logged_at): windows are by event
+    # time, so late deliveries, backfills and replays land on the day they belong to.
+    sa.Column("occurred_at", sa.DateTime, nullable=False),
     sa.Column("model_name", sa.String(200), nullable=False),
     sa.Column("model_version", sa.String(32), nullable=False),
     sa.Column("record_id", sa.String(128), index=True),  # the caller's id column, when sent
@@ -79,6 +82,7 @@ predictions = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=False),  # contract check + encoding + scoring
     sa.Column("schema_events", _json_type()),  # null when the record was clean
     sa.Index("ix_predictions_logged_at_role", "logged_at", "role"),
+    sa.Index("ix_predictions_occurred_at_role", "occurred_at", "role"),
 )
 
 labels = sa.Table(
@@ -95,6 +99,7 @@ rejections = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("received_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("occurred_at", sa.DateTime, nullable=False, index=True),  # the body's first timestamp, else received_at
     sa.Column("endpoint", sa.String(64), nullable=False),
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("error", sa.Text, nullable=False),
@@ -104,8 +109,8 @@ rejections = sa.Table(
 
 # PredictionLog._record_sqlite's statement; its value tuples follow this column order.
 _SQLITE_INSERT = (
-    "INSERT INTO predictions (request_id, role, logged_at, model_name, model_version, record_id, features, score, "
-    "decision, latency_ms, schema_events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO predictions (request_id, role, logged_at, occurred_at, model_name, model_version, record_id, "
+    "features, score, decision, latency_ms, schema_events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 # version -> (description, step run inside the upgrading transaction). Version 1 is the
@@ -117,6 +122,7 @@ class PredictionRow(TypedDict):
     request_id: str
     role: str
     logged_at: datetime
+    occurred_at: datetime
     model_name: str
     model_version: str
     record_id: str | None
@@ -345,6 +351,7 @@ class PredictionLog:
                 row["request_id"],
                 row["role"],
                 row["logged_at"].isoformat(" ", "microseconds"),
+                row["occurred_at"].isoformat(" ", "microseconds"),
                 row["model_name"],
                 row["model_version"],
                 row["record_id"],
@@ -373,12 +380,22 @@ class PredictionLog:
             finally:
                 connection.close()
 
-    def record_rejection(self, endpoint: str, status: int, error: str, detail: Any = None, body: Any = None) -> None:
+    def record_rejection(
+        self,
+        endpoint: str,
+        status: int,
+        error: str,
+        detail: Any = None,
+        body: Any = None,
+        occurred_at: datetime | None = None,
+    ) -> None:
         self._writing()
+        received_at = utcnow()
         with self._write_lock, self.engine.begin() as connection:
             connection.execute(
                 rejections.insert().values(
-                    received_at=utcnow(),
+                    received_at=received_at,
+                    occurred_at=_naive_utc(occurred_at) if occurred_at is not None else received_at,
                     endpoint=endpoint,
                     status=status,
                     error=error[:4000],
@@ -433,9 +450,9 @@ class PredictionLog:
         roles: Sequence[str] = (CHAMPION,),
         limit: int | None = None,
     ) -> pd.DataFrame:
-        """The rows logged in [start, end) for these roles, oldest first, as one DataFrame:
-        the features as received expanded to one column each (unknown fields included),
-        then `request_id, logged_at, role, model_name, model_version, record_id, score,
+        """The rows whose event time (`occurred_at`) is in [start, end) for these roles, oldest first, as one
+        DataFrame: the features as received expanded to one column each (unknown fields
+        included), then `request_id, logged_at, occurred_at, role, model_name, model_version, record_id, score,
         decision, latency_ms, schema_events` (a list, empty when clean), `label` and
         `labelled_at` (missing until feedback arrives). A received field whose name
         clashes with one of those columns is kept as `received.<name>`."""
@@ -445,11 +462,11 @@ class PredictionLog:
             sa.select(predictions, labels.c.label, labels.c.labelled_at)
             .select_from(predictions.outerjoin(labels, predictions.c.request_id == labels.c.request_id))
             .where(
-                predictions.c.logged_at >= _naive_utc(start),
-                predictions.c.logged_at < _naive_utc(end),
+                predictions.c.occurred_at >= _naive_utc(start),
+                predictions.c.occurred_at < _naive_utc(end),
                 predictions.c.role.in_(list(roles)),
             )
-            .order_by(predictions.c.logged_at, predictions.c.request_id, predictions.c.role)
+            .order_by(predictions.c.occurred_at, predictions.c.request_id, predictions.c.role)
         )
         if limit is not None:
             statement = statement.limit(limit)
@@ -473,8 +490,8 @@ class PredictionLog:
 
         statement = (
             sa.select(rejections)
-            .where(rejections.c.received_at >= _naive_utc(start), rejections.c.received_at < _naive_utc(end))
-            .order_by(rejections.c.received_at, rejections.c.id)
+            .where(rejections.c.occurred_at >= _naive_utc(start), rejections.c.occurred_at < _naive_utc(end))
+            .order_by(rejections.c.occurred_at, rejections.c.id)
         )
         with self.engine.connect() as connection:
             rows = connection.execute(statement).mappings().all()

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from .api_models import LabelIn
 from .contract import Contract
-from .edge import CheckedRecords, Edge, Event, Problem, Rejected
+from .edge import CheckedRecords, Edge, Event, Problem, Rejected, parse_event_time
 from .predictions import CHALLENGER, CHAMPION, LabelResult, PredictionLog, PredictionRow, utcnow
 from .serving import ModelStore, Served, one_line
 from .settings import Settings
@@ -100,6 +101,7 @@ def prediction_rows(
             request_id=request_id,
             role=role,
             logged_at=now,
+            occurred_at=(checked.event_times[i] if checked.event_times else None) or now,
             model_name=served.name,
             model_version=served.version,
             record_id=checked.record_ids[i],
@@ -252,13 +254,29 @@ class Predictor:
         if self.log is not None:
             self.log.record(rows)
 
+    def _sent_event_time(self, body: Any) -> datetime | None:
+        """The first readable event time in a refused body, so that the refusal counts on the
+        day its records belong to; None when there is none."""
+        records = body.get("records") if isinstance(body, dict) else None
+        for record in [records] if isinstance(records, dict) else records if isinstance(records, list) else []:
+            if isinstance(record, dict):
+                moment = parse_event_time(record.get(self.edge.contract.timestamp_column))
+                if moment is not None:
+                    return moment
+        return None
+
     def _remember_rejection(self, endpoint: str, rejected: Rejected, body: Any) -> None:
         """Keep what broke the contract, so monitoring sees it and a fixed upstream can replay it."""
         if self.log is None or rejected.status != 400:
             return
         try:
             self.log.record_rejection(
-                endpoint, rejected.status, rejected.error, [p.as_dict() for p in rejected.problems], body
+                endpoint,
+                rejected.status,
+                rejected.error,
+                [p.as_dict() for p in rejected.problems],
+                body,
+                occurred_at=self._sent_event_time(body),
             )
         except sa.exc.SQLAlchemyError as err:  # the caller still gets its 400
             log.warning("could not record a rejected request: %s", one_line(err))

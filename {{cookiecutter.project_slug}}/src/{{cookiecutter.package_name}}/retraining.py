@@ -59,8 +59,8 @@ def _numbers_written_as_text(column: pd.Series) -> pd.Series:
 
 def as_training_rows(logged: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     """Labelled log rows in the contract's columns: features as received, the label as the
-    target, the caller's record id (else the request id), the event time when it was sent
-    (else when the request was logged). Fields outside the contract are left out."""
+    target, the caller's record id (else the request id), the event time as sent (else as
+    the log recorded it). Fields outside the contract are left out."""
     out = pd.DataFrame(index=logged.index)
     for feature in contract.features:
         column = logged[feature.name] if feature.name in logged.columns else pd.Series(None, index=logged.index)
@@ -69,12 +69,12 @@ def as_training_rows(logged: pd.DataFrame, contract: Contract) -> pd.DataFrame:
         )
     ids = logged["record_id"].where(logged["record_id"].notna(), logged["request_id"])
     out[contract.id_column] = ids.astype(str)
-    logged_at = pd.to_datetime(logged["logged_at"])
+    occurred_at = pd.to_datetime(logged["occurred_at"])
     if contract.timestamp_column in logged.columns:
         sent = pd.to_datetime(logged[contract.timestamp_column], utc=True, errors="coerce").dt.tz_convert(None)
-        out[contract.timestamp_column] = sent.where(sent.notna(), logged_at)
+        out[contract.timestamp_column] = sent.where(sent.notna(), occurred_at)
     else:
-        out[contract.timestamp_column] = logged_at
+        out[contract.timestamp_column] = occurred_at
     label = logged["label"].to_numpy(dtype=float)
     out[contract.target] = label.round().astype(int) if contract.is_classification else label
     return prepare_frame(out[contract.columns].reset_index(drop=True), contract)
@@ -89,7 +89,7 @@ def fresh_rows(settings: Settings, contract: Contract, now: datetime | None = No
     labelled = logged[logged["label"].notna()] if not logged.empty else logged
     flagged = labelled["schema_events"].map(_flagged) if not labelled.empty else pd.Series(dtype=bool)
     kept = labelled[~flagged] if group.drop_flagged_rows and not labelled.empty else labelled
-    kept = kept.sort_values("logged_at", ascending=False).head(group.max_fresh_rows) if not kept.empty else kept
+    kept = kept.sort_values("occurred_at", ascending=False).head(group.max_fresh_rows) if not kept.empty else kept
     frame = as_training_rows(kept, contract) if not kept.empty else pd.DataFrame(columns=contract.columns)
     off = int(flagged.sum()) if group.drop_flagged_rows else 0
     return FreshRows(frame, start, end, len(labelled), off)

@@ -34,9 +34,7 @@ def _find_project_root() -> Path:
 class MlflowSettings(BaseModel):
     """Where models are tracked and registered."""
 
-    tracking_uri: str | None = Field(
-        default=None, description="MLflow tracking/registry URI; default: SQLite in var/."
-    )
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking/registry URI; default: SQLite in var/.")
     artifact_location: str | None = Field(
         default=None, description="Experiment artifact root; default: var/mlartifacts."
     )
@@ -68,9 +66,7 @@ class TrainingSettings(BaseModel):
             "256 with the same average precision on 200k demo rows."
         ),
     )
-    num_threads: int = Field(
-        2, ge=1, description="Fixed so that training is bit-for-bit repeatable on any machine."
-    )
+    num_threads: int = Field(2, ge=1, description="Fixed so that training is bit-for-bit repeatable on any machine.")
     class_weighting: Literal["sqrt_balanced", "balanced", "none"] = Field(
         "sqrt_balanced",
         description=(
@@ -563,8 +559,15 @@ class Settings(BaseSettings):
         return self.mlflow.tracking_uri or f"sqlite:///{self.var_dir / 'mlflow.db'}"
 
     @property
-    def mlflow_artifact_location(self) -> str:
-        return self.mlflow.artifact_location or (self.var_dir / "mlartifacts").as_uri()
+    def mlflow_artifact_location(self) -> str | None:
+        """Where new experiments keep artifacts. A tracking server decides for itself (it
+        proxies its artifact store); a database URI would otherwise default to ./mlruns
+        in whatever directory the process started in, so it gets var/mlartifacts."""
+        if self.mlflow.artifact_location:
+            return self.mlflow.artifact_location
+        if self.mlflow_tracking_uri.startswith(("http://", "https://", "databricks")):
+            return None
+        return (self.var_dir / "mlartifacts").as_uri()
 
     @property
     def prediction_log_url(self) -> str:

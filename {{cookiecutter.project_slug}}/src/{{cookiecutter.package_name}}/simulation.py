@@ -32,21 +32,32 @@ class Incident:
 
 @dataclass(frozen=True)
 class Scenario:
-    """The replay: `days` simulated days after the training data ends."""
+    """The replay: `days` simulated days after the training data ends.
 
-    days: int = 14
-    requests_per_day: int = 3_000
+    The story: an unannounced column and messy inputs (day 2); fraud moves to card
+    testing (day 3), which labels reveal two days later; the upstream training extract
+    is refreshed with a label bug for one segment (day 4), so the retraining that the
+    degradation triggers yields a challenger better overall but worse for that segment;
+    the day after shadow evaluation rejects it, upstream fixes the extract and the team
+    retrains; covariate shift arrives on day 7; the good challenger is promoted once
+    its shadow traffic is labelled.
+    """
+
+    days: int = 12
+    requests_per_day: int = 5_000
     batch_size: int = 100
     label_delay_days: int = 2
     seed: int = 11
-    schema_change_day: int = 3
-    messy_inputs_day: int = 3
-    covariate_shift_day: int = 5
-    concept_drift_day: int = 6
-    faulty_extract_day: int = 8  # the upstream training extract loses one segment's positive labels
-    extract_fixed_day: int = 10
+    schema_change_day: int = 2
+    messy_inputs_day: int = 2
+    concept_drift_day: int = 3
+    faulty_extract_day: int = 4  # the upstream training extract loses one segment's positive labels
+    covariate_shift_day: int = 7
     biased_segment: tuple[str, str] = ("card_type", "prepaid")
     training_days: int = 90
+    training_rows: int = 60_000
+    performance_days: float = 3.0  # realized performance over the last 3 labelled days: the story is short
+    shadow_min_samples: int = 3_000  # a day of labelled shadow traffic before a decision
 
     @property
     def incidents(self) -> list[Incident]:
@@ -89,7 +100,7 @@ class Scenario:
             Incident(
                 "better-challenger",
                 "A retrained challenger that is genuinely better",
-                self.extract_fixed_day,
+                self.faulty_extract_day,  # it follows the fix of the extract, after the rejection
                 "shadow-evaluation",
                 "challenger promoted; service serves it",
             ),

@@ -24,7 +24,7 @@ import yaml
 
 from {{ cookiecutter.package_name }}.events import Degradation, emit_degradation
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from tests.live_prefect import LiveServer, prefect_cli, stop_group, wait_for
+from tests.live_prefect import LiveServer, prefect_cli, reporting_to, stop_group, wait_for
 from tests.support import PROJECT_ROOT, TEST_ROWS
 
 pytestmark = pytest.mark.slow
@@ -97,12 +97,8 @@ def registered(live_prefect: LiveServer, tmp_path_factory: pytest.TempPathFactor
 def client(registered: Registered) -> Iterator[Any]:
     """A Prefect client of the live server (sync)."""
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with (
-        temporary_settings(updates={PREFECT_API_URL: registered.server.api_url}),
-        get_client(sync_client=True) as found,
-    ):
+    with reporting_to(registered.server.api_url), get_client(sync_client=True) as found:
         yield found
 
 
@@ -267,10 +263,9 @@ def test_a_process_worker_runs_a_deployment_from_the_project_checkout(
     runs start in a temporary folder), moves into the project through the pull step and completes."""
     from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     # Given a run of the shadow-evaluation deployment (with no models yet it has nothing to judge)
-    with temporary_settings(updates={PREFECT_API_URL: registered.server.api_url}):
+    with reporting_to(registered.server.api_url):
         flow_run = run_deployment(full_name("shadow-evaluation"), timeout=0)
     assert isinstance(flow_run, FlowRun)
 

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +13,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.predictions import CHAMPION, PredictionLog, PredictionRow, utcnow
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from tests.support import PROJECT_ROOT
+from tests.support import ALL_TIME, PROJECT_ROOT
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 
@@ -30,6 +29,7 @@ def state(tmp_path: Path) -> Path:
                 request_id=request_id,
                 role=CHAMPION,
                 logged_at=utcnow(),
+                occurred_at=utcnow(),
                 model_name="m",
                 model_version="1",
                 record_id=record_id,
@@ -55,7 +55,7 @@ def run(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def labels_in(state: Path) -> dict[str, float]:
     prediction_log = PredictionLog(f"sqlite:///{state / 'predictions.db'}")
-    frame = prediction_log.window(utcnow() - timedelta(hours=1), utcnow() + timedelta(minutes=1))
+    frame = prediction_log.window(*ALL_TIME)
     prediction_log.close()
     return {str(k): float(v) for k, v in frame.set_index("request_id")["label"].dropna().items()}
 

@@ -50,6 +50,7 @@ def log_answered(settings: Settings, contract: Contract, frame: pd.DataFrame) ->
                     request_id=f"req-{i}",
                     role=predictions.CHAMPION,
                     logged_at=start + timedelta(seconds=i),
+                    occurred_at=start + timedelta(seconds=i),
                     model_name=settings.mlflow.registered_model_name,
                     model_version="1",
                     record_id=str(body[contract.id_column]),

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from {{ cookiecutter.package_name }}.bundle import load_bundle
 from {{ cookiecutter.package_name }}.predictions import PredictionLog, utcnow
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 from tests.integration.service_support import load_service, private_registry, service_env, transactions
-from tests.support import PROJECT_ROOT, Trained
+from tests.support import ALL_TIME, PROJECT_ROOT, Trained
 from tests.unit.test_predictions import postgres_or_skip
 
 JSON = {"content-type": "application/json"}
@@ -39,7 +39,7 @@ class Served:
     def window(self, roles: tuple[str, ...] = ("champion",)) -> Any:
         prediction_log = self.log()
         try:
-            return prediction_log.window(utcnow() - timedelta(hours=1), utcnow() + timedelta(minutes=1), roles)
+            return prediction_log.window(*ALL_TIME, roles)
         finally:
             prediction_log.close()
 
@@ -150,7 +150,7 @@ def test_contract_rejections_are_kept_for_monitoring(served: Served) -> None:
 
     # When monitoring reads the rejections
     prediction_log = served.log()
-    rejections = prediction_log.rejection_window(utcnow() - timedelta(hours=1), utcnow() + timedelta(minutes=1))
+    rejections = prediction_log.rejection_window(*ALL_TIME)
     prediction_log.close()
 
     # Then the body is there as received
@@ -342,7 +342,7 @@ def test_the_log_on_postgresql(trained: Trained, tmp_path: Path, monkeypatch: py
             feedback = client.post("/feedback", json={"labels": {"request_id": first, "label": 1}}).json()
             meta = client.get("/metadata").json()
         prediction_log = PredictionLog(url, db_schema=schema)
-        frame = prediction_log.window(utcnow() - timedelta(hours=1), utcnow() + timedelta(minutes=1))
+        frame = prediction_log.window(*ALL_TIME)
         prediction_log.close()
     finally:
         engine = sa.create_engine(url)
@@ -355,3 +355,28 @@ def test_the_log_on_postgresql(trained: Trained, tmp_path: Path, monkeypatch: py
     assert set(frame["request_id"]) == {p["request_id"] for p in answer["predictions"]}
     assert frame.set_index("request_id")["label"][first] == 1.0
     assert meta["prediction_log"]["url"].startswith("postgresql+psycopg://")
+
+
+def test_answers_are_logged_on_the_day_their_events_happened(served: Served) -> None:
+    """The log files an answer under its record's event time (replays and late deliveries land
+    on their own day); a record without one counts as happening now."""
+    # Given one record from a past day and one without a timestamp
+    past, undated = transactions(2)
+    past["event_time"] = "2025-06-01T12:00:00Z"
+    undated.pop("event_time", None)
+
+    # When both are served
+    answer = served.client.post("/predict", json={"records": [past, undated]})
+    assert answer.status_code == 200
+    ids = [p["request_id"] for p in answer.json()["predictions"]]
+
+    # Then the past one is in that day's window and the undated one in today's
+    prediction_log = served.log()
+    try:
+        that_day = prediction_log.window(datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 2, tzinfo=UTC))
+        today = prediction_log.window(utcnow() - timedelta(minutes=5), utcnow() + timedelta(minutes=1))
+    finally:
+        prediction_log.close()
+    assert ids[0] in set(that_day["request_id"])
+    assert ids[1] in set(today["request_id"])
+    assert ids[0] not in set(today["request_id"])

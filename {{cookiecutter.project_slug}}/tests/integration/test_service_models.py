@@ -7,7 +7,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from starlette.testclient import TestClient
 from {{ cookiecutter.package_name }} import bundle as bundle_module
 from {{ cookiecutter.package_name }} import serving
 from {{ cookiecutter.package_name }}.bundle import ModelBundle
-from {{ cookiecutter.package_name }}.predictions import PredictionLog, utcnow
+from {{ cookiecutter.package_name }}.predictions import PredictionLog
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 from tests.integration.service_support import (
     add_version,
@@ -30,13 +29,13 @@ from tests.integration.service_support import (
     transactions,
     wait_until,
 )
-from tests.support import Trained, make_settings
+from tests.support import ALL_TIME, Trained, make_settings
 
 
 def logged(settings: Settings, roles: tuple[str, ...]) -> Any:
     prediction_log = PredictionLog(settings.prediction_log_url)
     try:
-        return prediction_log.window(utcnow() - timedelta(hours=1), utcnow() + timedelta(minutes=1), roles)
+        return prediction_log.window(*ALL_TIME, roles)
     finally:
         prediction_log.close()
 

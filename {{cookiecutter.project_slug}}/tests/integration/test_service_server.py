@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import bentoml
 import httpx
 import pytest
 
-from {{ cookiecutter.package_name }}.predictions import PredictionLog, utcnow
+from {{ cookiecutter.package_name }}.predictions import PredictionLog
 from tests.integration.service_support import (
     find_uv,
     kill_server,
@@ -26,7 +25,7 @@ from tests.integration.service_support import (
     transactions,
     wait_until,
 )
-from tests.support import PROJECT_ROOT, Trained
+from tests.support import ALL_TIME, PROJECT_ROOT, Trained
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +106,7 @@ def test_no_answered_request_is_missing_after_sigkill(
 
     # Then every answered request id is in the log
     prediction_log = PredictionLog(settings.prediction_log_url)
-    frame = prediction_log.window(utcnow() - timedelta(hours=1), utcnow() + timedelta(minutes=1))
+    frame = prediction_log.window(*ALL_TIME)
     prediction_log.close()
     logged = set(frame["request_id"])
     missing = set(answered) - logged

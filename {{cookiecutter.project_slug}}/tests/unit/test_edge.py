@@ -227,3 +227,28 @@ def test_records_schema_documents_one_or_many(edge: Edge) -> None:
     assert {"amount", "merchant_category", "transaction_id"} <= set(record["properties"])
     assert "amount" in record["required"]
     assert many["maxItems"] == 10
+
+
+def test_event_times_are_read_as_utc_and_bad_ones_refused(edge: Edge) -> None:
+    """The record's timestamp says when the event happened (monitoring windows use it): any
+    ISO 8601 form is read as naive UTC, a missing one is None, an unreadable one is a 400."""
+    # Given records with a zoned, a naive, a missing and an unreadable timestamp
+    zoned = {**good_record(), "event_time": "2026-04-01T12:00:00+02:00"}
+    naive = {**good_record(), "event_time": "2026-04-01T10:00:00"}
+    missing = {**good_record(), "event_time": None}
+    bad = {**good_record(), "event_time": "yesterday at noon"}
+
+    # When checked
+    checked = edge.check([zoned, naive, missing])
+    with pytest.raises(Rejected) as refused:
+        edge.check([zoned, bad])
+
+    # Then the readable ones are UTC, the missing one is None, and the bad one is named
+    assert [t.isoformat() if t else None for t in checked.event_times] == [
+        "2026-04-01T10:00:00",
+        "2026-04-01T10:00:00",
+        None,
+    ]
+    assert refused.value.status == 400
+    assert [p.loc for p in refused.value.problems] == [("records", 1, "event_time")]
+    assert refused.value.problems[0].expected == "an ISO 8601 timestamp string, or null"

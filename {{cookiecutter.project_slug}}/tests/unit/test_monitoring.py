@@ -178,12 +178,13 @@ def test_unknown_fields_and_refused_renames_become_schema_events(settings: Setti
         unknown=["account_type"],
     )
     renamed = [{("mcc" if k == "merchant_category" else k): v for k, v in r.items()} for r in found_records[:400]]
-    with prediction_log.engine.begin() as connection:  # refused during the window (the API stamps "now")
+    with prediction_log.engine.begin() as connection:  # refused during the window
         connection.execute(
             rejections.insert(),
             [
                 {
                     "received_at": LIVE_START + DAY / 8 * i,
+                    "occurred_at": LIVE_START + DAY / 8 * i,
                     "endpoint": "/predict",
                     "status": 400,
                     "error": "merchant_category is missing",

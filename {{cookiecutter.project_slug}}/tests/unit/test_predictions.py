@@ -66,6 +66,7 @@ def row(request_id: str, role: str = CHAMPION, at: datetime | None = None, **fea
         request_id=request_id,
         role=role,
         logged_at=at or utcnow(),
+        occurred_at=at or utcnow(),
         model_name="fraud",
         model_version="3" if role == CHAMPION else "4",
         record_id=f"tx-{request_id}",
@@ -226,3 +227,18 @@ def test_unreachable_database_is_a_one_line_error() -> None:
     # Then the message names the place without the password
     assert "127.0.0.1:9" in str(raised.value)
     assert "secret" not in str(raised.value)
+
+
+def test_rejections_count_on_the_day_their_records_belong_to(prediction_log: PredictionLog) -> None:
+    """A refusal carrying the records' event time is filed under it, like a served answer."""
+    # Given a refusal of records from a past day
+    then = datetime(2025, 6, 1, 12, tzinfo=UTC)
+    prediction_log.record_rejection("/predict", 400, "bad", [], {"records": []}, occurred_at=then)
+
+    # When that day and today are read
+    that_day = prediction_log.rejection_window(then - timedelta(hours=12), then + timedelta(hours=12))
+    today = prediction_log.rejection_window(utcnow() - timedelta(minutes=1), utcnow() + timedelta(seconds=1))
+
+    # Then it counts on its own day only
+    assert len(that_day) == 1
+    assert today.empty

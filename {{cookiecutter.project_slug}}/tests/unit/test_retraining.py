@@ -59,6 +59,7 @@ def log_answers(
                 request_id=request_id,
                 role=role,
                 logged_at=(at + timedelta(minutes=i)).replace(tzinfo=None),  # naive UTC, as the service logs
+                occurred_at=(at + timedelta(minutes=i)).replace(tzinfo=None),
                 model_name="fraud-detection",
                 model_version="1",
                 record_id=str(record.get(contract.id_column)),
@@ -93,6 +94,7 @@ def test_log_rows_become_training_rows_in_the_contracts_columns(contract: Contra
         request_id=["r1", "r2"],
         record_id=pd.Series([records[0][contract.id_column], None], dtype=object),
         logged_at=[NOW.replace(tzinfo=None)] * 2,
+        occurred_at=[NOW.replace(tzinfo=None)] * 2,
         label=pd.array([1.0, 0.0], dtype="Float64"),
     )
 

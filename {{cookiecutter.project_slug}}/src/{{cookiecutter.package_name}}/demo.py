@@ -1,0 +1,488 @@
+"""The lifecycle demo: the classic production incidents, replayed through the real machinery.
+
+It starts a local Prefect server (SQLite), registers prefect.yaml's deployments and
+runs a process worker; trains the first champion through the training deployment;
+starts the BentoML service; then replays simulated days of traffic over HTTP with
+labels arriving late, injecting the incidents of `simulation.Scenario`. Each day's
+monitoring runs through its deployment, so alerts, the degradation event, the
+retraining automation, shadow evaluation and promotion all happen as they would in
+production. Everything it starts is stopped on the way out, Ctrl-C included.
+
+The simulated calendar ends yesterday (the content does not depend on the date),
+so that every "last N days" window of the system sees the replayed days.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import registry
+from .contract import Contract, load_contract
+from .data import demo_frame, write_table
+from .demo_outcome import DayRecord, Outcome, judge
+from .processes import Stack, StackError, free_port, http_ok, running_stack
+from .settings import ENV_PREFIX, Settings
+from .simulation import Scenario, World, messy_requests
+
+TRAINING, MONITORING, SHADOW = "training/retrain", "monitoring/monitoring", "shadow-evaluation/shadow-evaluation"
+FLOW_TIMEOUT_S = 600
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    root: Path  # var/demo: wiped at the start of every run, so the demo can be re-run
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def extract(self) -> Path:
+        """The upstream training extract the training deployment reads (settings.data_path)."""
+        return self.root / "extract.parquet"
+
+    @property
+    def outcome(self) -> Path:
+        return self.root / "outcome.json"
+
+
+# --- a local webhook receiver: where the demo's alerts are delivered ------------------------------
+
+
+class _Inbox(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:  # http.server's naming
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length)
+        try:
+            self.received.append(json.loads(body or b"{}"))
+        except json.JSONDecodeError:
+            self.received.append({"raw": body.decode(errors="replace")})
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:  # keep the terminal for the progress display
+        return
+
+
+@contextmanager
+def webhook_inbox() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+    handler = type("Inbox", (_Inbox,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- the environment every process of the demo shares ----------------------------------------------
+
+
+def demo_environment(
+    settings: Settings, paths: DemoPaths, scenario: Scenario, prefect_url: str, inbox: str
+) -> dict[str, str]:
+    """Settings for the whole stack, through the environment as in production. Only the
+    clocks of a 14-day story are shortened: the service reloads aliases every 2 s, and
+    sustained drift needs more windows than the story has (its own incident, caught by
+    the drift alerts, should not start a retraining the story has no room for)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", ENV_PREFIX))}
+    return {
+        **base,
+        f"{ENV_PREFIX}PROJECT_ROOT": str(settings.project_root),
+        f"{ENV_PREFIX}STATE_DIR": str(paths.state),
+        f"{ENV_PREFIX}DATA_PATH": str(paths.extract),
+        f"{ENV_PREFIX}SERVICE__RELOAD_INTERVAL_S": "2",
+        f"{ENV_PREFIX}ALERTS__CHANNEL": "webhook",
+        f"{ENV_PREFIX}ALERTS__WEBHOOK_URL": inbox,
+        f"{ENV_PREFIX}RETRAIN_RULES__DRIFT_WINDOWS": str(scenario.days + 1),
+        f"{ENV_PREFIX}MONITORING__PERFORMANCE_DAYS": str(scenario.performance_days),
+        f"{ENV_PREFIX}SHADOW_EVALUATION__MIN_SAMPLES": str(scenario.shadow_min_samples),
+        "PREFECT_API_URL": prefect_url,
+        "PREFECT_HOME": str(paths.root / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "BENTOML_HOME": str(paths.root / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+# --- the calendar ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Maps the scenario's days onto real dates: its last day is yesterday (UTC)."""
+
+    scenario: Scenario
+    today: datetime
+
+    @property
+    def offset(self) -> timedelta:
+        first = self.today - timedelta(days=self.scenario.days)
+        return first - self.scenario.start()
+
+    def day_start(self, day: int) -> datetime:
+        return self.scenario.day_start(day) + self.offset
+
+    def shift(self, frame: pd.DataFrame, column: str) -> pd.DataFrame:
+        return frame.assign(**{column: frame[column] + self.offset})
+
+
+def _today() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+# --- HTTP to the service -----------------------------------------------------------------------------
+
+
+def _post(url: str, body: bytes, content_type: str = "application/json", timeout: float = 60) -> tuple[int, Any]:
+    request = urllib.request.Request(  # noqa: S310 - the local service's http URL
+        url, data=body, method="POST", headers={"content-type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - the local service
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as err:
+        payload = err.read()
+        try:
+            return err.code, json.loads(payload or b"null")
+        except json.JSONDecodeError:
+            return err.code, payload.decode(errors="replace")
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - the local service's http URL
+        return json.loads(answer.read())
+
+
+# --- Prefect --------------------------------------------------------------------------------------
+
+
+def _run_deployment(name: str, parameters: dict[str, Any] | None = None) -> Any:
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(name, parameters=parameters or {}, timeout=FLOW_TIMEOUT_S, poll_interval=1)
+    assert isinstance(run, FlowRun)  # called outside an event loop, it returns the run itself
+    if run.state is None or not run.state.is_final():
+        raise StackError(f"{name} did not finish within {FLOW_TIMEOUT_S} s")
+    if not run.state.is_completed():
+        raise StackError(f"{name} ended {run.state.type.value}: {run.state.message}")
+    return run
+
+
+def _training_runs() -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    with get_client(sync_client=True) as client:
+        return list(
+            client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["retrain"])))
+        )
+
+
+def _wait_for_new_training(known: set[str], timeout: float = FLOW_TIMEOUT_S) -> Any:
+    """The training run the retraining automation starts after a degradation event."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in _training_runs():
+            if str(run.id) not in known and run.state is not None and run.state.is_final():
+                if not run.state.is_completed():
+                    raise StackError(f"the triggered training run ended {run.state.type.value}: {run.state.message}")
+                return run
+        time.sleep(1)
+    raise StackError(f"no training run followed the degradation event within {timeout:.0f} s")
+
+
+def _pause_schedules() -> None:
+    """The deployments keep their cron schedules, paused: the story's clock, not the wall clock, runs things."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        for deployment in client.read_deployments():
+            for schedule in client.read_deployment_schedules(deployment.id):
+                client.update_deployment_schedule(deployment.id, schedule.id, active=False)
+
+
+# --- the replay -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Demo:
+    settings: Settings
+    scenario: Scenario
+    progress: Progress
+    paths: DemoPaths = field(init=False)
+    contract: Contract = field(init=False)
+    world: World = field(init=False)
+    calendar: Calendar = field(init=False)
+    service_url: str = ""
+    truth: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
+    days: list[DayRecord] = field(default_factory=list)
+    extract_faulty: bool = False
+
+    def __post_init__(self) -> None:
+        self.paths = DemoPaths(self.settings.var_dir / "demo")
+        self.contract = load_contract(self.settings.contract_file)
+        self.world = World(self.scenario, self.contract)
+        self.calendar = Calendar(self.scenario, _today())
+
+    # the upstream extract, the base training data -----------------------------------------------
+
+    def write_extract(self, faulty: bool) -> None:
+        base = demo_frame(self.contract, self.scenario.training_rows, self.scenario.training_days)
+        base = self.calendar.shift(base, self.contract.timestamp_column)
+        write_table(self.world.faulty_extract(base) if faulty else base, self.paths.extract)
+        self.extract_faulty = faulty
+
+    # the stack -----------------------------------------------------------------------------------
+
+    def start_stack(self, stack: Stack, env: dict[str, str], prefect_port: int, service_port: int) -> None:
+        root = self.settings.project_root
+        self.progress("starting the Prefect server (SQLite)")
+        stack.start(
+            "prefect-server",
+            [_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+            env={k: v for k, v in env.items() if k != "PREFECT_API_URL"},
+            cwd=root,
+            ready=lambda: http_ok(f"http://127.0.0.1:{prefect_port}/api/health"),
+            timeout=180,
+        )
+        self.progress("registering the deployments from prefect.yaml")
+        pool = f"{self.settings.mlflow.registered_model_name}-process"
+        self._run(
+            [
+                _bin("prefect"),
+                "work-pool",
+                "create",
+                pool,
+                "--type",
+                "process",
+                "--overwrite",
+                "--base-job-template",
+                str(root / "infra/prefect/process-base-job-template.json"),
+            ],
+            env,
+        )
+        self._run([_bin("prefect"), "--no-prompt", "deploy", "--all"], env)
+        _pause_schedules()
+        self.progress("starting a process worker")
+        stack.start(
+            "prefect-worker",
+            [_bin("prefect"), "worker", "start", "--pool", pool, "--type", "process", "--limit", "2"],
+            env=env,
+            cwd=root,
+        )
+        self.progress("training the first champion (training deployment)")
+        _run_deployment(TRAINING, {"reason": "first model"})
+        self.progress("starting the BentoML service")
+        stack.start(
+            "service",
+            [
+                _bin("bentoml"),
+                "serve",
+                "services.service:ModelService",
+                "--working-dir",
+                str(root),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(service_port),
+            ],
+            env=env,
+            cwd=root,
+            ready=lambda: http_ok(f"http://127.0.0.1:{service_port}/readyz"),
+            timeout=180,
+        )
+        self.service_url = f"http://127.0.0.1:{service_port}"
+
+    def _run(self, argv: list[str], env: dict[str, str]) -> None:
+        import subprocess
+
+        result = subprocess.run(
+            argv, cwd=self.settings.project_root, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
+        if result.returncode != 0:
+            raise StackError(f"`{' '.join(argv[1:4])} ...` failed:\n{(result.stdout + result.stderr)[-3000:]}")
+
+    # one day ----------------------------------------------------------------------------------------
+
+    def replay_day(self, day: int, stack: Stack) -> DayRecord:
+        s = self.scenario
+        record = DayRecord(day=day, date=self.calendar.day_start(day).date().isoformat())
+        if day == s.faulty_extract_day:
+            self.write_extract(faulty=True)
+            record.events.append("upstream training extract refreshed (with a label bug for one segment)")
+        traffic = self.calendar.shift(self.world.traffic(day), self.contract.timestamp_column)
+        record.sent, truth = self._send(traffic, record)
+        self.truth[day] = truth
+        if day == s.messy_inputs_day:
+            record.messy = self._send_messy(traffic)
+        labelled_day = day - s.label_delay_days
+        if labelled_day in self.truth:
+            record.labels_sent = self._send_labels(self.truth.pop(labelled_day))
+        stack.check()
+        if self.extract_faulty and any(d.rejected for d in self.days):
+            # The rejection's evidence points at one segment; upstream finds the label bug.
+            self.write_extract(faulty=False)
+            record.events.append("upstream fixed the extract; the team runs the training deployment")
+            run = _run_deployment(TRAINING, {"reason": "retrain: upstream extract fixed"})
+            record.trainings.append(str(run.id))
+        self._monitor(day, record)
+        self._shadow(record)
+        return record
+
+    def _send(self, traffic: pd.DataFrame, record: DayRecord) -> tuple[int, list[tuple[str, float]]]:
+        records = self.world.records(traffic)
+        targets = traffic[self.contract.target].astype(float).tolist()
+        truth: list[tuple[str, float]] = []
+        for start in range(0, len(records), self.scenario.batch_size):
+            batch = records[start : start + self.scenario.batch_size]
+            status, answer = _post(f"{self.service_url}/predict", json.dumps({"records": batch}).encode())
+            if status != 200:
+                raise StackError(f"/predict answered {status}: {str(answer)[:300]}")
+            versions = {p["model_version"] for p in answer["predictions"]}
+            record.served_versions.update(versions)
+            truth += [(p["request_id"], targets[start + i]) for i, p in enumerate(answer["predictions"])]
+        return len(records), truth
+
+    def _send_messy(self, traffic: pd.DataFrame) -> list[dict[str, Any]]:
+        sample = self.world.records(traffic.head(1))[0]
+        outcomes = []
+        for messy in messy_requests(sample, self.contract):
+            status, answer = _post(f"{self.service_url}/predict", messy.body, messy.content_type)
+            events = []
+            if status == 200:
+                events = [e["kind"] for p in answer["predictions"] for e in p["schema_events"]]
+            outcomes.append(
+                {
+                    "kind": messy.kind,
+                    "expect": messy.expect,
+                    "status": status,
+                    "events": events,
+                    "error": answer.get("error") if isinstance(answer, dict) else str(answer)[:200],
+                }
+            )
+        return outcomes
+
+    def _send_labels(self, truth: list[tuple[str, float]]) -> int:
+        accepted = 0
+        for start in range(0, len(truth), self.scenario.batch_size):
+            chunk = [{"request_id": r, "label": y} for r, y in truth[start : start + self.scenario.batch_size]]
+            status, answer = _post(f"{self.service_url}/feedback", json.dumps({"labels": chunk}).encode())
+            if status != 200 or answer["unknown"]:
+                raise StackError(f"/feedback answered {status}: {str(answer)[:300]}")
+            accepted += int(answer["accepted"])
+        return accepted
+
+    def _monitor(self, day: int, record: DayRecord) -> None:
+        known = {str(r.id) for r in _training_runs()}
+        start, end = self.calendar.day_start(day), self.calendar.day_start(day + 1)
+        run = _run_deployment(MONITORING, {"start": start.isoformat(), "end": end.isoformat()})
+        record.monitoring_run = str(run.id)
+        if self._degradation_emitted(start, end):
+            record.events.append("monitoring emitted the degradation event; the automation starts a retraining")
+            trained = _wait_for_new_training(known)
+            record.trainings.append(str(trained.id))
+
+    def _degradation_emitted(self, start: datetime, end: datetime) -> bool:
+        import sqlalchemy as sa
+
+        from .history import History, naive_utc, runs
+
+        with History.from_settings(self._child_settings()) as history, history.engine.connect() as connection:
+            emitted = (
+                connection.execute(
+                    sa.select(runs.c.retrain_emitted).where(
+                        runs.c.window_start == naive_utc(start), runs.c.window_end == naive_utc(end)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return any(bool(e) for e in emitted)
+
+    def _shadow(self, record: DayRecord) -> None:
+        client = registry.connect(self._child_settings())
+        name = self.settings.mlflow.registered_model_name
+        lineup = registry.aliases(client, name)
+        if registry.CHALLENGER not in lineup:
+            return
+        _run_deployment(SHADOW)
+        after = registry.aliases(client, name)
+        record.aliases = after
+        if after.get(registry.CHAMPION) != lineup.get(registry.CHAMPION):
+            record.promoted = after[registry.CHAMPION]
+            record.events.append(f"shadow evaluation promoted v{record.promoted}")
+            record.reload_seconds = self._wait_for_service_version(record.promoted)
+        elif registry.CHALLENGER not in after:
+            record.rejected = lineup[registry.CHALLENGER]
+            record.events.append(f"shadow evaluation rejected v{record.rejected}")
+
+    def _wait_for_service_version(self, version: str, timeout: float = 60) -> float:
+        """How long the running service took to serve the promoted version (no restart)."""
+        began = time.monotonic()
+        while time.monotonic() - began < timeout:
+            if str(_get_json(f"{self.service_url}/metadata").get("model_version")) == version:
+                return round(time.monotonic() - began, 1)
+            time.sleep(0.5)
+        raise StackError(f"the service did not serve v{version} within {timeout:.0f} s")
+
+    def _child_settings(self) -> Settings:
+        return Settings(project_root=self.settings.project_root, state_dir=self.paths.state)
+
+
+def run_demo(settings: Settings, scenario: Scenario, progress: Progress) -> Outcome:
+    """Replay the whole story; return (and write) its outcome."""
+    demo = Demo(settings, scenario, progress)
+    shutil.rmtree(demo.paths.root, ignore_errors=True)
+    demo.paths.state.mkdir(parents=True)
+    began = time.monotonic()
+    demo.write_extract(faulty=False)
+    prefect_port, service_port = free_port(), free_port()
+    prefect_url = f"http://127.0.0.1:{prefect_port}/api"
+    with webhook_inbox() as (inbox_url, alerts), running_stack(demo.paths.logs) as stack:
+        env = demo_environment(settings, demo.paths, scenario, prefect_url, inbox_url)
+        os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")})
+        demo.start_stack(stack, env, prefect_port, service_port)
+        for day in range(scenario.days):
+            progress(f"day {day + 1}/{scenario.days} ({demo.calendar.day_start(day).date()})")
+            demo.days.append(demo.replay_day(day, stack))
+        outcome = judge(demo._child_settings(), scenario, demo.days, alerts, demo.calendar.offset)
+    outcome.seconds = round(time.monotonic() - began, 1)
+    outcome.urls = {"prefect_ui": f"http://127.0.0.1:{prefect_port}", "service": demo.service_url}
+    demo.paths.outcome.write_text(json.dumps(asdict(outcome), indent=2, default=str), encoding="utf-8")
+    return outcome
