@@ -9,17 +9,16 @@ stopped before it (a worker outliving its server hangs).
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from {{ cookiecutter.package_name }}.processes import free_port, http_ok, stop_group
 
 STARTUP_TIMEOUT_S = 120
 T = TypeVar("T")
@@ -51,32 +50,8 @@ class LiveServer:
             return "(no server log)"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
-
-
-def stop_group(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """SIGTERM to the process group, then SIGKILL to what is left of it."""
-    if process.poll() is not None:
-        return
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
+    return http_ok(f"{api_url}/health")
 
 
 @contextmanager

@@ -34,7 +34,7 @@ import pandas as pd
 
 from . import registry
 from .contract import Contract, load_contract
-from .data import demo_frame, write_table
+from .data import demo_end, demo_frame, write_table
 from .demo_outcome import DayRecord, Outcome, judge
 from .processes import Stack, StackError, free_port, http_ok, running_stack
 from .settings import ENV_PREFIX, Settings
@@ -43,6 +43,13 @@ from .simulation import Scenario, World, messy_requests
 TRAINING, MONITORING, SHADOW = "training/retrain", "monitoring/monitoring", "shadow-evaluation/shadow-evaluation"
 FLOW_TIMEOUT_S = 600
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Label:
+    request_id: str
+    value: float
+    in_segment: bool  # the scenario's biased segment, whose frauds a label bug can lose
 
 
 @dataclass(frozen=True)
@@ -250,9 +257,10 @@ class Demo:
     world: World = field(init=False)
     calendar: Calendar = field(init=False)
     service_url: str = ""
-    truth: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
+    truth: dict[int, list[Label]] = field(default_factory=dict)
     days: list[DayRecord] = field(default_factory=list)
-    extract_faulty: bool = False
+    label_bug: bool = False  # the label pipeline loses the biased segment's frauds
+    lost: list[Label] = field(default_factory=list)  # labels sent wrong, resent once repaired
 
     def __post_init__(self) -> None:
         self.paths = DemoPaths(self.settings.var_dir / "demo")
@@ -262,11 +270,13 @@ class Demo:
 
     # the upstream extract, the base training data -----------------------------------------------
 
-    def write_extract(self, faulty: bool) -> None:
-        base = demo_frame(self.contract, self.scenario.training_rows, self.scenario.training_days)
-        base = self.calendar.shift(base, self.contract.timestamp_column)
+    def write_extract(self, *, faulty: bool = False) -> None:
+        """The labelled history the training deployment reads; it ends where the replay starts."""
+        s = self.scenario
+        base = demo_frame(self.contract, s.training_rows, s.training_days)
+        ts = self.contract.timestamp_column
+        base = base.assign(**{ts: base[ts] + (self.calendar.day_start(0) - demo_end(s.training_days))})
         write_table(self.world.faulty_extract(base) if faulty else base, self.paths.extract)
-        self.extract_faulty = faulty
 
     # the stack -----------------------------------------------------------------------------------
 
@@ -343,9 +353,23 @@ class Demo:
     def replay_day(self, day: int, stack: Stack) -> DayRecord:
         s = self.scenario
         record = DayRecord(day=day, date=self.calendar.day_start(day).date().isoformat())
-        if day == s.faulty_extract_day:
+        if day == s.label_bug_day:
+            self.label_bug = True
             self.write_extract(faulty=True)
-            record.events.append("upstream training extract refreshed (with a label bug for one segment)")
+            record.events.append("the label pipeline starts losing prepaid chargebacks (feed and training extract)")
+        if day == s.label_fix_day:
+            self.label_bug = False
+            self.write_extract()
+            record.labels_resent = self._send_labels(self.lost, repair=True)
+            self.lost = []
+            record.events.append("the label pipeline is repaired: the extract is right again, lost labels resent")
+        if any(d.rejected for d in self.days) and not any(d.retrained_after_rejection for d in self.days):
+            record.retrained_after_rejection = True
+            self._retrain(
+                record,
+                "after the rejection the team runs the training deployment",
+                "retrain after the label pipeline repair",
+            )
         traffic = self.calendar.shift(self.world.traffic(day), self.contract.timestamp_column)
         record.sent, truth = self._send(traffic, record)
         self.truth[day] = truth
@@ -355,28 +379,47 @@ class Demo:
         if labelled_day in self.truth:
             record.labels_sent = self._send_labels(self.truth.pop(labelled_day))
         stack.check()
-        if self.extract_faulty and any(d.rejected for d in self.days):
-            # The rejection's evidence points at one segment; upstream finds the label bug.
-            self.write_extract(faulty=False)
-            record.events.append("upstream fixed the extract; the team runs the training deployment")
-            run = _run_deployment(TRAINING, {"reason": "retrain: upstream extract fixed"})
-            record.trainings.append(str(run.id))
+        if day == s.scheduled_retrain_day:
+            self._retrain(record, "the monthly retraining's schedule fires (training deployment)", "scheduled")
         self._monitor(day, record)
         self._shadow(record)
         return record
 
-    def _send(self, traffic: pd.DataFrame, record: DayRecord) -> tuple[int, list[tuple[str, float]]]:
+    def _retrain(self, record: DayRecord, event: str, reason: str) -> None:
+        record.events.append(event)
+        run = _run_deployment(TRAINING, {"reason": reason})
+        record.trainings.append(str(run.id))
+        self._wait_for_service_challenger()
+
+    def _wait_for_service_challenger(self, timeout: float = 60) -> None:
+        """Shadow scoring starts when the service has picked the new challenger up."""
+        aliases = registry.aliases(registry.connect(self._child_settings()), self.settings.mlflow.registered_model_name)
+        wanted = aliases.get(registry.CHALLENGER)
+        began = time.monotonic()
+        while wanted is not None and time.monotonic() - began < timeout:
+            challenger = _get_json(f"{self.service_url}/metadata").get("challenger") or {}
+            if str(challenger.get("version")) == wanted:
+                return
+            time.sleep(0.5)
+
+    def _send(self, traffic: pd.DataFrame, record: DayRecord) -> tuple[int, list[Label]]:
         records = self.world.records(traffic)
         targets = traffic[self.contract.target].astype(float).tolist()
-        truth: list[tuple[str, float]] = []
+        column, level = self.scenario.biased_segment
+        segment = (traffic[column].astype(str).str.lower() == level).tolist()
+        truth: list[Label] = []
         for start in range(0, len(records), self.scenario.batch_size):
             batch = records[start : start + self.scenario.batch_size]
             status, answer = _post(f"{self.service_url}/predict", json.dumps({"records": batch}).encode())
             if status != 200:
                 raise StackError(f"/predict answered {status}: {str(answer)[:300]}")
-            versions = {p["model_version"] for p in answer["predictions"]}
-            record.served_versions.update(versions)
-            truth += [(p["request_id"], targets[start + i]) for i, p in enumerate(answer["predictions"])]
+            for version in sorted({p["model_version"] for p in answer["predictions"]}):
+                if version not in record.served_versions:
+                    record.served_versions.append(version)
+            truth += [
+                Label(p["request_id"], targets[start + i], segment[start + i])
+                for i, p in enumerate(answer["predictions"])
+            ]
         return len(records), truth
 
     def _send_messy(self, traffic: pd.DataFrame) -> list[dict[str, Any]]:
@@ -398,10 +441,16 @@ class Demo:
             )
         return outcomes
 
-    def _send_labels(self, truth: list[tuple[str, float]]) -> int:
+    def _send_labels(self, truth: list[Label], repair: bool = False) -> int:
+        """The label feed: what it sends while the bug is on loses the segment's frauds
+        (those are kept, to be resent right once it is repaired)."""
+        lose = self.label_bug and not repair
+        if lose:
+            self.lost += [t for t in truth if t.in_segment and self.world.lost_label(t.value) != t.value]
+        sent = [(t.request_id, self.world.lost_label(t.value) if lose and t.in_segment else t.value) for t in truth]
         accepted = 0
-        for start in range(0, len(truth), self.scenario.batch_size):
-            chunk = [{"request_id": r, "label": y} for r, y in truth[start : start + self.scenario.batch_size]]
+        for start in range(0, len(sent), self.scenario.batch_size):
+            chunk = [{"request_id": r, "label": y} for r, y in sent[start : start + self.scenario.batch_size]]
             status, answer = _post(f"{self.service_url}/feedback", json.dumps({"labels": chunk}).encode())
             if status != 200 or answer["unknown"]:
                 raise StackError(f"/feedback answered {status}: {str(answer)[:300]}")
@@ -471,7 +520,7 @@ def run_demo(settings: Settings, scenario: Scenario, progress: Progress) -> Outc
     shutil.rmtree(demo.paths.root, ignore_errors=True)
     demo.paths.state.mkdir(parents=True)
     began = time.monotonic()
-    demo.write_extract(faulty=False)
+    demo.write_extract()
     prefect_port, service_port = free_port(), free_port()
     prefect_url = f"http://127.0.0.1:{prefect_port}/api"
     with webhook_inbox() as (inbox_url, alerts), running_stack(demo.paths.logs) as stack:

@@ -36,8 +36,10 @@ class DayRecord:
     messy: list[dict[str, Any]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     trainings: list[str] = field(default_factory=list)
-    served_versions: set[str] = field(default_factory=set)
+    served_versions: list[str] = field(default_factory=list)  # the versions that answered, in order
     monitoring_run: str | None = None
+    labels_resent: int = 0
+    retrained_after_rejection: bool = False
     aliases: dict[str, str] = field(default_factory=dict)
     reload_seconds: float | None = None
     promoted: str | None = None
@@ -216,7 +218,7 @@ def _challenger_catches(
         Catch(
             "biased-challenger",
             "A retrained challenger better overall but worse for one segment",
-            scenario.faulty_extract_day,
+            scenario.label_bug_day,
             rejected.day if biased_ok and rejected else None,
             "shadow-evaluation" if biased_ok else None,
             "shadow-evaluation",
@@ -229,7 +231,7 @@ def _challenger_catches(
             "rejected: loses its alias, keeps the reason; the champion keeps serving",
         )
     )
-    fixed_day = next((d.day for d in days if any("fixed the extract" in e for e in d.events)), None)
+    fixed_day = next((d.day for d in days if d.retrained_after_rejection), None)
     served_after = next(
         (d for d in days if promoted and d.day > promoted.day and promoted.promoted in d.served_versions), None
     )

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+import psutil  # type: ignore[import-untyped]  # no stubs in the lock; see pyproject's mypy overrides
+
 from .errors import ProjectError
 
 
@@ -41,15 +43,30 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def family(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants. BentoML starts each server worker in a session of
+    its own, so signalling the process group alone does not reach them."""
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def stop_group(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """SIGTERM to the process group, then SIGKILL to whatever is left of it."""
+    """SIGTERM to the process group (a server stops its workers, a worker its flow runs), then
+    SIGKILL to whatever is left of the group and of the process's descendants."""
+    members = family(process.pid)
     if process.poll() is None:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         with suppress(subprocess.TimeoutExpired):
             process.wait(timeout=timeout)
-    # The leader may be gone while its children (flow runs, server workers) live on.
-    with suppress(ProcessLookupError, PermissionError):
+    _, alive = psutil.wait_procs(members, timeout=5)
+    for survivor in alive:
+        with suppress(psutil.NoSuchProcess):
+            survivor.kill()
+    with suppress(ProcessLookupError, PermissionError):  # the leader may be gone, its children not
         os.killpg(process.pid, signal.SIGKILL)
     with suppress(subprocess.TimeoutExpired):
         process.wait(timeout=timeout)

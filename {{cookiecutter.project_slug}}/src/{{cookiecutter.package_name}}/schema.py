@@ -24,6 +24,9 @@ from .profile import FeatureReference, NumericReference, Reference
 EventKind = Literal["added", "dropped", "renamed", "type_changed", "unknown_field", "duplicated"]
 EXPECTED_KIND = {"numeric": "numeric", "integer": "numeric", "boolean": "boolean", "categorical": "string"}
 
+# A numeric feature has changed type only when more than this share of its values are not numbers.
+TYPE_CHANGE_MIN_SHARE = 0.01
+
 
 @dataclass(frozen=True)
 class SchemaEvent:
@@ -110,6 +113,12 @@ def _type_change(reference: Reference, feature: str, column: pd.Series) -> Schem
     found = column_kind(column)
     if "empty" in (found, expected) or found == expected:
         return None
+    if isinstance(spec, NumericReference) and found == "string":
+        # Numbers sent as text ("12.5") still read as numbers: the type changed only when
+        # values that are not numbers are more than a stray record or two.
+        unparseable = numeric_values(column)[1]
+        if unparseable <= TYPE_CHANGE_MIN_SHARE * max(int(column.notna().sum()), 1):
+            return None
     data: dict[str, Any] = {"expected": expected, "found": found, "dtype": str(column.dtype)}
     if isinstance(spec, NumericReference):
         data["unparseable"] = numeric_values(column)[1]

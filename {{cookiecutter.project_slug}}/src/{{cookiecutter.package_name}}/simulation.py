@@ -34,30 +34,36 @@ class Incident:
 class Scenario:
     """The replay: `days` simulated days after the training data ends.
 
-    The story: an unannounced column and messy inputs (day 2); fraud moves to card
-    testing (day 3), which labels reveal two days later; the upstream training extract
-    is refreshed with a label bug for one segment (day 4), so the retraining that the
-    degradation triggers yields a challenger better overall but worse for that segment;
-    the day after shadow evaluation rejects it, upstream fixes the extract and the team
-    retrains; covariate shift arrives on day 7; the good challenger is promoted once
-    its shadow traffic is labelled.
+    The story. Fraud moves to card testing from day 0; the labels reveal it two days
+    later and the degradation starts a retraining, which the gate refuses: the new
+    card-testing traffic is all in its holdout, so it is no better on today's traffic.
+    On day 1 an upstream team adds a column and callers send messy records; covariate
+    shift arrives on day 4. On day 5 the label pipeline starts losing one segment's
+    chargebacks (prepaid cards): the label feed and the training extract both call
+    those frauds legitimate. The monthly retraining on day 6 learns card testing, and the
+    bug: offline evaluation shares the bug, so the gate passes it. On day 8 the pipeline
+    is repaired and the lost labels resent; shadow evaluation, judging on the repaired
+    labels, rejects the challenger for that segment. The team retrains the next morning,
+    and shadow evaluation promotes the result.
     """
 
-    days: int = 12
-    requests_per_day: int = 5_000
+    days: int = 14  # the last day shows the promoted model answering a whole day
+    requests_per_day: int = 8_000
     batch_size: int = 100
     label_delay_days: int = 2
     seed: int = 11
-    schema_change_day: int = 2
-    messy_inputs_day: int = 2
-    concept_drift_day: int = 3
-    faulty_extract_day: int = 4  # the upstream training extract loses one segment's positive labels
-    covariate_shift_day: int = 7
+    concept_drift_day: int = 0
+    schema_change_day: int = 1
+    messy_inputs_day: int = 1
+    covariate_shift_day: int = 4
+    label_bug_day: int = 5  # the label feed and the training extract lose the segment's frauds
+    scheduled_retrain_day: int = 6  # the monthly retraining's cron fires
+    label_fix_day: int = 8  # repaired: the extract is right again and the lost labels are resent
     biased_segment: tuple[str, str] = ("card_type", "prepaid")
-    training_days: int = 90
-    training_rows: int = 60_000
+    training_days: int = 45  # the extract: six weeks of labelled history
+    training_rows: int = 30_000
     performance_days: float = 3.0  # realized performance over the last 3 labelled days: the story is short
-    shadow_min_samples: int = 3_000  # a day of labelled shadow traffic before a decision
+    shadow_min_samples: int = 5_000  # most of a day of labelled shadow traffic before a decision
 
     @property
     def incidents(self) -> list[Incident]:
@@ -93,14 +99,14 @@ class Scenario:
             Incident(
                 "biased-challenger",
                 "A retrained challenger better overall but worse for one segment",
-                self.faulty_extract_day,
+                self.label_bug_day,
                 "shadow-evaluation",
                 "challenger rejected: worse on a segment",
             ),
             Incident(
                 "better-challenger",
                 "A retrained challenger that is genuinely better",
-                self.faulty_extract_day,  # it follows the fix of the extract, after the rejection
+                self.label_fix_day,  # it follows the repair, after the rejection
                 "shadow-evaluation",
                 "challenger promoted; service serves it",
             ),
@@ -154,16 +160,17 @@ class World:
         sent[self.contract.timestamp_column] = sent[self.contract.timestamp_column].map(lambda t: t.isoformat())
         return [{str(k): _plain(v) for k, v in row.items() if not _missing(v)} for row in sent.to_dict("records")]
 
+    def lost_label(self, value: float) -> float:
+        """A label of the biased segment as the buggy pipeline delivers it."""
+        return 0.0 if self.contract.is_classification else value * 0.5
+
     def faulty_extract(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The training extract as an upstream bug delivers it: the biased segment's target
         is wrong (positives lost for classification, values halved for regression)."""
         column, level = self.scenario.biased_segment
         broken = frame.copy()
         rows = broken[column].astype(str).str.lower() == level
-        if self.contract.is_classification:
-            broken.loc[rows, self.contract.target] = 0
-        else:
-            broken.loc[rows, self.contract.target] = broken.loc[rows, self.contract.target] * 0.5
+        broken.loc[rows, self.contract.target] = broken.loc[rows, self.contract.target].map(self.lost_label)
         return broken
 
 

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,12 +21,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
 
 from {{ cookiecutter.package_name }} import registry
 from {{ cookiecutter.package_name }}.data import TransactionGenerator
+from {{ cookiecutter.package_name }}.processes import family, free_port, http_ok, stop_group
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
 from tests.support import PROJECT_ROOT, Trained, make_settings
 
@@ -129,12 +128,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0, every: floa
     return condition()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def find_uv() -> str | None:
     """uv for `bentoml build`: on PATH, the project's .tools, or the UV variable make passes."""
     for candidate in (shutil.which("uv"), str(PROJECT_ROOT / ".tools" / "bin" / "uv"), os.environ.get("UV")):
@@ -176,44 +169,15 @@ def running_server(env: Mapping[str, str], log_path: Path, timeout: float = 120.
             stop_group(process)
 
 
-def server_processes(pid: int) -> list[psutil.Process]:
-    """The server and its workers: BentoML's process manager starts each worker in a session
-    of its own, so signalling the process group does not reach them."""
-    try:
-        parent = psutil.Process(pid)
-        return [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
 def kill_server(pid: int) -> None:
     """SIGKILL the server and every worker at once, as an OOM kill or a lost node would."""
-    for process in server_processes(pid):
+    for process in family(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             process.send_signal(signal.SIGKILL)
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server we started: SIGTERM (the manager stops its workers), then SIGKILL for
-    anything still running, workers included."""
-    family = server_processes(process.pid)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=20)
-    _, alive = psutil.wait_procs(family, timeout=10)
-    for survivor in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            survivor.send_signal(signal.SIGKILL)
-    if process.poll() is None:
-        process.wait(timeout=20)
-
-
 def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return http_ok(f"{url}/readyz")
 
 
 def _tail(path: Path, lines: int = 40) -> str:

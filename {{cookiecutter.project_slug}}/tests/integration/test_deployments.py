@@ -23,8 +23,9 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.events import Degradation, emit_degradation
+from {{ cookiecutter.package_name }}.processes import stop_group
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from tests.live_prefect import LiveServer, prefect_cli, reporting_to, stop_group, wait_for
+from tests.live_prefect import LiveServer, prefect_cli, reporting_to, wait_for
 from tests.support import PROJECT_ROOT, TEST_ROWS
 
 pytestmark = pytest.mark.slow

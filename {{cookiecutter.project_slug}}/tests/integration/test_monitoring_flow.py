@@ -62,6 +62,9 @@ def monitored(
             "DEMO_ROWS": str(TEST_ROWS),
             "ALERTS__CHANNEL": "webhook",
             "ALERTS__WEBHOOK_URL": receiver.url + "/alerts",
+            # This team retrains on any schema change, new columns included (the default
+            # asks only when a feature the model reads is dropped, renamed or retyped).
+            "RETRAIN_RULES__SCHEMA_KINDS": '["added", "unknown_field", "dropped", "renamed", "type_changed"]',
         }
         for key, value in environment.items():
             monkeypatch.setenv(ENV_PREFIX + key, value)

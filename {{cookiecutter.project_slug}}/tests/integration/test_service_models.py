@@ -18,10 +18,10 @@ from {{ cookiecutter.package_name }} import bundle as bundle_module
 from {{ cookiecutter.package_name }} import serving
 from {{ cookiecutter.package_name }}.bundle import ModelBundle
 from {{ cookiecutter.package_name }}.predictions import PredictionLog
+from {{ cookiecutter.package_name }}.processes import free_port
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 from tests.integration.service_support import (
     add_version,
-    free_port,
     load_service,
     private_registry,
     service_env,

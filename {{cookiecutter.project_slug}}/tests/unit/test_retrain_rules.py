@@ -25,6 +25,7 @@ from tests.support import make_settings
 DRIFTED = ("amount", "channel", "device_risk_score")  # 3 of 7 features: dataset drift at the default 25%
 NO_EARLIER = pd.DataFrame(columns=["window_start", "dataset_drift"])  # the performance and schema rules ignore them
 ADDED = SchemaEvent("account_type", "added", "column account_type is new (kind string)")
+DROPPED = SchemaEvent("device_risk_score", "dropped", "feature device_risk_score is missing from the data")
 
 
 @pytest.fixture
@@ -126,11 +127,11 @@ def test_performance_is_judged_by_its_band_not_its_point(settings: Settings) -> 
 
 
 def test_schema_changes_count_in_served_data_and_in_refusals_at_scale(settings: Settings) -> None:
-    """A new column in the served records is a change; refused requests count only when their
-    share reaches `max_rejection_share` (a few malformed requests are a caller's bug)."""
-    # Given served data with a new column, a few refusals, and many refusals with a renamed column
+    """A dropped feature in the served records is a change; refused requests count only when
+    their share reaches `max_rejection_share` (a few malformed requests are a caller's bug)."""
+    # Given served data missing a feature, a few refusals, and many refusals with a renamed column
     renamed = SchemaEvent("merchant_category", "renamed", "merchant_category now arrives as mcc")
-    served = assessment(drift=drift_report(schema=[ADDED]))
+    served = assessment(drift=drift_report(schema=[DROPPED]))
     few = assessment(refused=5, rows=1000, refused_events=[renamed])
     many = assessment(refused=200, rows=1000, refused_events=[renamed])
 
@@ -142,7 +143,7 @@ def test_schema_changes_count_in_served_data_and_in_refusals_at_scale(settings: 
 
     # Then the served change and the mass refusal meet the rule, the few refusals do not
     assert results["served"] is not None
-    assert "added account_type" in results["served"].reason
+    assert "dropped device_risk_score" in results["served"].reason
     assert results["few"] is None
     assert results["many"] is not None
     assert results["many"].evidence["events"][0]["source"] == "refused"
@@ -153,7 +154,7 @@ def test_a_rule_asks_for_retraining_once_per_incident(history: History, settings
     not, nor does a rerun of the first window; once the rule stops holding, a new incident
     asks again; a new model version starts with a clean slate."""
     # Given a schema change lasting two windows, a clean window, the change again, then a new version
-    changed, clean = drift_report(schema=[ADDED]), drift_report()
+    changed, clean = drift_report(schema=[DROPPED]), drift_report()
     days = [
         (0, changed, "1"),
         (1, changed, "1"),
@@ -168,6 +169,16 @@ def test_a_rule_asks_for_retraining_once_per_incident(history: History, settings
 
     # Then retraining is asked for at the start of each incident only
     assert asked == [[SCHEMA_CHANGE], [], [], [], [SCHEMA_CHANGE], [SCHEMA_CHANGE]]
+
+
+def test_a_new_column_alone_does_not_ask_for_retraining(settings: Settings) -> None:
+    """An unannounced column is reported, but the model reads the same features, so a model
+    retrained on the same contract could not use it: no retraining until the contract changes."""
+    # Given served data whose only change is a new column
+    found = assessment(drift=drift_report(schema=[ADDED]))
+
+    # When the schema rule reads it / Then it does not ask
+    assert retrain_rules.schema_change(found, settings) is None
 
 
 def test_disabled_rules_never_ask(history: History, settings: Settings) -> None:

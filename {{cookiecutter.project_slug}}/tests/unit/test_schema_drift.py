@@ -88,11 +88,12 @@ def test_a_new_column_with_different_values_is_not_taken_for_a_rename() -> None:
 
 
 def test_numbers_arriving_as_text_are_one_type_change_and_still_scored() -> None:
-    """A numeric feature sent as text is a type change; parseable values are still compared."""
-    # Given amounts as strings, a few of them not numbers at all
+    """A numeric feature sent as text, with more than a stray value that is not a number, is a
+    type change; the parseable values are still compared."""
+    # Given amounts as strings, 2% of them not numbers at all
     window = demo_window(ROWS, day=5)
     text = window["amount"].map(lambda v: f"{v:.2f}").astype(object)
-    text.iloc[:10] = "n/a"
+    text.iloc[:100] = "n/a"
     window["amount"] = text
 
     # When scored
@@ -104,10 +105,27 @@ def test_numbers_arriving_as_text_are_one_type_change_and_still_scored() -> None
         "expected": "numeric",
         "found": "string",
         "dtype": str(text.dtype),
-        "unparseable": 10,
+        "unparseable": 100,
     }
+    amount = report.feature("amount")
+    assert "distribution" not in amount.reasons  # the values that parse still match the reference
+    assert amount.null_rate_current == pytest.approx(100 / ROWS)  # the others count as missing
+
+
+def test_a_stray_number_sent_as_text_is_not_a_type_change() -> None:
+    """One caller sending "12.5" (which the service reads as a number) is not the column
+    changing type."""
+    # Given numeric amounts with one sent as text and one that is not a number
+    window = demo_window(ROWS, day=5)
+    amounts = window["amount"].astype(object)
+    amounts.iloc[0] = "12.50"
+    amounts.iloc[1] = "twelve"
+    window["amount"] = amounts
+
+    # When scored / Then no schema event, and the feature is judged as usual
+    report = score_window(profile(), window)
+    assert events(report) == []
     assert report.feature("amount").status == "stable"
-    assert report.feature("amount").null_rate_current == pytest.approx(10 / ROWS)
 
 
 def test_codes_instead_of_names_are_a_type_change() -> None:
