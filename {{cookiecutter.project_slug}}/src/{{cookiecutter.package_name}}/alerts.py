@@ -318,7 +318,7 @@ def process(
 ) -> list[Outcome]:
     """Triage, deliver what is due as one message, and store every alert with its outcome."""
     from .notify import DeliveryError
-    from .predictions import utcnow
+    from .sqlstore import utcnow
 
     moment = now or utcnow()
     outcomes = triage(alerts, history, settings, moment)

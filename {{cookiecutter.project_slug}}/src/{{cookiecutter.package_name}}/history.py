@@ -17,17 +17,23 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from .errors import ProjectError
-from .predictions import display_url, dumps, utcnow
+from .sqlstore import (
+    Migration,
+    create_engine,
+    display_url,
+    json_type,
+    prepare_schema,
+    schema_version,
+    version_table,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,19 +50,9 @@ class HistoryError(ProjectError):
     """The history tables cannot be opened or written (unreachable, or written by a newer release)."""
 
 
-def _json_type() -> sa.types.TypeEngine[Any]:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
 metadata = sa.MetaData()
 
-versions = sa.Table(
-    "monitoring_history_version",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("applied_at", sa.DateTime, nullable=False),
-    sa.Column("description", sa.String(200), nullable=False),
-)
+versions = version_table(metadata, "monitoring_history_version")
 
 runs = sa.Table(
     "monitoring_runs",
@@ -78,7 +74,7 @@ runs = sa.Table(
     sa.Column("n_drifted", sa.Integer, nullable=False),
     sa.Column("share_drifted", sa.Float, nullable=False),
     sa.Column("dataset_drift", sa.Boolean, nullable=False),
-    sa.Column("drifted_features", _json_type(), nullable=False),
+    sa.Column("drifted_features", json_type(), nullable=False),
     sa.Column("prediction_drift", sa.Boolean),  # null: no scores (regression without a profile, or no rows)
     sa.Column("schema_changed", sa.Boolean, nullable=False),
     sa.Column("primary_metric", sa.String(64), nullable=False),
@@ -88,12 +84,12 @@ runs = sa.Table(
     sa.Column("estimated_primary", sa.Float),
     sa.Column("estimated_lower", sa.Float),
     sa.Column("estimated_upper", sa.Float),
-    sa.Column("retrain_rules", _json_type()),  # rules met in this run
-    sa.Column("retrain_emitted", _json_type()),  # rules newly met, sent with the degradation event
+    sa.Column("retrain_rules", json_type()),  # rules met in this run
+    sa.Column("retrain_emitted", json_type()),  # rules newly met, sent with the degradation event
     sa.Column("retrain_incident_id", sa.String(200)),  # the degradation event's incident
     sa.Column("report_path", sa.Text),
     sa.Column("flow_run_id", sa.String(64)),
-    sa.Column("summary", _json_type()),  # the rest: the service's per-record events, settings used
+    sa.Column("summary", json_type()),  # the rest: the service's per-record events, settings used
     sa.Index("ix_monitoring_runs_model_window", "model_name", "window_end"),
 )
 
@@ -106,7 +102,7 @@ feature_drift = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # drifted | stable | missing | no_data
     sa.Column("drifted", sa.Boolean, nullable=False),
     sa.Column("source_column", sa.String(200)),  # the column scored, when it arrived renamed
-    sa.Column("reasons", _json_type()),
+    sa.Column("reasons", json_type()),
     sa.Column("test", sa.String(8)),
     sa.Column("statistic", sa.Float),
     sa.Column("p_value", sa.Float),
@@ -118,8 +114,8 @@ feature_drift = sa.Table(
     sa.Column("null_rate_reference", sa.Float),
     sa.Column("null_rate_current", sa.Float),
     sa.Column("unseen_share", sa.Float),
-    sa.Column("histogram", _json_type()),  # reference and current counts on the reference's bins
-    sa.Column("detail", _json_type()),  # every other statistic the engine reported
+    sa.Column("histogram", json_type()),  # reference and current counts on the reference's bins
+    sa.Column("detail", json_type()),  # every other statistic the engine reported
 )
 
 prediction_drift = sa.Table(
@@ -138,7 +134,7 @@ prediction_drift = sa.Table(
     sa.Column("flag_rate_reference", sa.Float),
     sa.Column("flag_rate_current", sa.Float),
     sa.Column("flag_rate_p_value", sa.Float),
-    sa.Column("histogram", _json_type()),
+    sa.Column("histogram", json_type()),
 )
 
 performance = sa.Table(
@@ -166,7 +162,7 @@ schema_events = sa.Table(
     sa.Column("column_name", sa.String(200), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("data", _json_type()),
+    sa.Column("data", json_type()),
 )
 
 alerts = sa.Table(
@@ -179,8 +175,8 @@ alerts = sa.Table(
     sa.Column("severity", sa.String(16), nullable=False),  # info | warning | critical
     sa.Column("title", sa.String(300), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
-    sa.Column("subjects", _json_type(), nullable=False),  # what it names (features, columns, metrics)
-    sa.Column("evidence", _json_type()),
+    sa.Column("subjects", json_type(), nullable=False),  # what it names (features, columns, metrics)
+    sa.Column("evidence", json_type()),
     sa.Column("status", sa.String(16), nullable=False),  # delivered | suppressed | failed | not_sent
     sa.Column("channel", sa.String(32), nullable=False),
     sa.Column("delivery_detail", sa.Text),  # why suppressed or not sent, or the delivery error
@@ -204,15 +200,15 @@ shadow_decisions = sa.Table(
     sa.Column("difference", sa.Float),
     sa.Column("ci_lower", sa.Float),
     sa.Column("ci_upper", sa.Float),
-    sa.Column("segments", _json_type()),  # per segment level: n, metrics, difference, verdict
-    sa.Column("evidence", _json_type()),  # anything else the evaluation recorded
+    sa.Column("segments", json_type()),  # per segment level: n, metrics, difference, verdict
+    sa.Column("evidence", json_type()),  # anything else the evaluation recorded
     sa.Column("source", sa.String(64), nullable=False),  # who recorded it (the shadow flow, MLflow tags)
     sa.UniqueConstraint("model_name", "challenger_version", "decided_at", name="uq_monitoring_shadow_decision"),
 )
 
 # version -> (description, step run inside the upgrading transaction). Version 1 is the
 # first schema, created by create_all; add `2: ("what changed", _to_v2)` with the next change.
-MIGRATIONS: dict[int, tuple[str, Callable[[sa.Connection], None]]] = {}
+MIGRATIONS: dict[int, Migration] = {}
 
 
 def number(value: Any) -> float | None:
@@ -270,32 +266,13 @@ class ShadowDecision:
         }
 
 
-def _create_engine(url: str) -> sa.Engine:
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, json_serializer=dumps, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed, json_serializer=dumps, connect_args={"timeout": 30})
-
-    @sa.event.listens_for(engine, "connect")
-    def _wal(connection: Any, _record: Any) -> None:
-        # The prediction log's file is in WAL mode so that the service's writes never wait
-        # for a reader; opening it here must not turn that off.
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.close()
-
-    return engine
-
-
 class History:
     """The monitoring history tables of one database. Open one per flow run."""
 
     def __init__(self, url: str, *, db_schema: str | None = None) -> None:
         self.url = url
         self.db_schema = db_schema
-        engine = _create_engine(url)
+        engine = create_engine(url)
         self._raw_engine = engine
         self.engine: sa.Engine = (
             engine.execution_options(schema_translate_map={None: db_schema}) if db_schema else engine
@@ -325,36 +302,21 @@ class History:
     # --- schema ------------------------------------------------------------------------------
 
     def _prepare(self) -> None:
-        if self.db_schema and self.engine.dialect.name == "postgresql":
-            with self._raw_engine.begin() as connection:
-                connection.execute(sa.schema.CreateSchema(self.db_schema, if_not_exists=True))
-        try:
-            metadata.create_all(self.engine)
-        except sa.exc.DBAPIError:  # another process created them between check and CREATE
-            metadata.create_all(self.engine)
-        with self.engine.begin() as connection:
-            found = connection.execute(sa.select(sa.func.max(versions.c.version))).scalar()
-            if found is None:
-                connection.execute(
-                    versions.insert().values(version=SCHEMA_VERSION, applied_at=utcnow(), description="first schema")
-                )
-                return
-            if found > SCHEMA_VERSION:
-                raise HistoryError(
-                    f"the monitoring history at {display_url(self.url)} has schema version {found}, written by "
-                    f"a newer release; this release knows version {SCHEMA_VERSION} and will not write to it"
-                )
-            for version in range(found + 1, SCHEMA_VERSION + 1):
-                description, step = MIGRATIONS[version]
-                step(connection)
-                connection.execute(
-                    versions.insert().values(version=version, applied_at=utcnow(), description=description)
-                )
-                log.info("monitoring history migrated to schema version %d: %s", version, description)
+        prepare_schema(
+            engine=self.engine,
+            raw_engine=self._raw_engine,
+            db_schema=self.db_schema,
+            metadata=metadata,
+            versions=versions,
+            version=SCHEMA_VERSION,
+            migrations=MIGRATIONS,
+            what="monitoring history",
+            url=self.url,
+            error=HistoryError,
+        )
 
     def schema_version(self) -> int:
-        with self.engine.connect() as connection:
-            return int(connection.execute(sa.select(sa.func.max(versions.c.version))).scalar_one())
+        return schema_version(self.engine, versions)
 
     # --- writing -----------------------------------------------------------------------------
 

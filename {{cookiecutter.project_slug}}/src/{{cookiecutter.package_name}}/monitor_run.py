@@ -130,7 +130,7 @@ def publish_report(settings: Settings, assessment: Assessment) -> Path:
 
 
 def _now() -> datetime:
-    from .predictions import utcnow
+    from .sqlstore import utcnow
 
     return utcnow()
 

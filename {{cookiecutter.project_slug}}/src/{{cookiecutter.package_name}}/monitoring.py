@@ -30,10 +30,11 @@ from .drift import DriftReport, score_window
 from .errors import ProjectError
 from .history import OVERALL, naive_utc, number
 from .performance import PerformanceEstimate, PerformanceReport, estimate_performance, realized_performance
-from .predictions import CHAMPION, from_settings, labels, predictions, utcnow
+from .predictions import CHAMPION, from_settings, labels, predictions
 from .profile import Reference, compile_profile
 from .realized_band import realized_bands
 from .schema import SchemaEvent, schema_diff
+from .sqlstore import utcnow
 
 if TYPE_CHECKING:
     from .settings import Settings

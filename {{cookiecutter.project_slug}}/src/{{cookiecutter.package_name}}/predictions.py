@@ -15,21 +15,30 @@ newer than itself refuses to write to it instead of corrupting it.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .errors import ProjectError
+from .sqlstore import (
+    Migration,
+    create_engine,
+    display_url,
+    dumps,
+    finite,
+    json_type,
+    prepare_schema,
+    schema_version,
+    utcnow,
+    version_table,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,19 +59,9 @@ class PredictionLogError(ProjectError):
     """The prediction log cannot be opened or written (unreachable, or written by a newer release)."""
 
 
-def _json_type() -> sa.types.TypeEngine[Any]:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
 metadata = sa.MetaData()
 
-schema_versions = sa.Table(
-    "prediction_log_version",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("applied_at", sa.DateTime, nullable=False),
-    sa.Column("description", sa.String(200), nullable=False),
-)
+schema_versions = version_table(metadata, "prediction_log_version")
 
 predictions = sa.Table(
     "predictions",
@@ -76,11 +75,11 @@ predictions = sa.Table(
     sa.Column("model_name", sa.String(200), nullable=False),
     sa.Column("model_version", sa.String(32), nullable=False),
     sa.Column("record_id", sa.String(128), index=True),  # the caller's id column, when sent
-    sa.Column("features", _json_type(), nullable=False),  # the record as received, unknown fields included
+    sa.Column("features", json_type(), nullable=False),  # the record as received, unknown fields included
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("decision", sa.Boolean),  # null for regression
     sa.Column("latency_ms", sa.Float, nullable=False),  # contract check + encoding + scoring
-    sa.Column("schema_events", _json_type()),  # null when the record was clean
+    sa.Column("schema_events", json_type()),  # null when the record was clean
     sa.Index("ix_predictions_logged_at_role", "logged_at", "role"),
     sa.Index("ix_predictions_occurred_at_role", "occurred_at", "role"),
 )
@@ -103,8 +102,8 @@ rejections = sa.Table(
     sa.Column("endpoint", sa.String(64), nullable=False),
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("error", sa.Text, nullable=False),
-    sa.Column("detail", _json_type()),
-    sa.Column("body", _json_type()),  # the request as received, so a fixed upstream can replay it
+    sa.Column("detail", json_type()),
+    sa.Column("body", json_type()),  # the request as received, so a fixed upstream can replay it
 )
 
 # PredictionLog._record_sqlite's statement; its value tuples follow this column order.
@@ -115,7 +114,7 @@ _SQLITE_INSERT = (
 
 # version -> (description, step run inside the upgrading transaction). Version 1 is the
 # first schema, created by create_all; add `2: ("what changed", _to_v2)` with the next change.
-MIGRATIONS: dict[int, tuple[str, Callable[[sa.Connection], None]]] = {}
+MIGRATIONS: dict[int, Migration] = {}
 
 
 class PredictionRow(TypedDict):
@@ -139,62 +138,8 @@ class LabelResult:
     unknown: list[str]
 
 
-def utcnow() -> datetime:
-    """Naive UTC, the form every timestamp in the log takes."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity (PostgreSQL refuses them): such values become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-def dumps(value: Any) -> str:
-    try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except ValueError:  # only on a non-finite float, which is rare: clean and retry
-        return json.dumps(_finite(value), allow_nan=False, separators=(",", ":"))
-
-
-def display_url(url: str) -> str:
-    """The URL without its password, for logs and /metadata."""
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
-
-
-def _create_engine(url: str, sqlite_synchronous: str) -> sa.Engine:
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, json_serializer=dumps, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    # timeout: writers from several worker processes wait for each other instead of failing.
-    engine = sa.create_engine(parsed, json_serializer=dumps, connect_args={"timeout": 30})
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        # WAL: readers (monitoring) never block the service's writes. synchronous=NORMAL
-        # makes a commit durable against a killed process (it is in the WAL file when
-        # commit returns); FULL adds an fsync per commit to survive a power cut.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
-        # SQLite folds the WAL into the database inside whichever commit crosses 1000 pages,
-        # with an fsync: a request would wait tens of milliseconds for it. A background
-        # thread of the writing process checkpoints instead (see PredictionLog).
-        cursor.execute("PRAGMA wal_autocheckpoint=0")
-        cursor.close()
-
-    return engine
 
 
 def _upsert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
@@ -234,7 +179,12 @@ class PredictionLog:
     def __init__(self, url: str, *, db_schema: str | None = None, sqlite_synchronous: str = "NORMAL") -> None:
         self.url = url
         self.db_schema = db_schema
-        engine = _create_engine(url, sqlite_synchronous)
+        # synchronous=NORMAL makes a commit durable against a killed process (it is in the WAL
+        # file when commit returns); FULL adds an fsync per commit to survive a power cut.
+        # SQLite would fold the WAL into the database inside whichever commit crosses 1000
+        # pages, with an fsync: a request would wait tens of milliseconds for it, so a
+        # background thread of the writing process checkpoints instead (wal_autocheckpoint=0).
+        engine = create_engine(url, {"synchronous": sqlite_synchronous, "wal_autocheckpoint": "0"})
         self._raw_engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         # SQLite has one writer at a time, and a second thread of this process that finds the
@@ -291,43 +241,21 @@ class PredictionLog:
     # --- schema ------------------------------------------------------------------------------
 
     def _prepare(self) -> None:
-        if self.db_schema and self.engine.dialect.name == "postgresql":
-            with self._raw_engine.begin() as connection:
-                connection.execute(sa.schema.CreateSchema(self.db_schema, if_not_exists=True))
-        try:
-            metadata.create_all(self.engine)
-        except sa.exc.DBAPIError:
-            # Another worker process created the tables between our check and our CREATE.
-            metadata.create_all(self.engine)
-        with self.engine.begin() as connection:
-            found = connection.execute(sa.select(sa.func.max(schema_versions.c.version))).scalar()
-            if found is None:
-                self._stamp(connection, SCHEMA_VERSION, "first schema")
-                return
-            if found > SCHEMA_VERSION:
-                raise PredictionLogError(
-                    f"the prediction log at {self.display_url} has schema version {found}, written by a newer "
-                    f"release; this release knows version {SCHEMA_VERSION} and will not write to it"
-                )
-            for version in range(found + 1, SCHEMA_VERSION + 1):
-                description, step = MIGRATIONS[version]
-                step(connection)
-                self._stamp(connection, version, description)
-                log.info("prediction log migrated to schema version %d: %s", version, description)
-
-    @staticmethod
-    def _stamp(connection: sa.Connection, version: int, description: str) -> None:
-        exists = connection.execute(
-            sa.select(schema_versions.c.version).where(schema_versions.c.version == version)
-        ).first()
-        if exists is None:
-            connection.execute(
-                schema_versions.insert().values(version=version, applied_at=utcnow(), description=description)
-            )
+        prepare_schema(
+            engine=self.engine,
+            raw_engine=self._raw_engine,
+            db_schema=self.db_schema,
+            metadata=metadata,
+            versions=schema_versions,
+            version=SCHEMA_VERSION,
+            migrations=MIGRATIONS,
+            what="prediction log",
+            url=self.url,
+            error=PredictionLogError,
+        )
 
     def schema_version(self) -> int:
-        with self.engine.connect() as connection:
-            return int(connection.execute(sa.select(sa.func.max(schema_versions.c.version))).scalar_one())
+        return schema_version(self.engine, schema_versions)
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -399,8 +327,8 @@ class PredictionLog:
                     endpoint=endpoint,
                     status=status,
                     error=error[:4000],
-                    detail=_finite(detail),
-                    body=_finite(body),
+                    detail=finite(detail),
+                    body=finite(body),
                 )
             )
 

@@ -25,10 +25,11 @@ from pydantic import TypeAdapter, ValidationError
 from .api_models import LabelIn
 from .contract import Contract
 from .edge import CheckedRecords, Edge, Event, Problem, Rejected, parse_event_time
-from .predictions import CHALLENGER, CHAMPION, LabelResult, PredictionLog, PredictionRow, utcnow
+from .predictions import CHALLENGER, CHAMPION, LabelResult, PredictionLog, PredictionRow
 from .serving import ModelStore, Served, one_line
 from .settings import Settings
 from .shadow import Shadow
+from .sqlstore import utcnow
 
 log = logging.getLogger(__name__)
 # Shadow work waits this long for more requests to join its batch (see shadow.Shadow).

@@ -25,8 +25,8 @@ import pandas as pd
 from . import svgplot
 from .history import OVERALL
 from .metrics import PRIMARY
-from .predictions import utcnow
 from .retrain_rules import Floor, floor_for
+from .sqlstore import utcnow
 
 if TYPE_CHECKING:
     from .history import History

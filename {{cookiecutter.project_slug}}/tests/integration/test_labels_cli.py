@@ -11,8 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.predictions import CHAMPION, PredictionLog, PredictionRow, utcnow
+from {{ cookiecutter.package_name }}.predictions import CHAMPION, PredictionLog, PredictionRow
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from {{ cookiecutter.package_name }}.sqlstore import utcnow
 from tests.support import ALL_TIME, PROJECT_ROOT
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))

@@ -19,8 +19,9 @@ from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }} import registry
 from {{ cookiecutter.package_name }}.bundle import load_bundle
-from {{ cookiecutter.package_name }}.predictions import PredictionLog, utcnow
+from {{ cookiecutter.package_name }}.predictions import PredictionLog
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
+from {{ cookiecutter.package_name }}.sqlstore import utcnow
 from tests.integration.service_support import load_service, private_registry, service_env, transactions
 from tests.support import ALL_TIME, PROJECT_ROOT, Trained
 from tests.unit.test_predictions import postgres_or_skip

@@ -20,10 +20,10 @@ from {{ cookiecutter.package_name }} import alerts
 from {{ cookiecutter.package_name }}.alerts import DELIVERED, FAILED, NOT_SENT, SUPPRESSED, Alert
 from {{ cookiecutter.package_name }}.history import History
 from {{ cookiecutter.package_name }}.monitoring import Assessment, history_rows
-from {{ cookiecutter.package_name }}.predictions import utcnow
 from {{ cookiecutter.package_name }}.retrain_rules import SUSTAINED_DRIFT, RetrainDecision, RuleResult
 from {{ cookiecutter.package_name }}.schema import SchemaEvent
 from {{ cookiecutter.package_name }}.settings import AlertSettings, Settings
+from {{ cookiecutter.package_name }}.sqlstore import utcnow
 from tests.monitoring_support import (
     assessment,
     drift_report,

@@ -19,8 +19,8 @@ from {{ cookiecutter.package_name }}.predictions import (
     PredictionLogError,
     PredictionRow,
     schema_versions,
-    utcnow,
 )
+from {{ cookiecutter.package_name }}.sqlstore import utcnow
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
