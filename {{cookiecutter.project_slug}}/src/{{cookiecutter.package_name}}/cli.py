@@ -294,6 +294,8 @@ def labels(
     ] = "request_id",
 ) -> None:
     """Load true labels in bulk into the prediction log, joined to the answers by id."""
+    import pandas as pd
+
     from .contract import load_contract
     from .data import read_table
     from .errors import DataError
@@ -310,7 +312,8 @@ def labels(
         if missing:
             columns = ", ".join(map(str, frame.columns))
             raise DataError(f"{file}: no column(s) {', '.join(missing)} (columns: {columns})")
-        values = frame[label_column].astype("Float64")
+        # Text that is not a number counts as a bad label below, rather than failing the cast.
+        values = pd.to_numeric(frame[label_column], errors="coerce").astype("Float64")
         bad = frame[id_column].isna() | values.isna()
         if contract.is_classification:
             bad |= ~values.isin([0.0, 1.0]).fillna(False)

@@ -11,10 +11,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.contract import load_contract
 from {{ cookiecutter.package_name }}.predictions import CHAMPION, PredictionLog, PredictionRow
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 from {{ cookiecutter.package_name }}.sqlstore import utcnow
 from tests.support import ALL_TIME, PROJECT_ROOT
+
+CONTRACT = load_contract(PROJECT_ROOT / "contract.yaml")
+TARGET = CONTRACT.target
+CLASSIFICATION = CONTRACT.is_classification
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 
@@ -65,7 +70,7 @@ def test_labels_by_request_id_join_and_unknown_ids_are_counted(state: Path, tmp_
     """A CSV of request ids and the contract's target column joins the log; unknown ids are reported."""
     # Given a label file with one known and one unknown id
     file = tmp_path / "labels.csv"
-    pd.DataFrame({"request_id": ["r1", "zz"], "is_fraud": [1, 0]}).to_csv(file, index=False)
+    pd.DataFrame({"request_id": ["r1", "zz"], TARGET: [1, 0]}).to_csv(file, index=False)
 
     # When it is loaded
     done = run(state, str(file))
@@ -93,10 +98,11 @@ def test_labels_by_the_callers_own_ids(state: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("frame", "expected"),
     [
-        (pd.DataFrame({"request_id": ["r1"]}), "no column(s) is_fraud"),
-        (pd.DataFrame({"request_id": ["r1", None], "is_fraud": [1, 0]}), "1 row(s) lack an id"),
-        (pd.DataFrame({"request_id": ["r1"], "is_fraud": [3]}), "0/1 labels"),
+        (pd.DataFrame({"request_id": ["r1"]}), f"no column(s) {TARGET}"),
+        (pd.DataFrame({"request_id": ["r1", None], TARGET: [1, 0]}), "1 row(s) lack an id"),
+        (pd.DataFrame({"request_id": ["r1"], TARGET: [3 if CLASSIFICATION else "slow"]}), "labels"),
     ],
+    ids=["no-target-column", "missing-id", "impossible-label"],
 )
 def test_bad_label_files_fail_with_one_line(state: Path, tmp_path: Path, frame: pd.DataFrame, expected: str) -> None:
     """A file without the columns, or with missing ids or labels that are not 0/1, is refused in one line."""

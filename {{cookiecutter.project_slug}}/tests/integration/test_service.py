@@ -19,6 +19,8 @@ from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }} import registry
 from {{ cookiecutter.package_name }}.bundle import load_bundle
+from {{ cookiecutter.package_name }}.contract import load_contract
+from {{ cookiecutter.package_name }}.metrics import primary_metric
 from {{ cookiecutter.package_name }}.predictions import PredictionLog
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 from {{ cookiecutter.package_name }}.sqlstore import utcnow
@@ -27,6 +29,11 @@ from tests.support import ALL_TIME, PROJECT_ROOT, Trained
 from tests.unit.test_predictions import postgres_or_skip
 
 JSON = {"content-type": "application/json"}
+
+
+def bundle_task(served: Served) -> str:
+    """The task of the model the service runs (the bake's problem type)."""
+    return load_contract(PROJECT_ROOT / "contract.yaml").task
 
 
 class Served:
@@ -79,7 +86,8 @@ def test_predicts_one_record_and_a_batch_with_the_champion(served: Served, train
     assert answer["model_version"] == trained.version
     predictions = answer["predictions"]
     assert [p["score"] for p in predictions] == pytest.approx(expected, abs=1e-6)
-    assert [p["decision"] for p in predictions] == [s >= bundle.threshold for s in expected]
+    threshold = bundle.threshold
+    assert [p["decision"] for p in predictions] == [None if threshold is None else s >= threshold for s in expected]
     assert [p["record_id"] for p in predictions] == [r["transaction_id"] for r in records]
     assert len({p["request_id"] for p in predictions}) == 20
 
@@ -194,7 +202,8 @@ def test_feedback_joins_labels_and_reports_unknown_ids(served: Served) -> None:
     many = served.client.post(
         "/feedback", json={"labels": [{"request_id": first, "label": 1}, {"request_id": "nope", "label": 0}]}
     )
-    invalid = served.client.post("/feedback", json={"labels": [{"request_id": second, "label": 2}]})
+    impossible = 2 if bundle_task(served) == "binary_classification" else "two"
+    invalid = served.client.post("/feedback", json={"labels": [{"request_id": second, "label": impossible}]})
 
     # Then the known ids are stored (the later label wins), the unknown reported, the invalid named
     assert one.json() == {"accepted": 1, "unknown": []}
@@ -218,7 +227,7 @@ def test_metadata_health_and_readiness(served: Served, trained: Trained) -> None
     assert meta["alias"] == "champion"
     assert meta["trained_at"]
     assert meta["contract_hash"]
-    assert meta["metrics"]["average_precision"] > 0
+    assert meta["metrics"][primary_metric(bundle_task(served)).name] > 0
     assert meta["shadowing"] is False
     assert meta["champion"]["source"] == "registry"
     assert meta["registry"]["reachable"] is True

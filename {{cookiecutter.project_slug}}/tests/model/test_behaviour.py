@@ -126,4 +126,4 @@ def test_parity_within_float32_noise_passes(trained: Trained) -> None:
     # When parity is judged / Then it passes with full agreement
     report = parity_report(reference, exported, trained.evaluation.threshold, ParitySettings())
     assert report.passed
-    assert report.max_abs_diff < 1e-6
+    assert report.max_abs_diff < 1e-6 * max(1.0, float(np.abs(reference).max()))  # float32: ~7 digits

@@ -181,7 +181,7 @@ def test_webhook_delivery_posts_json_with_the_token_and_never_stores_it(history:
     assert request.path == "/alerts"
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     body = request.json()
-    assert body["subject"].startswith("[fraud-detection] CRITICAL: average_precision fell to 0.2 (+1 more)")
+    assert body["subject"].startswith("[{{ cookiecutter.project_slug }}] CRITICAL: average_precision fell to 0.2 (+1 more)")
     assert [a["key"] for a in body["alerts"]] == ["performance", "schema-change"]
     assert body["model_version"] == "1"
     assert body["report"] == "/tmp/report.html"
@@ -214,7 +214,7 @@ def test_slack_delivery_goes_through_the_slack_webhook_block(
     (request,) = receiver.requests
     assert request.path == "/services/T000/B000/XXXXSECRET"
     attachment = request.json()["attachments"][0]
-    assert attachment["title"] == "[fraud-detection] CRITICAL: precision fell"
+    assert attachment["title"] == "[{{ cookiecutter.project_slug }}] CRITICAL: precision fell"
     assert "precision fell" in attachment["text"]
     assert history.alerts()["channel"].tolist() == ["slack"]
 
@@ -243,7 +243,7 @@ def test_email_delivery_sends_plain_and_html_over_smtp(history: History, setting
     # Then the message arrived, addressed and in both forms
     assert outcomes[0].status == DELIVERED
     (message,) = mailbox.messages
-    assert message["Subject"] == "[fraud-detection] WARNING: new column"
+    assert message["Subject"] == "[{{ cookiecutter.project_slug }}] WARNING: new column"
     assert message["From"] == "monitor@example.com"
     assert message["To"] == "oncall@example.com, ml@example.com"
     kinds = {

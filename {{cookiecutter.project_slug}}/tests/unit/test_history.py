@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from {{ cookiecutter.package_name }}.history import SCHEMA_VERSION, History, HistoryError, ShadowDecision, versions
+from {{ cookiecutter.package_name }}.metrics import primary_metric
 from {{ cookiecutter.package_name }}.monitoring import MonitoredModel as Model
 from {{ cookiecutter.package_name }}.monitoring import Window, assess, history_rows, labelled_rows, load_window
 from {{ cookiecutter.package_name }}.predictions import PredictionLog, from_settings
@@ -122,7 +123,7 @@ def test_a_run_and_everything_it_measured_is_stored_and_read_back(backend: Setti
         LIVE_START,
         unknown=["account_type"],
     )
-    prediction_log.add_labels(zip(ids, frame["is_fraud"].astype(float), strict=True), source="test")
+    prediction_log.add_labels(zip(ids, frame[contract.target].astype(float), strict=True), source="test")
     prediction_log.close()
     window = Window(LIVE_START, LIVE_START + timedelta(days=1))
     model = Model(MODEL, "1", demo_profile(), "champion")
@@ -140,7 +141,10 @@ def test_a_run_and_everything_it_measured_is_stored_and_read_back(backend: Setti
     assert run["schema_changed"] is True
     assert set(run["drifted_features"]) >= {"amount", "device_risk_score"}
     assert run["realized_primary"] == pytest.approx(found.realized.primary.current)  # type: ignore[union-attr]
-    assert run["estimated_lower"] <= run["estimated_primary"] <= run["estimated_upper"]
+    if contract.is_classification:  # performance is estimated before labels for classifiers only
+        assert run["estimated_lower"] <= run["estimated_primary"] <= run["estimated_upper"]
+    else:
+        assert run["estimated_primary"] is None
     features = history.features(found.run_id)
     assert len(features) == len(contract.features)
     amount = features.set_index("feature").loc["amount"]
@@ -150,11 +154,10 @@ def test_a_run_and_everything_it_measured_is_stored_and_read_back(backend: Setti
     assert prediction is not None
     assert prediction["mean_current"] > prediction["mean_reference"]
     metrics = history.performance([found.run_id])
-    realized_ap = metrics[
-        (metrics["kind"] == "realized") & (metrics["segment"] == "") & (metrics["metric"] == "average_precision")
-    ].iloc[0]
-    assert realized_ap["lower"] <= realized_ap["value"] <= realized_ap["upper"]
-    assert set(metrics["kind"]) == {"realized", "estimated"}
+    primary = primary_metric(contract.task).name
+    realized = metrics[(metrics["kind"] == "realized") & (metrics["segment"] == "") & (metrics["metric"] == primary)]
+    assert realized.iloc[0]["lower"] <= realized.iloc[0]["value"] <= realized.iloc[0]["upper"]
+    assert set(metrics["kind"]) == ({"realized", "estimated"} if contract.is_classification else {"realized"})
     assert {"channel", "card_type"} <= set(metrics["segment"])
     events = history.schema_events(found.run_id)
     assert {("added", "account_type"), ("unknown_field", "account_type")} <= set(
