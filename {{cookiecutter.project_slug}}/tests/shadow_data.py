@@ -21,7 +21,8 @@ CARD_TYPES = (("credit", 0.5), ("debit", 0.35), ("prepaid", 0.15))
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-values))  # type: ignore[no-any-return]
+    # np.asarray pins the type: numpy's stubs give Any here on some Python versions only
+    return np.asarray(1 / (1 + np.exp(-values)), dtype=float)
 
 
 def paired_frame(

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil  # type: ignore[import-untyped]  # no stubs in the lock
 import pytest
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
@@ -84,3 +87,63 @@ def test_the_too_early_retraining_is_refused_by_the_gate(outcome: dict[str, Any]
     assert len(triggered) == 1
     assert triggered[0]["gate"] == "failed"
     assert triggered[0]["shadow"] == ""
+
+
+def _stack_of(state: Path) -> list[Any]:
+    """Every process started for the demo that uses `state` (they run in sessions of their
+    own, so they are found by their environment: each has a folder under `state` in it)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if any(value.startswith(str(state)) for value in process.environ().values()):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
+    """Interrupted while it replays, the demo stops the Prefect server, the worker, the
+    service and everything they started."""
+    # Given a demo that has started its stack and is replaying days
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", ENV_PREFIX))}
+    env[f"{ENV_PREFIX}STATE_DIR"] = str(state)
+    log = tmp_path / "demo.log"
+    with log.open("wb") as output:
+        demo = subprocess.Popen([CLI, "demo"], cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 600
+            while b"day 1/" not in log.read_bytes():
+                assert demo.poll() is None, log.read_text(errors="replace")[-3000:]
+                assert time.monotonic() < deadline, "the demo did not reach its first day"
+                time.sleep(1)
+            started = _stack_of(state)
+
+            # When it gets Ctrl-C
+            demo.send_signal(signal.SIGINT)
+            demo.wait(timeout=120)
+            time.sleep(2)
+            left = _stack_of(state)
+        finally:
+            _stop(demo, state)
+
+    # Then nothing it started is left running
+    assert len(started) >= 4  # the demo, the Prefect server, the worker, the service (and their children)
+    assert left == [], [process.cmdline() for process in left]
+
+
+def _stop(demo: subprocess.Popen[bytes], state: Path) -> None:
+    """Whatever the test's outcome, leave nothing behind: the demo is asked first, as a
+    user would, and what survives is killed."""
+    if demo.poll() is None:
+        demo.send_signal(signal.SIGINT)
+        try:
+            demo.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+    for process in _stack_of(state):
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue
