@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from collections import Counter
 from importlib import metadata
 
 from tests.support import PROJECT_ROOT
@@ -38,3 +40,17 @@ def test_service_requirements_leave_out_the_training_stack() -> None:
     names = set(pins())
     assert {"bentoml", "onnxruntime", "mlflow", "sqlalchemy"} <= names
     assert names.isdisjoint({"lightgbm", "prefect", "great-expectations", "onnxmltools"})
+
+
+def test_every_package_is_locked_at_one_version_for_every_python() -> None:
+    """uv.lock gives each package one version, so a 3.11 and a 3.12 project (and the
+    container pinned from services/requirements.txt) run the same code; a release that
+    drops a supported Python is capped in pyproject's constraint-dependencies instead."""
+    # Given the lock
+    packages = tomllib.loads((PROJECT_ROOT / "uv.lock").read_text(encoding="utf-8"))["package"]
+
+    # When the versions of each package are counted
+    versions = Counter(package["name"] for package in packages)
+
+    # Then no package forks by Python version
+    assert {name: count for name, count in versions.items() if count > 1} == {}
