@@ -446,7 +446,7 @@ def render(r: dict[str, Any]) -> str:
     if levels:
         lines += [
             "",
-            f"By `max_category_levels` (the merchant_id levels kept; default 256), trained on"
+            f"By `max_category_levels` (the merchant_id levels kept; the default is 64), trained on"
             f" {label(levels['rows'])} rows, 1 thread each, {levels['levels'][0]['batch']:,} holdout rows per call:",
             "",
             "| max_category_levels | trees | holdout AP | BRANCH_EQ nodes | ORT median | LightGBM median"
