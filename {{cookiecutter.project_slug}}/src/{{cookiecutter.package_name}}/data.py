@@ -173,7 +173,7 @@ class TransactionGenerator:
         ids = rng.choice(np.arange(10_000, 100_000), size=self.n_merchants, replace=False)
         self._merchants = pd.DataFrame(
             {
-                "merchant_id": [f"M{i:05d}" for i in ids],
+                "merchant_id": [f"m{i:05d}" for i in ids],  # the contract's canonical form
                 "category": np.array(names, dtype=object)[category],
                 "popularity": popularity / popularity.sum(),
                 "compromised": rng.random(self.n_merchants) < 0.02,

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import sqlalchemy as sa
@@ -51,6 +52,11 @@ SCHEMA_VERSION = 1
 CHUNK = 500
 # SQLite: how often the background thread folds the WAL into the database file.
 CHECKPOINT_EVERY_S = 1.0
+# SQLite: the WAL size past which the checkpointer makes SQLite start the file over (below).
+WAL_RESTART_BYTES = 64 * 1024 * 1024
+# How long that restart waits for readers in other processes (a monitoring run) before it
+# gives up until the next turn: this process's writers wait for it meanwhile.
+RESTART_WAIT_MS = 50
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +182,18 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 class PredictionLog:
     """One prediction log database. Thread-safe; open one per process."""
 
-    def __init__(self, url: str, *, db_schema: str | None = None, sqlite_synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        db_schema: str | None = None,
+        sqlite_synchronous: str = "NORMAL",
+        checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+        wal_restart_bytes: int = WAL_RESTART_BYTES,
+    ) -> None:
         self.url = url
+        self.checkpoint_every_s = checkpoint_every_s
+        self.wal_restart_bytes = wal_restart_bytes
         self.db_schema = db_schema
         # synchronous=NORMAL makes a commit durable against a killed process (it is in the WAL
         # file when commit returns); FULL adds an fsync per commit to survive a power cut.
@@ -225,11 +241,38 @@ class PredictionLog:
         try:
             with self._raw_engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            if self.wal_bytes() > self.wal_restart_bytes:
+                self._restart_wal()
         except sa.exc.SQLAlchemyError as err:  # the next one retries; the data is safe in the WAL
             log.warning("prediction log checkpoint failed: %s", str(err).splitlines()[0])
 
+    def _restart_wal(self) -> None:
+        """SQLite starts the WAL file over only when a checkpoint has caught up with the last
+        commit; under sustained writes a passive one never does, so the file grows without
+        bound and every commit slows down with it (measured: 1.2 GB after 200k rows, commits
+        3x slower). A TRUNCATE checkpoint catches up and empties the file. It runs with this
+        process's writers held back, so they queue on the lock rather than in SQLite's
+        sleeping busy handler; the passive pass just before leaves it little to copy."""
+        with self._write_lock, self._raw_engine.connect() as connection:
+            patience = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+            try:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={int(patience)}")
+
+    def wal_bytes(self) -> int:
+        """The size of the SQLite WAL file (0 for other databases or when there is none)."""
+        database = self._raw_engine.url.database
+        if not self._sqlite or not database or database == ":memory:":
+            return 0
+        try:
+            return Path(f"{database}-wal").stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def _checkpoint_loop(self) -> None:
-        while not self._stop.wait(CHECKPOINT_EVERY_S):
+        while not self._stop.wait(self.checkpoint_every_s):
             self._checkpoint()
 
     def _writing(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -242,3 +243,30 @@ def test_rejections_count_on_the_day_their_records_belong_to(prediction_log: Pre
     # Then it counts on its own day only
     assert len(that_day) == 1
     assert today.empty
+
+
+def test_the_sqlite_wal_is_emptied_while_writes_continue(tmp_path: Path) -> None:
+    """Writes that never pause leave a passive checkpoint no moment to catch up, so SQLite
+    would grow the WAL file for as long as traffic lasts; past its limit the checkpointer
+    empties it while the writes go on, and every row stays readable."""
+    # Given a log whose checkpointer restarts the WAL past 256 KiB
+    limit = 256 * 1024
+    prediction_log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}", checkpoint_every_s=0.01, wal_restart_bytes=limit)
+    give_up = time.monotonic() + 60  # a bound on a broken checkpointer, not a timing check
+    written, emptied, previous = 0, False, 0
+    try:
+        # When commits follow each other with no pause until the WAL shrinks
+        while not emptied and time.monotonic() < give_up:
+            prediction_log.record([row(f"{written + i}") for i in range(20)])
+            written += 20
+            size = prediction_log.wal_bytes()
+            emptied = previous > limit and size < previous  # the file only shrinks when truncated
+            previous = size
+        start, end = utcnow() - timedelta(hours=1), utcnow() + timedelta(hours=1)
+        stored = len(prediction_log.window(start, end))
+    finally:
+        prediction_log.close()
+
+    # Then it was emptied mid-traffic, and nothing was lost
+    assert emptied
+    assert stored == written
