@@ -8,6 +8,11 @@ Connections are spread over worker processes so that the client's GIL is never t
     python loadgen.py --url http://127.0.0.1:3000/predict --body body.json --connections 16 \
         --duration 10 --max-requests 20000
 
+Callers send a fresh transaction id with every record; a body may hold UNIQUE_MARK (16
+bytes), which each request replaces with a number no other request of any run uses
+(the run's start second, the connection, a counter), so that the server sees unique ids
+as in production rather than the same ids again and again.
+
 Prints one JSON line: requests, seconds, latency percentiles (ms), errors, client CPU seconds.
 (wrk was the first choice; on this machine its latency statistics contradicted its own
 request counts, e.g. a mean of 46 ms for 3,600 sequential requests in 4 s.)
@@ -25,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+UNIQUE_MARK = b"@@@@@@@@@@@@@@@@"
 
 
 def build_request(url: str, body: bytes) -> tuple[str, int, bytes]:
@@ -66,6 +73,7 @@ def read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, bytearra
 
 def connection_loop(
     target: tuple[str, int, bytes],
+    slot: int,
     quota: list[int],
     lock: threading.Lock,
     deadline: float,
@@ -73,6 +81,9 @@ def connection_loop(
     errors: list[int],
 ) -> None:
     host, port, request = target
+    stamped = UNIQUE_MARK in request
+    prefix = b"%05d%03d" % (int(time.time()) % 100_000, slot)
+    sent = 0
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buffer = bytearray()
@@ -82,8 +93,10 @@ def connection_loop(
                 if quota[0] <= 0:
                     return
                 quota[0] -= 1
+            payload = request.replace(UNIQUE_MARK, prefix + b"%08d" % sent) if stamped else request
+            sent += 1
             start = time.perf_counter()
-            sock.sendall(request)
+            sock.sendall(payload)
             status, buffer = read_response(sock, buffer)
             latencies.append(time.perf_counter() - start)
             if not 200 <= status < 300:
@@ -94,8 +107,8 @@ def connection_loop(
         sock.close()
 
 
-def process_main(args: tuple[tuple[str, int, bytes], int, int, float, float, Any]) -> None:
-    target, connections, quota, start_at, duration, results = args
+def process_main(args: tuple[tuple[str, int, bytes], int, int, int, float, float, Any]) -> None:
+    target, first_slot, connections, quota, start_at, duration, results = args
     while time.time() < start_at:  # every process starts together
         time.sleep(0.001)
     deadline = time.perf_counter() + duration
@@ -104,8 +117,10 @@ def process_main(args: tuple[tuple[str, int, bytes], int, int, float, float, Any
     latencies: list[float] = []
     errors = [0]
     threads = [
-        threading.Thread(target=connection_loop, args=(target, shared, lock, deadline, latencies, errors))
-        for _ in range(connections)
+        threading.Thread(
+            target=connection_loop, args=(target, first_slot + i, shared, lock, deadline, latencies, errors)
+        )
+        for i in range(connections)
     ]
     began = time.perf_counter()
     for thread in threads:
@@ -127,9 +142,10 @@ def run(url: str, body: bytes, connections: int, duration: float, max_requests: 
     start_at = time.time() + 0.3
     shares = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
     quotas = [max_requests * share // connections for share in shares]
+    first_slots = [sum(shares[:i]) for i in range(processes)]
     workers = [
-        context.Process(target=process_main, args=((target, share, quota, start_at, duration, results),))
-        for share, quota in zip(shares, quotas, strict=True)
+        context.Process(target=process_main, args=((target, first, share, quota, start_at, duration, results),))
+        for first, share, quota in zip(first_slots, shares, quotas, strict=True)
     ]
     for worker in workers:
         worker.start()

@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
+from loadgen import UNIQUE_MARK  # run as a script from this folder, beside loadgen.py
 
 HERE = Path(__file__).resolve().parent
 LOADGEN = HERE / "loadgen.py"
@@ -129,6 +130,8 @@ def write_bodies(project: Path, state: Path, bodies: Path) -> None:
     frame = TransactionGenerator(seed=99).sample(100, datetime(2026, 4, 1, tzinfo=UTC), id_prefix="bench")
     frame = frame.drop(columns=["is_fraud", "settlement_hours", "fraud_probability"])
     records = json.loads(frame.to_json(orient="records", date_format="iso"))
+    for i, record in enumerate(records):  # loadgen makes each id unique per request
+        record["transaction_id"] = f"bench-{UNIQUE_MARK.decode()}-{i:03d}"
     client = registry.connect(settings)
     champion = registry.version_by_alias(client, settings.mlflow.registered_model_name, registry.CHAMPION)
     assert champion is not None
