@@ -77,34 +77,17 @@ def free_port() -> int:
 def prepare(project: Path, state: Path, rows: int) -> dict[str, Any]:
     """Train a champion into a fresh registry, register its bundle again as `challenger`."""
     sys.path.insert(0, str(project))
-    from fraud_detection import pipeline, registry
+    from fraud_detection import registry
     from fraud_detection.contract import load_contract
     from fraud_detection.data import demo_frame, prepare_frame
     from fraud_detection.settings import Settings
+    from tests.support import train_version  # the baked project's own "every step, no Prefect"
 
     shutil.rmtree(state, ignore_errors=True)
     settings = Settings(project_root=project, state_dir=state, demo_rows=rows)
     contract = load_contract(settings.contract_file)
     frame = prepare_frame(demo_frame(contract, rows, 60), contract)
-    pipeline.validate(frame, settings)
-    data = pipeline.split(frame, contract, settings)
-    booster, encoding = pipeline.fit(data, contract, settings)
-    evaluation = pipeline.evaluate_holdout(booster, encoding, data, contract, settings)
-    onnx_bytes = pipeline.export(booster, encoding, settings)
-    parity = pipeline.check_parity(onnx_bytes, encoding, data, evaluation, contract, settings)
-    registered = pipeline.log_and_register(
-        settings=settings,
-        contract=contract,
-        frame=frame,
-        data=data,
-        encoding=encoding,
-        evaluation=evaluation,
-        onnx_bytes=onnx_bytes,
-        parity=parity,
-        booster_params={"benchmark": True},
-        run_tags={"trigger": "benchmark"},
-    )
-    pipeline.gate(registered, evaluation, data, contract, settings, "benchmark")
+    registered = train_version(settings, frame, contract, reason="benchmark")
     client = registry.connect(settings)
     name = settings.mlflow.registered_model_name
     run = client.get_run(registered.run_id)
