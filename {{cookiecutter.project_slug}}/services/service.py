@@ -21,7 +21,6 @@ try:
 except ImportError:  # in a Bento the package travels as source under src/, not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import anyio
 import bentoml
 from fastapi import FastAPI
 from pydantic import TypeAdapter, WithJsonSchema
@@ -116,12 +115,7 @@ class ModelService:
         model's threshold, the model version, a request id (for /feedback) and any schema
         events (unknown fields, unseen categories, out-of-range values, normalised text)."""
         try:
-            if self.predictor.runs_inline:
-                # Microseconds of CPU and a local SQLite commit: inline on the event loop, which
-                # spares each request two thread hand-overs (a third of the server's time).
-                answer, handoff = self.predictor.predict(records)
-            else:  # a remote database's round trip must not hold up the event loop
-                answer, handoff = await anyio.to_thread.run_sync(self.predictor.predict, records)
+            answer, handoff = await self.predictor.predict(records)
         except Rejected as rejected:
             return _refuse(ctx, rejected)
         if handoff is not None:

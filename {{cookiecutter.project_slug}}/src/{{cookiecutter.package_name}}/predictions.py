@@ -81,7 +81,10 @@ predictions = sa.Table(
     sa.Column("model_name", sa.String(200), nullable=False),
     sa.Column("model_version", sa.String(32), nullable=False),
     sa.Column("record_id", sa.String(128), index=True),  # the caller's id column, when sent
-    sa.Column("features", json_type(), nullable=False),  # the record as received, unknown fields included
+    # The record as received, unknown fields included. JSON null on challenger rows: the
+    # champion's row of the same request holds them, and writing them twice cost the shadow
+    # as much as its scoring.
+    sa.Column("features", json_type(), nullable=False),
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("decision", sa.Boolean),  # null for regression
     sa.Column("latency_ms", sa.Float, nullable=False),  # contract check + encoding + scoring
@@ -131,7 +134,7 @@ class PredictionRow(TypedDict):
     model_name: str
     model_version: str
     record_id: str | None
-    features: Mapping[str, Any]
+    features: Mapping[str, Any] | None  # None on a challenger row: its champion row has them
     score: float
     decision: bool | None
     latency_ms: float
@@ -225,11 +228,6 @@ class PredictionLog:
     def display_url(self) -> str:
         return display_url(self.url)
 
-    @property
-    def is_local(self) -> bool:
-        """SQLite: a write is a local file append, with no network round trip."""
-        return self._sqlite
-
     def close(self) -> None:
         self._stop.set()
         if self._checkpointer is not None:
@@ -317,12 +315,20 @@ class PredictionLog:
         """The service's hot path on SQLite: the statement goes straight to the driver with the
         values already in SQLite's form (the text SQLAlchemy's types would store), because
         SQLAlchemy's per-value processing costs as much as the insert itself."""
+        times: dict[datetime, str] = {}  # a request's rows share their times: format each once
+
+        def text(moment: datetime) -> str:
+            found = times.get(moment)
+            if found is None:
+                found = times[moment] = moment.isoformat(" ", "microseconds")
+            return found
+
         values = [
             (
                 row["request_id"],
                 row["role"],
-                row["logged_at"].isoformat(" ", "microseconds"),
-                row["occurred_at"].isoformat(" ", "microseconds"),
+                text(row["logged_at"]),
+                text(row["occurred_at"]),
                 row["model_name"],
                 row["model_version"],
                 row["record_id"],
@@ -421,10 +427,11 @@ class PredictionLog:
         roles: Sequence[str] = (CHAMPION,),
         limit: int | None = None,
     ) -> pd.DataFrame:
-        """The rows whose event time (`occurred_at`) is in [start, end) for these roles, oldest first, as one
-        DataFrame: the features as received expanded to one column each (unknown fields
-        included), then `request_id, logged_at, occurred_at, role, model_name, model_version, record_id, score,
-        decision, latency_ms, schema_events` (a list, empty when clean), `label` and
+        """The rows whose event time (`occurred_at`) is in [start, end) for these roles, oldest
+        first, as one DataFrame: the features as received expanded to one column each
+        (unknown fields included; none on challenger rows, whose champion row has them), then
+        `request_id, logged_at, occurred_at, role, model_name, model_version, record_id,
+        score, decision, latency_ms, schema_events` (a list, empty when clean), `label` and
         `labelled_at` (missing until feedback arrives). A received field whose name
         clashes with one of those columns is kept as `received.<name>`."""
         import pandas as pd
@@ -450,7 +457,10 @@ class PredictionLog:
         meta["label"] = meta["label"].astype("Float64")
         reserved = set(columns)
         received = pd.DataFrame.from_records(
-            [{(f"received.{k}" if k in reserved else k): v for k, v in row["features"].items()} for row in rows],
+            [
+                {(f"received.{k}" if k in reserved else k): v for k, v in (row["features"] or {}).items()}
+                for row in rows
+            ],
             index=meta.index,
         )
         return pd.concat([received, meta], axis=1)

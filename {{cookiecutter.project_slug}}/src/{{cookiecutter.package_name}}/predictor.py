@@ -5,11 +5,13 @@ Order matters for the guarantees: the champion's rows are committed to the log
 *before* the answer is returned, so no answered request is missing from it; if
 they cannot be written, the request fails (503) rather than being answered
 unrecorded. The challenger's work is only handed over after that, and runs on
-the shadow thread.
+the shadow thread. The commits themselves happen on the log writer's thread
+(`log_writer`), shared by the requests that arrive together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -25,7 +27,8 @@ from pydantic import TypeAdapter, ValidationError
 from .api_models import LabelIn
 from .contract import Contract
 from .edge import CheckedRecords, Edge, Event, Problem, Rejected, parse_event_time
-from .predictions import CHALLENGER, CHAMPION, LabelResult, PredictionLog, PredictionRow
+from .log_writer import LogWriter
+from .predictions import CHALLENGER, CHAMPION, LabelResult, PredictionLog, PredictionLogError, PredictionRow
 from .serving import ModelStore, Served, one_line
 from .settings import Settings
 from .shadow import Shadow
@@ -97,6 +100,7 @@ def prediction_rows(
     latency_ms: float,
 ) -> list[PredictionRow]:
     now = utcnow()
+    keep_features = role == CHAMPION  # a challenger row's features are its champion row's
     return [
         PredictionRow(
             request_id=request_id,
@@ -106,7 +110,7 @@ def prediction_rows(
             model_name=served.name,
             model_version=served.version,
             record_id=checked.record_ids[i],
-            features=checked.received[i],
+            features=checked.received[i] if keep_features else None,
             score=scores[i],
             decision=decisions[i] if decisions is not None else None,
             latency_ms=latency_ms,
@@ -135,6 +139,7 @@ class Predictor:
         self.contract = contract
         self.store = store
         self.log = prediction_log
+        self.writer = LogWriter(prediction_log) if prediction_log is not None else None
         self.edge = Edge(contract, max_records=max_records, reject_unknown_fields=reject_unknown_fields)
         self.shadow: Shadow[ShadowJob] | None = (
             Shadow(self._shadow_work, shadow_queue, shadow_max_age_s, gather_s=SHADOW_GATHER_S) if shadow else None
@@ -172,22 +177,27 @@ class Predictor:
 
     def close(self) -> None:
         if self.shadow is not None:
-            self.shadow.close()
+            self.shadow.close()  # its last rows go to the writer, which commits them before it stops
+        if self.writer is not None:
+            self.writer.close()
         self.store.stop()
         if self.log is not None:
             self.log.close()
 
     # --- /predict --------------------------------------------------------------------------------
 
-    def predict(self, records: Any) -> tuple[Answer, Callable[[], None] | None]:
+    async def predict(self, records: Any) -> tuple[Answer, Callable[[], None] | None]:
         """The champion's answer, committed to the log; and, when a challenger shadows, the
-        call that hands its work over (to run once the answer is on its way)."""
+        call that hands its work over (to run once the answer is on its way).
+
+        The checks and the scoring are microseconds of CPU and run on the caller's event
+        loop; the only wait is for the commit, on the log writer's thread."""
         started = time.perf_counter()
         lineup = self.store.lineup  # read once: this request keeps these models even if a reload swaps them
         try:
             checked = self.edge.check(records)
         except Rejected as rejected:
-            self._remember_rejection("/predict", rejected, records)
+            await asyncio.to_thread(self._remember_rejection, "/predict", rejected, records)
             raise
         champion = lineup.champion
         if champion is None:
@@ -200,11 +210,11 @@ class Predictor:
         decisions = raw_decisions.tolist() if raw_decisions is not None else None
         ids = request_ids(len(checked))
         latency_ms = (time.perf_counter() - started) * 1000.0
-        if self.log is not None:
+        if self.writer is not None:
             rows = prediction_rows(CHAMPION, champion, checked, ids, scores, decisions, latency_ms)
             try:
-                self.log.record(rows)
-            except sa.exc.SQLAlchemyError as err:
+                await asyncio.wrap_future(self.writer.write(rows))
+            except (sa.exc.SQLAlchemyError, PredictionLogError) as err:
                 log.error("prediction log write failed, request refused: %s", one_line(err))
                 raise Unavailable("the prediction log cannot be written: nothing was answered; retry") from None
         answer = Answer(champion.name, champion.version, ids, checked.record_ids, scores, decisions, checked.events)
@@ -252,8 +262,10 @@ class Predictor:
                     per_record_ms * size,
                 )
                 offset += size
-        if self.log is not None:
-            self.log.record(rows)
+        if self.writer is not None:
+            # Waits for the commit: a failure is the shadow's to count, and a slow database
+            # holds shadow work back (its queue sheds it) instead of piling rows up here.
+            self.writer.write(rows, urgent=False).result()
 
     def _sent_event_time(self, body: Any) -> datetime | None:
         """The first readable event time in a refused body, so that the refusal counts on the
@@ -321,12 +333,6 @@ class Predictor:
             raise Unavailable("the prediction log cannot be written: no label was stored; retry") from None
 
     # --- /metadata -------------------------------------------------------------------------------
-
-    @property
-    def runs_inline(self) -> bool:
-        """True when a request never waits on the network (no log, or SQLite): the service then
-        calls `predict` on its event loop instead of a worker thread."""
-        return self.log is None or self.log.is_local
 
     @property
     def ready(self) -> bool:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -45,9 +46,12 @@ def finite(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
+    """Compact JSON, with null for NaN and infinity. orjson writes the prediction log's
+    features about 10x faster than the standard library (on the service's hot path); what
+    it refuses (an integer beyond 64 bits, a key that is not a string) goes the slow way."""
     try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except ValueError:  # only on a non-finite float, which is rare: clean and retry
+        return orjson.dumps(value).decode()  # NaN and infinity become null, as `finite` makes them
+    except (orjson.JSONEncodeError, TypeError):
         return json.dumps(finite(value), allow_nan=False, separators=(",", ":"))
 
 
