@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.predictions import (
     CHALLENGER,
     CHAMPION,
     SCHEMA_VERSION,
+    V1_LOGGED_AT_INDEX,
     PredictionLog,
     PredictionLogError,
     PredictionRow,
@@ -197,6 +198,37 @@ def test_schema_is_versioned_and_a_newer_log_is_refused(tmp_path: Path) -> None:
     # Then opening it again fails with a one-line reason
     with pytest.raises(PredictionLogError, match="newer release"):
         PredictionLog(url)
+
+
+def test_a_version_1_log_is_migrated_in_place(prediction_log: PredictionLog) -> None:
+    """A log written by the first release (schema 1) is upgraded when opened: its rows stay, the index it no
+    longer needs is dropped, and the new version is stamped."""
+    # Given a log as version 1 left it: a row, the logged_at index, and version 1 as the latest stamp
+    prediction_log.record([row("from-v1")])
+    table = f'"{prediction_log.db_schema}".predictions' if prediction_log.db_schema else "predictions"
+    with prediction_log.engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE INDEX {V1_LOGGED_AT_INDEX} ON {table} (logged_at, role)")
+        connection.execute(schema_versions.delete())
+        connection.execute(schema_versions.insert().values(version=1, applied_at=utcnow(), description="first schema"))
+    assert prediction_log.schema_version() == 1
+    prediction_log.close()
+
+    # When the current release opens it
+    reopened = PredictionLog(prediction_log.url, db_schema=prediction_log.db_schema)
+    try:
+        indexes = {
+            index["name"]
+            for index in sa.inspect(reopened._raw_engine).get_indexes("predictions", schema=reopened.db_schema)
+        }
+        frame = reopened.window(utcnow() - timedelta(minutes=1), utcnow() + timedelta(seconds=1))
+        version = reopened.schema_version()
+    finally:
+        reopened.close()
+
+    # Then it is at this release's version, without the old index, and the row is still there
+    assert version == SCHEMA_VERSION == 2
+    assert V1_LOGGED_AT_INDEX not in indexes
+    assert list(frame["request_id"]) == ["from-v1"]
 
 
 def test_reopening_keeps_rows(tmp_path: Path) -> None:
