@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }} import registry
 from {{ cookiecutter.package_name }}.bundle import load_bundle
 from {{ cookiecutter.package_name }}.contract import load_contract
 from {{ cookiecutter.package_name }}.metrics import primary_metric
-from {{ cookiecutter.package_name }}.predictions import PredictionLog
+from {{ cookiecutter.package_name }}.predictions import SCHEMA_VERSION, PredictionLog
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 from {{ cookiecutter.package_name }}.sqlstore import utcnow
 from tests.integration.service_support import load_service, private_registry, service_env, transactions
@@ -232,7 +232,7 @@ def test_metadata_health_and_readiness(served: Served, trained: Trained) -> None
     assert meta["champion"]["source"] == "registry"
     assert meta["registry"]["reachable"] is True
     assert meta["prediction_log"]["enabled"] is True
-    assert meta["prediction_log"]["schema_version"] == 1
+    assert meta["prediction_log"]["schema_version"] == SCHEMA_VERSION
     assert probes == [200, 200, 200]
 
 
