@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.api_models import ErrorResponse, FeedbackRe
 from {{ cookiecutter.package_name }}.contract import load_contract
 from {{ cookiecutter.package_name }}.edge import Edge, Rejected
 from {{ cookiecutter.package_name }}.gateway import Gateway, document_responses, quiet_client_errors
+from {{ cookiecutter.package_name }}.gc_tuning import tune_for_serving
 from {{ cookiecutter.package_name }}.predictions import from_settings
 from {{ cookiecutter.package_name }}.predictor import Predictor
 from {{ cookiecutter.package_name }}.serving import ModelStore
@@ -108,6 +109,7 @@ class ModelService:
         prediction_log = from_settings(SETTINGS) if SETTINGS.prediction_log.enabled else None
         self.predictor = Predictor.from_settings(SETTINGS, CONTRACT, store, prediction_log)
         store.start()
+        tune_for_serving()  # once the models are loaded: see gc_tuning
 
     @bentoml.api(route="/predict", output_spec=PredictResponse)
     async def predict(self, records: RecordsBody, ctx: bentoml.Context) -> PredictResponse | Response:
