@@ -11,7 +11,11 @@ Connections are spread over worker processes so that the client's GIL is never t
 Callers send a fresh transaction id with every record; a body may hold UNIQUE_MARK (16
 bytes), which each request replaces with a number no other request of any run uses
 (the run's start second, the connection, a counter), so that the server sees unique ids
-as in production rather than the same ids again and again.
+as in production rather than the same ids again and again. Likewise TIME_MARK (23 bytes)
+becomes the current UTC time, to the millisecond: callers send events as they happen, so
+event times rise; the same 100 old timestamps again and again would make every commit
+rewrite 100 scattered pages of the log's event-time index, which production traffic
+does not (measured: 5 KB of SQLite WAL per logged record instead of under 1 KB).
 
 Prints one JSON line: requests, seconds, latency percentiles (ms), errors, client CPU seconds.
 (wrk was the first choice; on this machine its latency statistics contradicted its own
@@ -32,6 +36,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 UNIQUE_MARK = b"@@@@@@@@@@@@@@@@"
+TIME_MARK = b"####-##-##T##:##:##.###"
+
+
+def now_stamp() -> bytes:
+    """The current UTC time as TIME_MARK's 23 bytes (ISO 8601, milliseconds)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)).encode() + b".%03d" % (int(now * 1000) % 1000)
 
 
 def build_request(url: str, body: bytes) -> tuple[str, int, bytes]:
@@ -82,6 +93,7 @@ def connection_loop(
 ) -> None:
     host, port, request = target
     stamped = UNIQUE_MARK in request
+    timed = TIME_MARK in request
     prefix = b"%05d%03d" % (int(time.time()) % 100_000, slot)
     sent = 0
     sock = socket.create_connection((host, port))
@@ -94,6 +106,7 @@ def connection_loop(
                     return
                 quota[0] -= 1
             payload = request.replace(UNIQUE_MARK, prefix + b"%08d" % sent) if stamped else request
+            payload = payload.replace(TIME_MARK, now_stamp()) if timed else payload
             sent += 1
             start = time.perf_counter()
             sock.sendall(payload)

@@ -44,7 +44,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
-from loadgen import UNIQUE_MARK  # run as a script from this folder, beside loadgen.py
+from loadgen import TIME_MARK, UNIQUE_MARK  # run as a script from this folder, beside loadgen.py
 
 HERE = Path(__file__).resolve().parent
 LOADGEN = HERE / "loadgen.py"
@@ -106,15 +106,18 @@ def write_bodies(project: Path, state: Path, bodies: Path) -> None:
     records encoded as the float matrix for `mlflow models serve`."""
     from fraud_detection import registry
     from fraud_detection.bundle import load_bundle
+    from fraud_detection.contract import load_contract
     from fraud_detection.data import TransactionGenerator
     from fraud_detection.settings import Settings
 
     settings = Settings(project_root=project, state_dir=state)
+    timestamp_column = load_contract(settings.contract_file).timestamp_column
     frame = TransactionGenerator(seed=99).sample(100, datetime(2026, 4, 1, tzinfo=UTC), id_prefix="bench")
     frame = frame.drop(columns=["is_fraud", "settlement_hours", "fraud_probability"])
     records = json.loads(frame.to_json(orient="records", date_format="iso"))
-    for i, record in enumerate(records):  # loadgen makes each id unique per request
+    for i, record in enumerate(records):  # loadgen makes each id unique and each time current, per request
         record["transaction_id"] = f"bench-{UNIQUE_MARK.decode()}-{i:03d}"
+        record[timestamp_column] = TIME_MARK.decode()
     client = registry.connect(settings)
     champion = registry.version_by_alias(client, settings.mlflow.registered_model_name, registry.CHAMPION)
     assert champion is not None
