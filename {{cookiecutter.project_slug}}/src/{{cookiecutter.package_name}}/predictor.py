@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
 from pydantic import TypeAdapter, ValidationError
 
@@ -72,6 +73,10 @@ class Answer:
                 for i, request_id in enumerate(self.request_ids)
             ],
         }
+
+    def to_json(self) -> bytes:
+        """`as_dict` as JSON, in PredictResponse's shape."""
+        return orjson.dumps(self.as_dict())
 
 
 @dataclass(frozen=True)
