@@ -155,7 +155,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         "",
         "Every server serves the same ONNX model (the champion of a fresh registry, 40k-row demo model). "
         "Requests are realistic records as callers send them (1 per request, or 100), each with a transaction id "
-        "no other request used; `mlflow models serve` gets "
+        "no other request used and the current time as its event time; `mlflow models serve` gets "
         "the same records already encoded as the float matrix it expects, so it skips the contract check and "
         "the encoding the service does.",
         "",
