@@ -371,8 +371,7 @@ class PredictionLog:
                     # Multi-row INSERTs, not executemany: the sqlite3 module gives up and retakes
                     # the GIL around every statement it steps, and the event loop then waits
                     # for the GIL once per row instead of once per 80 rows.
-                    for start in range(0, len(values), _SQLITE_ROWS_PER_INSERT):
-                        chunk = values[start : start + _SQLITE_ROWS_PER_INSERT]
+                    for chunk in _chunks(values, _SQLITE_ROWS_PER_INSERT):
                         cursor.execute(_sqlite_insert(len(chunk)), [value for row in chunk for value in row])
                     connection.commit()
                 except BaseException:
