@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from {{ cookiecutter.package_name }}.log_writer import LogWriter
+from {{ cookiecutter.package_name }}.log_writer import BACKGROUND_ROWS, LogWriter
 from {{ cookiecutter.package_name }}.predictions import CHALLENGER, CHAMPION, PredictionLog, PredictionLogError, PredictionRow
 from {{ cookiecutter.package_name }}.sqlstore import utcnow
 
@@ -56,6 +56,19 @@ class Recorder:
         self.commits.append([r["request_id"] for r in batch])
 
 
+def busy_writer(
+    background_rows: int = BACKGROUND_ROWS,
+) -> tuple[Recorder, threading.Event, LogWriter, Future[None]]:
+    """A writer on a Recorder whose first commit (request "first") is in progress, held at
+    the returned gate until the test sets it."""
+    store = Recorder()
+    gate = store.gate = threading.Event()
+    writer = LogWriter(store, background_rows=background_rows)
+    first = writer.write(rows("first"))
+    assert store.entered.wait(10)
+    return store, gate, writer, first
+
+
 def wait_all(futures: Sequence[Future[None]]) -> None:
     for future in futures:
         future.exception(timeout=30)
@@ -89,16 +102,12 @@ def test_requests_that_arrive_during_a_commit_share_the_next_one(tmp_path: Path)
 def test_answers_go_first_and_shadow_rows_are_bounded_per_commit() -> None:
     """Waiting answers are all taken by the next commit, with at most `background_rows` shadow rows beside them."""
     # Given a writer that is busy with a first answer, and shadow work of 5 x 100 rows queued behind it
-    store = Recorder()
-    store.gate = threading.Event()
-    writer = LogWriter(store, background_rows=200)
-    first = writer.write(rows("first"))
-    assert store.entered.wait(10)
+    store, gate, writer, first = busy_writer(background_rows=200)
     shadow = [writer.write(rows(f"shadow{i}", 100, CHALLENGER), urgent=False) for i in range(5)]
 
     # When two answers arrive after the shadow work, and the first commit ends
     answers = [writer.write(rows(f"answer{i}")) for i in range(2)]
-    store.gate.set()
+    gate.set()
     wait_all([first, *shadow, *answers])
 
     # Then the next commit holds both answers and only two of the shadow batches (200 rows)
@@ -113,16 +122,12 @@ def test_answers_go_first_and_shadow_rows_are_bounded_per_commit() -> None:
 def test_one_requests_bad_rows_fail_only_that_request() -> None:
     """A commit refused for its data is retried request by request: only the bad request hears the error."""
     # Given a writer held back while a bad request and two good ones queue up
-    store = Recorder()
-    store.gate = threading.Event()
-    writer = LogWriter(store)
-    warmup = writer.write(rows("warmup"))
-    assert store.entered.wait(10)
+    store, gate, writer, first = busy_writer()
     good, bad, other = writer.write(rows("good")), writer.write(rows("bad")), writer.write(rows("other"))
 
     # When the commits run
-    store.gate.set()
-    wait_all([warmup, good, bad, other])
+    gate.set()
+    wait_all([first, good, bad, other])
 
     # Then the bad request fails with the database's error and the good ones are committed
     assert isinstance(bad.exception(), sa.exc.IntegrityError)
@@ -157,17 +162,13 @@ def test_a_database_that_is_down_fails_every_waiting_request_at_once() -> None:
 def test_close_commits_what_is_queued_then_refuses_more() -> None:
     """Closing writes the rows already handed over; a later write fails with a clear error instead of vanishing."""
     # Given rows queued behind a commit in progress
-    store = Recorder()
-    store.gate = threading.Event()
-    writer = LogWriter(store)
-    first = writer.write(rows("first"))
-    assert store.entered.wait(10)
+    store, gate, writer, first = busy_writer()
     queued = writer.write(rows("queued", 3), urgent=False)
 
     # When the writer is closed (the commit in progress then ends)
     closer = threading.Thread(target=writer.close)
     closer.start()
-    store.gate.set()
+    gate.set()
     closer.join(30)
 
     # Then the queued rows were committed, and a new write is refused
@@ -181,16 +182,12 @@ def test_close_commits_what_is_queued_then_refuses_more() -> None:
 def test_a_request_withdrawn_before_its_commit_is_not_written() -> None:
     """A request whose caller gave up (its future cancelled) before the commit started leaves no rows."""
     # Given a writer busy with a first request and a second one queued
-    store = Recorder()
-    store.gate = threading.Event()
-    writer = LogWriter(store)
-    first = writer.write(rows("first"))
-    assert store.entered.wait(10)
+    store, gate, writer, first = busy_writer()
     withdrawn = writer.write(rows("withdrawn"))
 
     # When the second is cancelled before its commit starts
     assert withdrawn.cancel()
-    store.gate.set()
+    gate.set()
     first.result(timeout=30)
     writer.close()
 
