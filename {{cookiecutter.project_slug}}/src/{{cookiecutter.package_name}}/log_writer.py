@@ -41,6 +41,15 @@ class RowStore(Protocol):
     def record(self, rows: Sequence[PredictionRow]) -> None: ...
 
 
+class RowWriter(Protocol):
+    """What the service writes its rows through: `LogWriter` (a thread of the worker) or
+    `log_process.LogProcess` (a process of its own)."""
+
+    def write(self, rows: Sequence[PredictionRow], *, urgent: bool = True) -> Future[None]: ...
+
+    def close(self, timeout: float = ...) -> None: ...
+
+
 @dataclass(frozen=True)
 class _Job:
     rows: Sequence[PredictionRow]

@@ -5,8 +5,9 @@ Order matters for the guarantees: the champion's rows are committed to the log
 *before* the answer is returned, so no answered request is missing from it; if
 they cannot be written, the request fails (503) rather than being answered
 unrecorded. The challenger's work is only handed over after that, and runs on
-the shadow thread. The commits themselves happen on the log writer's thread
-(`log_writer`), shared by the requests that arrive together.
+the shadow thread. The commits are shared by the requests that arrive together,
+and happen in a process beside the worker (`log_process`, the default) or on a
+thread of it (`log_writer`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from pydantic import TypeAdapter, ValidationError
 from .api_models import LabelIn
 from .contract import Contract
 from .edge import CheckedRecords, Edge, Event, Problem, Rejected, parse_event_time
-from .log_writer import LogWriter
+from .log_process import LogProcess
+from .log_writer import LogWriter, RowWriter
 from .predictions import CHALLENGER, CHAMPION, LabelResult, PredictionLog, PredictionLogError, PredictionRow
 from .serving import ModelStore, Served, one_line
 from .settings import Settings
@@ -140,11 +142,14 @@ class Predictor:
         shadow_queue: int = 1000,
         shadow_max_age_s: float = 5.0,
         limits: dict[str, Any] | None = None,
+        writer: RowWriter | None = None,
     ) -> None:
         self.contract = contract
         self.store = store
         self.log = prediction_log
-        self.writer = LogWriter(prediction_log) if prediction_log is not None else None
+        # The answers' rows go through `writer` (default: a thread of this process); the log
+        # itself also serves rejections, labels and /metadata.
+        self.writer = writer or (LogWriter(prediction_log) if prediction_log is not None else None)
         self.edge = Edge(contract, max_records=max_records, reject_unknown_fields=reject_unknown_fields)
         self.shadow: Shadow[ShadowJob] | None = (
             Shadow(self._shadow_work, shadow_queue, shadow_max_age_s, gather_s=SHADOW_GATHER_S) if shadow else None
@@ -162,7 +167,12 @@ class Predictor:
     def from_settings(
         cls, settings: Settings, contract: Contract, store: ModelStore, prediction_log: PredictionLog | None
     ) -> Predictor:
-        service = settings.service
+        service, group = settings.service, settings.prediction_log
+        writer: RowWriter | None = None
+        if prediction_log is not None and group.writer == "process":
+            writer = LogProcess(
+                settings.prediction_log_url, db_schema=group.db_schema, sqlite_synchronous=group.sqlite_synchronous
+            )
         return cls(
             contract,
             store,
@@ -178,6 +188,7 @@ class Predictor:
                 "reject_unknown_fields": service.reject_unknown_fields,
                 "api_key_required": service.api_key is not None,
             },
+            writer=writer,
         )
 
     def close(self) -> None:
@@ -196,7 +207,7 @@ class Predictor:
         call that hands its work over (to run once the answer is on its way).
 
         The checks and the scoring are microseconds of CPU and run on the caller's event
-        loop; the only wait is for the commit, on the log writer's thread."""
+        loop; the only wait is for the commit, by the log's writer."""
         started = time.perf_counter()
         lineup = self.store.lineup  # read once: this request keeps these models even if a reload swaps them
         try:

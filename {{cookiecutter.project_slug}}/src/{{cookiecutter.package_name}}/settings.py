@@ -306,6 +306,13 @@ class PredictionLogSettings(BaseModel):
         default="NORMAL",
         description="NORMAL survives a killed process; FULL also a power cut, at an fsync per request.",
     )
+    writer: Literal["process", "thread"] = Field(
+        default="process",
+        description=(
+            "Who commits the service's rows: a process beside each worker (off the worker's GIL: "
+            "see docs/serving.md) or a thread of the worker."
+        ),
+    )
 
 
 class RetrainingSettings(BaseModel):
