@@ -48,7 +48,7 @@ from typing import Any, cast
 import orjson
 
 from .log_writer import LogWriter
-from .predictions import PredictionLog, PredictionLogError, PredictionRow
+from .predictions import BATCH_FIELDS, PredictionBatch, PredictionLog, PredictionLogError, PredictionRow
 from .sqlstore import finite
 
 log = logging.getLogger(__name__)
@@ -68,12 +68,15 @@ STDLIB_JSON = b"\x00"
 
 
 def encode_rows(rows: Sequence[PredictionRow]) -> bytes:
-    """The rows as one JSON document; what orjson refuses (an integer beyond 64 bits in a
-    record) goes the standard library's way, as the log's own JSON does."""
+    """A request's rows as one JSON document: a batch's columns (the service's case), else a
+    list of rows. What orjson refuses (an integer beyond 64 bits in a record) goes the
+    standard library's way, as the log's own JSON does."""
+    document: Any = rows.columns() if isinstance(rows, PredictionBatch) else rows
     try:
-        return orjson.dumps(rows)
+        return orjson.dumps(document)
     except (orjson.JSONEncodeError, TypeError):
-        return STDLIB_JSON + json.dumps(finite(list(rows)), default=_iso, allow_nan=False).encode()
+        shallow = document if isinstance(document, dict) else list(document)
+        return STDLIB_JSON + json.dumps(finite(shallow), default=_iso, allow_nan=False).encode()
 
 
 def _iso(value: Any) -> str:
@@ -82,15 +85,17 @@ def _iso(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def decode_rows(payload: bytes) -> list[PredictionRow]:
-    if payload.startswith(STDLIB_JSON):
-        rows = cast(list[dict[str, Any]], json.loads(payload[len(STDLIB_JSON) :]))
-    else:
-        rows = cast(list[dict[str, Any]], orjson.loads(payload))
-    for row in rows:
+def decode_rows(payload: bytes) -> Sequence[PredictionRow]:
+    stdlib = payload.startswith(STDLIB_JSON)
+    document = json.loads(payload[len(STDLIB_JSON) :]) if stdlib else orjson.loads(payload)
+    if isinstance(document, dict):
+        document["logged_at"] = datetime.fromisoformat(document["logged_at"])
+        document["event_times"] = [datetime.fromisoformat(t) if t else None for t in document["event_times"]]
+        return PredictionBatch(**{name: document[name] for name in BATCH_FIELDS})
+    for row in document:
         row["logged_at"] = datetime.fromisoformat(row["logged_at"])
         row["occurred_at"] = datetime.fromisoformat(row["occurred_at"])
-    return cast(list[PredictionRow], rows)
+    return cast(list[PredictionRow], document)
 
 
 def _send(sock: socket.socket, lock: threading.Lock, job: int, kind: int, payload: bytes = b"") -> None:

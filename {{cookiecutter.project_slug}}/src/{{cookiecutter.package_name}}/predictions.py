@@ -15,14 +15,16 @@ newer than itself refuses to write to it instead of corrupting it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -162,6 +164,70 @@ class PredictionRow(TypedDict):
     decision: bool | None
     latency_ms: float
     schema_events: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class PredictionBatch(Sequence[PredictionRow]):
+    """One request's rows for one model, column by column: what a request hands to the
+    log's writer. The row dicts are built when first read, by whoever writes them (the
+    writer's thread, or the log process), not on the event loop; and the columns cross
+    to the log process as one small JSON document instead of a hundred."""
+
+    role: str
+    model_name: str
+    model_version: str
+    logged_at: datetime
+    latency_ms: float
+    request_ids: list[str]
+    event_times: list[datetime | None]  # None: the record sent none, and logged_at stands in
+    record_ids: list[str | None]
+    features: list[dict[str, Any]] | None  # None on challenger rows: the champion's rows have them
+    scores: list[float]
+    decisions: list[bool] | None
+    schema_events: list[list[dict[str, Any]]]
+
+    def __len__(self) -> int:
+        return len(self.request_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> PredictionRow: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[PredictionRow]: ...
+
+    def __getitem__(self, index: int | slice) -> PredictionRow | Sequence[PredictionRow]:
+        return self.rows[index]
+
+    def __iter__(self) -> Iterator[PredictionRow]:
+        return iter(self.rows)
+
+    @functools.cached_property
+    def rows(self) -> list[PredictionRow]:
+        now, features, decisions = self.logged_at, self.features, self.decisions
+        return [
+            PredictionRow(
+                request_id=request_id,
+                role=self.role,
+                logged_at=now,
+                occurred_at=self.event_times[i] or now,
+                model_name=self.model_name,
+                model_version=self.model_version,
+                record_id=self.record_ids[i],
+                features=features[i] if features is not None else None,
+                score=self.scores[i],
+                decision=decisions[i] if decisions is not None else None,
+                latency_ms=self.latency_ms,
+                schema_events=self.schema_events[i] or None,
+            )
+            for i, request_id in enumerate(self.request_ids)
+        ]
+
+    def columns(self) -> dict[str, Any]:
+        """The fields as a dict (shallow: `dataclasses.asdict` would copy every record)."""
+        return {name: getattr(self, name) for name in BATCH_FIELDS}
+
+
+BATCH_FIELDS = tuple(f.name for f in dataclasses.fields(PredictionBatch))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from .contract import Contract
 from .edge import CheckedRecords, Edge, Event, Problem, Rejected, parse_event_time
 from .log_process import LogProcess
 from .log_writer import LogWriter, RowWriter
-from .predictions import CHALLENGER, CHAMPION, LabelResult, PredictionLog, PredictionLogError, PredictionRow
+from .predictions import CHALLENGER, CHAMPION, LabelResult, PredictionBatch, PredictionLog, PredictionLogError
 from .serving import ModelStore, Served, one_line
 from .settings import Settings
 from .shadow import Shadow
@@ -97,7 +97,7 @@ def request_ids(count: int) -> list[str]:
     return [prefix + random[20 * i : 20 * (i + 1)] for i in range(count)]
 
 
-def prediction_rows(
+def prediction_batch(
     role: str,
     served: Served,
     checked: CheckedRecords,
@@ -105,26 +105,21 @@ def prediction_rows(
     scores: list[float],
     decisions: list[bool] | None,
     latency_ms: float,
-) -> list[PredictionRow]:
-    now = utcnow()
-    keep_features = role == CHAMPION  # a challenger row's features are its champion row's
-    return [
-        PredictionRow(
-            request_id=request_id,
-            role=role,
-            logged_at=now,
-            occurred_at=(checked.event_times[i] if checked.event_times else None) or now,
-            model_name=served.name,
-            model_version=served.version,
-            record_id=checked.record_ids[i],
-            features=checked.received[i] if keep_features else None,
-            score=scores[i],
-            decision=decisions[i] if decisions is not None else None,
-            latency_ms=latency_ms,
-            schema_events=checked.events[i] or None,
-        )
-        for i, request_id in enumerate(request_ids)
-    ]
+) -> PredictionBatch:
+    return PredictionBatch(
+        role=role,
+        model_name=served.name,
+        model_version=served.version,
+        logged_at=utcnow(),
+        latency_ms=latency_ms,
+        request_ids=request_ids,
+        event_times=checked.event_times or [None] * len(request_ids),
+        record_ids=checked.record_ids,
+        features=checked.received if role == CHAMPION else None,  # a challenger row's are its champion row's
+        scores=scores,
+        decisions=decisions,
+        schema_events=checked.events or [[] for _ in request_ids],
+    )
 
 
 class Predictor:
@@ -227,9 +222,9 @@ class Predictor:
         ids = request_ids(len(checked))
         latency_ms = (time.perf_counter() - started) * 1000.0
         if self.writer is not None:
-            rows = prediction_rows(CHAMPION, champion, checked, ids, scores, decisions, latency_ms)
+            batch = prediction_batch(CHAMPION, champion, checked, ids, scores, decisions, latency_ms)
             try:
-                await asyncio.wrap_future(self.writer.write(rows))
+                await asyncio.wrap_future(self.writer.write(batch))
             except (sa.exc.SQLAlchemyError, PredictionLogError) as err:
                 log.error("prediction log write failed, request refused: %s", one_line(err))
                 raise Unavailable("the prediction log cannot be written: nothing was answered; retry") from None
@@ -251,7 +246,7 @@ class Predictor:
         groups: dict[int, list[ShadowJob]] = {}
         for job in jobs:
             groups.setdefault(id(job.challenger), []).append(job)
-        rows: list[PredictionRow] = []
+        batches: list[PredictionBatch] = []
         for group in groups.values():
             challenger = group[0].challenger
             bundle = challenger.bundle
@@ -268,20 +263,23 @@ class Predictor:
             offset = 0
             for job in group:
                 size = len(job.request_ids)
-                rows += prediction_rows(
-                    CHALLENGER,
-                    challenger,
-                    job.checked,
-                    job.request_ids,
-                    scores[offset : offset + size],
-                    decisions[offset : offset + size] if decisions is not None else None,
-                    per_record_ms * size,
+                batches.append(
+                    prediction_batch(
+                        CHALLENGER,
+                        challenger,
+                        job.checked,
+                        job.request_ids,
+                        scores[offset : offset + size],
+                        decisions[offset : offset + size] if decisions is not None else None,
+                        per_record_ms * size,
+                    )
                 )
                 offset += size
         if self.writer is not None:
-            # Waits for the commit: a failure is the shadow's to count, and a slow database
+            # Waits for the commits: a failure is the shadow's to count, and a slow database
             # holds shadow work back (its queue sheds it) instead of piling rows up here.
-            self.writer.write(rows, urgent=False).result()
+            for sent in [self.writer.write(batch, urgent=False) for batch in batches]:
+                sent.result()
 
     def _sent_event_time(self, body: Any) -> datetime | None:
         """The first readable event time in a refused body, so that the refusal counts on the

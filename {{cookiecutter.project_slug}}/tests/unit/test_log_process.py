@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -14,7 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from {{ cookiecutter.package_name }}.log_process import LogProcess, decode_rows, encode_rows
-from {{ cookiecutter.package_name }}.predictions import CHALLENGER, CHAMPION, PredictionLog, PredictionLogError
+from {{ cookiecutter.package_name }}.predictions import (
+    CHALLENGER,
+    CHAMPION,
+    PredictionBatch,
+    PredictionLog,
+    PredictionLogError,
+)
 from {{ cookiecutter.package_name }}.sqlstore import utcnow
 
 from .test_log_writer import rows, wait_all
@@ -156,3 +163,35 @@ def test_rows_cross_the_socket_unchanged() -> None:
     received = decode_rows(encode_rows(sent))
     # Then they are the same rows
     assert received == sent
+
+
+def test_a_batch_crosses_the_socket_and_yields_the_same_rows() -> None:
+    """A request's columns arrive as the same batch, whose rows are the ones the log gets."""
+    # Given a champion batch of two records, one without an event time, and a challenger batch
+    now = utcnow()
+    champion = PredictionBatch(
+        role=CHAMPION,
+        model_name="fraud",
+        model_version="3",
+        logged_at=now,
+        latency_ms=1.5,
+        request_ids=["a", "b"],
+        event_times=[now.replace(microsecond=0), None],
+        record_ids=["t1", None],
+        features=[{"amount": 2**70}, {"amount": 1.0, "extra": "x"}],
+        scores=[0.25, 0.75],
+        decisions=[False, True],
+        schema_events=[[], [{"kind": "unknown_field", "field": "extra"}]],
+    )
+    challenger = dataclasses.replace(champion, role=CHALLENGER, features=None, decisions=None)
+    for sent in (champion, challenger):
+        # When it is encoded and decoded
+        received = decode_rows(encode_rows(sent))
+        # Then it is the same batch, and its rows are those of a list of rows
+        assert received == sent
+        assert list(received) == list(sent)
+    assert champion[1]["occurred_at"] == now
+    assert champion[1]["schema_events"] == [{"kind": "unknown_field", "field": "extra"}]
+    assert champion[0]["schema_events"] is None
+    assert challenger[0]["features"] is None
+    assert challenger[0]["decision"] is None
