@@ -28,6 +28,7 @@ with `DONE` or `FAILED` and the error's text.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import json
@@ -59,6 +60,8 @@ CONFIGURE, URGENT, BACKGROUND, DONE, FAILED = range(5)
 # for the child while it commits (the kernel caps it at net.core.wmem_max).
 SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
 RESTART_EVERY_S = 1.0
+# Rows waiting to be sent beyond this (the child stalled) fail at once instead of piling up.
+MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 CLOSE_TIMEOUT_S = 30.0
 
 
@@ -98,9 +101,8 @@ def decode_rows(payload: bytes) -> Sequence[PredictionRow]:
     return cast(list[PredictionRow], document)
 
 
-def _send(sock: socket.socket, lock: threading.Lock, job: int, kind: int, payload: bytes = b"") -> None:
-    with lock:
-        sock.sendall(HEADER.pack(job, kind, len(payload)) + payload)
+def _frame(job: int, kind: int, payload: bytes = b"") -> bytes:
+    return HEADER.pack(job, kind, len(payload)) + payload
 
 
 def _frames(sock: socket.socket) -> Iterator[tuple[int, int, bytes]]:
@@ -140,11 +142,19 @@ class _Child:
         finally:
             child.close()
         self.sock = parent
-        self.send_lock = threading.Lock()
         self.pending: dict[int, Future[None]] = {}
         self.lock = threading.Lock()
         self.alive = True
-        _send(parent, self.send_lock, 0, CONFIGURE, config)
+        # Frames the socket could not take at once, in order, for the flusher thread.
+        self.backlog: collections.deque[bytes] = collections.deque()
+        self.backlog_bytes = 0
+        self.flushing = False
+        self.sending = threading.Condition()
+        self.broken: OSError | None = None
+        self.closing = False
+        self.flusher = threading.Thread(target=self._flush, name="log-process-send", daemon=True)
+        self.flusher.start()
+        self._transmit(_frame(0, CONFIGURE, config))
         self.reader = threading.Thread(target=self._read, name="log-process-acks", daemon=True)
         self.reader.start()
 
@@ -153,11 +163,55 @@ class _Child:
             if not self.alive:
                 _complete(done, PredictionLogError("the prediction log process exited"))
                 return
+            if self.backlog_bytes > MAX_BACKLOG_BYTES:
+                behind = self.backlog_bytes // 2**20
+                _complete(done, PredictionLogError(f"the prediction log process is {behind} MB behind"))
+                return
             self.pending[job] = done
-        try:
-            _send(self.sock, self.send_lock, job, URGENT if urgent else BACKGROUND, payload)
-        except OSError as err:  # the child is gone; the reader fails whatever else it had
-            self._settle(job, PredictionLogError(f"the prediction log process is unreachable: {err}"))
+        self._transmit(_frame(job, URGENT if urgent else BACKGROUND, payload))
+
+    def _transmit(self, frame: bytes) -> None:
+        """Send without ever waiting (the caller may be the event loop): what the socket cannot
+        take now goes to the backlog, and every later frame behind it, to keep their order."""
+        with self.sending:
+            if self.broken is None and not self.backlog and not self.flushing:
+                try:
+                    sent = self.sock.send(frame, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as err:  # the child is gone; the reader fails what it had
+                    self.broken = err
+                    return
+                if sent == len(frame):
+                    return
+                frame = frame[sent:]
+            self.backlog.append(frame)
+            self.backlog_bytes += len(frame)
+            self.sending.notify()
+
+    def _flush(self) -> None:
+        """Send the backlog, waiting for the child as long as it takes (off the event loop)."""
+        while True:
+            with self.sending:
+                while not self.backlog and not self.closing:
+                    self.sending.wait()
+                if not self.backlog:
+                    return
+                frames = list(self.backlog)
+                self.backlog.clear()
+                self.flushing = True
+            try:
+                for frame in frames:
+                    self.sock.sendall(frame)
+            except OSError as err:
+                with self.sending:
+                    self.broken = err
+                    self.backlog.clear()
+                return
+            finally:
+                with self.sending:
+                    self.backlog_bytes -= sum(len(frame) for frame in frames)
+                    self.flushing = False
 
     def _settle(self, job: int, error: BaseException | None) -> None:
         with self.lock:
@@ -185,6 +239,10 @@ class _Child:
             self._settle(job, PredictionLogError("the prediction log process exited before committing"))
 
     def close(self, timeout: float) -> None:
+        with self.sending:
+            self.closing = True
+            self.sending.notify()
+        self.flusher.join(timeout=timeout)  # the backlog goes out first
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_WR)  # the child reads to the end, commits, exits
         self.reader.join(timeout=timeout)
@@ -263,6 +321,11 @@ class LogProcess:
 def serve(sock: socket.socket) -> None:
     """The child: open the log, then commit what arrives until the worker closes its end."""
     send_lock = threading.Lock()
+
+    def reply(job: int, kind: int, payload: bytes = b"") -> None:
+        with send_lock, contextlib.suppress(OSError):  # the worker is gone: what was committed stays
+            sock.sendall(_frame(job, kind, payload))
+
     frames = _frames(sock)
     first = next(frames, None)
     if first is None or first[1] != CONFIGURE:
@@ -273,24 +336,23 @@ def serve(sock: socket.socket) -> None:
             config["url"], db_schema=config["db_schema"], sqlite_synchronous=config["sqlite_synchronous"]
         )
     except PredictionLogError as err:
-        _send(sock, send_lock, 0, FAILED, str(err).encode())
+        reply(0, FAILED, str(err).encode())
         return
     writer = LogWriter(prediction_log, name="log-process-writer")
 
     def acknowledge(job: int, done: Future[None]) -> None:
         error = done.exception()
-        with contextlib.suppress(OSError):  # the worker is gone: the rows are committed all the same
-            if error is None:
-                _send(sock, send_lock, job, DONE)
-            else:
-                _send(sock, send_lock, job, FAILED, f"{type(error).__name__}: {str(error).splitlines()[0]}".encode())
+        if error is None:
+            reply(job, DONE)
+        else:
+            reply(job, FAILED, f"{type(error).__name__}: {str(error).splitlines()[0]}".encode())
 
     try:
         for job, kind, payload in frames:
             try:
                 rows = decode_rows(payload)
             except (ValueError, KeyError, TypeError) as err:
-                _send(sock, send_lock, job, FAILED, f"unreadable rows: {err}".encode())
+                reply(job, FAILED, f"unreadable rows: {err}".encode())
                 continue
             writer.write(rows, urgent=kind == URGENT).add_done_callback(functools.partial(acknowledge, job))
     except OSError as err:  # the worker died mid-frame: commit what was received in full

@@ -130,7 +130,8 @@ class LogWriter:
                 for job in jobs:
                     self._commit([job])
                 return
-            jobs[0].done.set_exception(err)
+            for job in jobs:
+                job.done.set_exception(err)
             return
         self.commits += 1
         for job in jobs:

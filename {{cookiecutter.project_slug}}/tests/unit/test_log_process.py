@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from {{ cookiecutter.package_name }} import log_process
 from {{ cookiecutter.package_name }}.log_process import LogProcess, decode_rows, encode_rows
 from {{ cookiecutter.package_name }}.predictions import (
     CHALLENGER,
@@ -124,6 +125,41 @@ def test_a_killed_process_fails_fast_then_is_replaced(tmp_path: Path) -> None:
     finally:
         process.close()
     assert logged_ids(url, None) == {"before-0", "after-0"}
+
+
+def test_a_stalled_process_never_blocks_the_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the child is stopped, writes return at once; past the backlog limit they fail, and
+    what was sent before is committed once the child runs again."""
+    # Given a log process whose child is stopped, with a small backlog limit
+    monkeypatch.setattr(log_process, "MAX_BACKLOG_BYTES", 2 * 1024 * 1024)
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    process = LogProcess(url)
+    try:
+        process.write(rows("warm")).result(timeout=30)
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            # When far more rows are written than the socket holds (about 60 MB)
+            started = time.monotonic()
+            big = {"note": "x" * 20_000}
+            sent = []
+            for i in range(3000):
+                batch = rows(f"big{i}")
+                batch[0]["features"] = big
+                sent.append(process.write(batch))
+            elapsed = time.monotonic() - started
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        wait_all(sent)
+        # Then no write waited for the child, the ones past the limit failed saying so, the rest were committed
+        assert elapsed < 20, f"writes blocked for {elapsed:.1f} s"
+        failed = [f for f in sent if f.exception() is not None]
+        assert failed
+        assert all("behind" in str(f.exception()) for f in failed)
+        committed = {f"big{i}-0" for i, f in enumerate(sent) if f.exception() is None}
+        assert len(committed) >= 90
+    finally:
+        process.close()
+    assert logged_ids(url, None) == committed | {"warm-0"}
 
 
 def test_a_log_that_cannot_be_opened_fails_every_write() -> None:

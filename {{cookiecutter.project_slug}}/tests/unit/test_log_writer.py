@@ -139,23 +139,26 @@ def test_one_requests_bad_rows_fail_only_that_request() -> None:
 
 
 def test_a_database_that_is_down_fails_every_waiting_request_at_once() -> None:
-    """A commit that fails for the database (not the data) fails all its requests, without retrying each."""
-    # Given a store that is down
+    """A commit that fails for the database (not the data) fails all the requests sharing it, without retrying each."""
+    # Given three requests queued behind a commit in progress, on a database that then goes down
+    store, gate, writer, first = busy_writer()
+    queued = [writer.write(rows(f"lost{i}", 3)) for i in range(3)]
     attempts: list[int] = []
 
-    class Down:
-        def record(self, batch: Sequence[PredictionRow]) -> None:
-            attempts.append(len(batch))
-            raise sa.exc.OperationalError("INSERT", None, Exception("connection refused"))
+    def down(batch: Sequence[PredictionRow]) -> None:
+        attempts.append(len(batch))
+        raise sa.exc.OperationalError("INSERT", None, Exception("connection refused"))
 
-    writer = LogWriter(Down())
+    store.record = down  # type: ignore[method-assign]
 
-    # When a request is written
-    future = writer.write(rows("lost", 3))
+    # When the commit in progress ends and the next one is attempted
+    gate.set()
+    wait_all(queued)
 
-    # Then it fails with the database's error after one attempt
-    assert isinstance(future.exception(timeout=30), sa.exc.OperationalError)
-    assert attempts == [3]
+    # Then every queued request fails with the database's error, after one attempt for all of them
+    assert first.exception() is None
+    assert all(isinstance(f.exception(), sa.exc.OperationalError) for f in queued)
+    assert attempts == [9]
     writer.close()
 
 
