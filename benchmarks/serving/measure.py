@@ -6,8 +6,8 @@ processes; its CPU per request is recorded next to the server's):
 
   full      this service: gateway, contract check, champion, prediction log (SQLite),
             shadow challenger (a second version holding `challenger`)
-  thread    the full path with the log written by a thread of the worker instead of a
-            process beside it (PREDICTION_LOG__WRITER=thread, the design before)
+  process   the full path with the log written by a process beside the worker instead
+            of a thread of it (PREDICTION_LOG__WRITER=process)
   logonly   the same with the shadow off
   lean      the same with the log and the shadow off
   mlflow    `mlflow models serve --env-manager local` of the same ONNX model (the client
@@ -357,7 +357,7 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=20_000, help="answers per run (upper bound)")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--rows", type=int, default=40_000, help="training rows for the benchmark's model")
-    parser.add_argument("--only", nargs="*", help="server names to run (full thread logonly lean mlflow echo study)")
+    parser.add_argument("--only", nargs="*", help="server names to run (full process logonly lean mlflow echo study)")
     args = parser.parse_args()
     project = args.project.resolve()
     args.work = args.work.resolve()
@@ -411,13 +411,13 @@ def main() -> None:
         "records",
         HERE,
     )
-    chosen = set(args.only or ["full", "thread", "logonly", "lean", "mlflow", "echo", "study"])
+    chosen = set(args.only or ["full", "process", "logonly", "lean", "mlflow", "echo", "study"])
     group: list[tuple[Server, str]] = []
     if "full" in chosen:
         group.append((service("full", project, state, args.workers), "log + shadow on"))
-    if "thread" in chosen:
-        threaded = service("thread", project, state, args.workers, PREDICTION_LOG__WRITER="thread")
-        group.append((threaded, "log written by a worker thread, shadow on"))
+    if "process" in chosen:
+        beside = service("process", project, state, args.workers, PREDICTION_LOG__WRITER="process")
+        group.append((beside, "log written by a process beside the worker, shadow on"))
     if "logonly" in chosen:
         group.append((service("logonly", project, state, args.workers, SERVICE__SHADOW="false"), "log on, shadow off"))
     if "lean" in chosen:

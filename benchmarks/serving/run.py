@@ -50,7 +50,11 @@ def find(runs: list[dict[str, Any]], server: str, variant: str, batch: int, conn
 
 HEADLINE = [
     ("full", "log + shadow on", "this service, full path (contract check, log, shadow)"),
-    ("thread", "log written by a worker thread, shadow on", "this service, full path, log written by a worker thread"),
+    (
+        "process",
+        "log written by a process beside the worker, shadow on",
+        "this service, full path, log written by a process beside the worker",
+    ),
     ("logonly", "log on, shadow off", "this service, log on, shadow off"),
     ("lean", "log + shadow off", "this service, log and shadow off"),
     ("mlflow", "mlflow models serve", "`mlflow models serve --env-manager local`"),
@@ -194,7 +198,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per server and scenario")
     parser.add_argument("--max-requests", type=int, default=20_000)
-    parser.add_argument("--only", nargs="*", help="full thread logonly lean mlflow echo study")
+    parser.add_argument("--only", nargs="*", help="full process logonly lean mlflow echo study")
     args = parser.parse_args()
     project = args.build_dir / SLUG if args.no_bake else bake(args.build_dir)
     args.results_dir.mkdir(parents=True, exist_ok=True)
