@@ -7,12 +7,15 @@ worker is killed a moment later. Inside the child, `log_writer.LogWriter` shares
 commits between the requests that arrive together and puts answers before
 shadow rows, as it does in a worker that writes its log itself (`writer="thread"`).
 
-Why a process: a worker's Python runs on one core at a time (the GIL). With the
-writer on a thread, building a commit's values and stepping SQLite took the
-worker's GIL away from the event loop for about a third of every 100-record
-request (benchmarks/serving). Here the worker's share is one `orjson.dumps` per
-request and the acknowledgements; the values, the SQL and the commit run on
-another core.
+Why a process: a worker's Python runs on one core at a time (the GIL), and a
+writer thread's Python work (building a commit's rows and values) shares it with
+the event loop. Here the worker's share is one `orjson.dumps` and one send per
+request and the acknowledgements; the rows, the SQL and the commit run in
+another process. It costs more CPU in all (encoding, the socket, decoding) and a
+round trip per request (about 1 ms at 100 rows). On 2 cores, side by side, it
+served 0 to 18% more than the thread at 100 records per request (three runs,
+benchmarks/serving), within the machine's noise in two of them, so the thread
+is the default (`PREDICTION_LOG__WRITER=process` selects this one).
 
 If the child dies, the requests waiting on it fail (the service answers 503,
 nothing is answered unlogged) and the next write starts a new child, at most

@@ -6,8 +6,8 @@ Order matters for the guarantees: the champion's rows are committed to the log
 they cannot be written, the request fails (503) rather than being answered
 unrecorded. The challenger's work is only handed over after that, and runs on
 the shadow thread. The commits are shared by the requests that arrive together,
-and happen in a process beside the worker (`log_process`, the default) or on a
-thread of it (`log_writer`).
+and happen on a thread of the worker (`log_writer`, the default) or in a process
+beside it (`log_process`).
 """
 
 from __future__ import annotations
