@@ -6,13 +6,10 @@ import dataclasses
 import os
 import signal
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from {{ cookiecutter.package_name }} import log_process
 from {{ cookiecutter.package_name }}.log_process import LogProcess, decode_rows, encode_rows
@@ -26,34 +23,19 @@ from {{ cookiecutter.package_name }}.predictions import (
 from {{ cookiecutter.package_name }}.sqlstore import utcnow
 
 from .test_log_writer import rows, wait_all
-from .test_predictions import postgres_or_skip
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def log_at(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
-    """(url, PostgreSQL schema) of a prepared, empty prediction log."""
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'log.db'}"
-    else:
-        url, schema = postgres_or_skip(), f"logproc_{uuid.uuid4().hex[:12]}"
-    PredictionLog(url, db_schema=schema).close()
-    yield url, schema
-    if schema is not None:
-        engine = sa.create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(sa.text(f'drop schema if exists "{schema}" cascade'))
-        engine.dispose()
+# The prediction log's own SQLite/PostgreSQL fixture (and the schema it uses), requested by name.
+from .test_predictions import postgres_schema, prediction_log  # noqa: F401 - fixtures
 
 
 def logged_ids(url: str, schema: str | None, role: str = CHAMPION) -> set[str]:
-    prediction_log = PredictionLog(url, db_schema=schema)
+    opened = PredictionLog(url, db_schema=schema)
     try:
         now = utcnow()
-        window = prediction_log.window(now - timedelta(days=1), now + timedelta(days=1), roles=[role])
+        window = opened.window(now - timedelta(days=1), now + timedelta(days=1), roles=[role])
         return set(window["request_id"])
     finally:
-        prediction_log.close()
+        opened.close()
 
 
 def wait_until_gone(process: LogProcess) -> None:
@@ -63,10 +45,10 @@ def wait_until_gone(process: LogProcess) -> None:
     assert not process._child.alive
 
 
-def test_every_acknowledged_request_is_in_the_log(log_at: tuple[str, str | None]) -> None:
+def test_every_acknowledged_request_is_in_the_log(prediction_log: PredictionLog) -> None:  # noqa: F811 - the fixture
     """Answers and shadow rows of many requests are all committed once their futures complete."""
     # Given a log process on an empty log
-    url, schema = log_at
+    url, schema = prediction_log.url, prediction_log.db_schema
     process = LogProcess(url, db_schema=schema)
     try:
         # When 50 requests send their answers and 50 their shadow rows
