@@ -43,7 +43,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, InvalidStateError
 from datetime import datetime
 from pathlib import Path
@@ -274,15 +274,17 @@ class LogProcess:
         db_schema: str | None = None,
         sqlite_synchronous: str = "NORMAL",
         restart_every_s: float = RESTART_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # Sent over the socket, not on the command line: the URL may hold a password.
         self._config = orjson.dumps({"url": url, "db_schema": db_schema, "sqlite_synchronous": sqlite_synchronous})
         self._restart_every_s = restart_every_s
+        self._clock = clock
         self._lock = threading.Lock()
         self._next_job = 1
         self._closing = False
         self._child = _Child(self._config)
-        self._started_at = time.monotonic()
+        self._started_at = self._clock()
         self.starts = 1
 
     @property
@@ -302,12 +304,12 @@ class LogProcess:
                 done.set_exception(PredictionLogError("the prediction log writer is closed"))
                 return done
             if not self._child.alive:
-                if time.monotonic() - self._started_at < self._restart_every_s:
+                if self._clock() - self._started_at < self._restart_every_s:
                     done.set_exception(PredictionLogError("the prediction log process exited and is restarting"))
                     return done
                 log.warning("the prediction log process exited; starting a new one")
                 self._child = _Child(self._config)
-                self._started_at = time.monotonic()
+                self._started_at = self._clock()
                 self.starts += 1
             child, job = self._child, self._next_job
             self._next_job += 1
