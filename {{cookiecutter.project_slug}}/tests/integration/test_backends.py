@@ -3,43 +3,26 @@ S3-compatible store (moto's server stands in for S3 or MinIO)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from {{ cookiecutter.package_name }} import registry
 from {{ cookiecutter.package_name }}.bundle import load_bundle
 from {{ cookiecutter.package_name }}.contract import Contract
 from {{ cookiecutter.package_name }}.settings import MlflowSettings
+from tests.postgres import scratch_database
 from tests.support import make_settings, train_version
 
 pytestmark = pytest.mark.slow
-
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh database on the test PostgreSQL server, dropped afterwards."""
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text("select 1"))
-    except sa.exc.OperationalError as err:
-        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL} ({str(err).splitlines()[0]})")
-    name = f"mlflow_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'create database "{name}"'))
-    try:
-        yield str(sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
+    with scratch_database("mlflow") as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,6 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
-import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }} import registry
@@ -25,8 +23,8 @@ from {{ cookiecutter.package_name }}.predictions import SCHEMA_VERSION, Predicti
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
 from {{ cookiecutter.package_name }}.sqlstore import utcnow
 from tests.integration.service_support import load_service, private_registry, service_env, transactions
+from tests.postgres import scratch_schema
 from tests.support import ALL_TIME, PROJECT_ROOT, Trained
-from tests.unit.test_predictions import postgres_or_skip
 
 JSON = {"content-type": "application/json"}
 
@@ -335,16 +333,14 @@ def test_the_log_on_postgresql(trained: Trained, tmp_path: Path, monkeypatch: py
     """With the prediction log on PostgreSQL (requests then run off the event loop), answers and
     labels land there, in the configured schema."""
     # Given a service whose log is a schema of its own on the test server
-    url = postgres_or_skip()
-    schema = f"svc_{uuid.uuid4().hex[:12]}"
-    settings = private_registry(trained, tmp_path / "state")
-    env = {
-        **service_env(settings),
-        f"{ENV_PREFIX}PREDICTION_LOG__URL": url,
-        f"{ENV_PREFIX}PREDICTION_LOG__DB_SCHEMA": schema,
-    }
-    module = load_service(monkeypatch, env)
-    try:
+    with scratch_schema("svc") as (url, schema):
+        settings = private_registry(trained, tmp_path / "state")
+        env = {
+            **service_env(settings),
+            f"{ENV_PREFIX}PREDICTION_LOG__URL": url,
+            f"{ENV_PREFIX}PREDICTION_LOG__DB_SCHEMA": schema,
+        }
+        module = load_service(monkeypatch, env)
         with TestClient(module.ModelService.to_asgi()) as client:
             # When records are scored and one is labelled
             answer = client.post("/predict", json={"records": transactions(3)}).json()
@@ -354,11 +350,6 @@ def test_the_log_on_postgresql(trained: Trained, tmp_path: Path, monkeypatch: py
         prediction_log = PredictionLog(url, db_schema=schema)
         frame = prediction_log.window(*ALL_TIME)
         prediction_log.close()
-    finally:
-        engine = sa.create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(sa.text(f'drop schema if exists "{schema}" cascade'))
-        engine.dispose()
 
     # Then the log in PostgreSQL holds the three answers and the label
     assert feedback == {"accepted": 1, "unknown": []}

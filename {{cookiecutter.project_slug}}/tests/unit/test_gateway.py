@@ -92,10 +92,8 @@ def test_api_key_guards_protected_paths_only() -> None:
     """With a key set, protected paths need it (either header); probes stay open."""
     # Given a gateway with an API key
     with client_for(api_key="s3cret") as client:
-        body = {"content": b"{}", "headers": {"content-type": "application/json"}}
-
         # When requests come with no key, a wrong key, and the right key in each header
-        missing = client.post("/predict", **body)
+        missing = client.post("/predict", content=b"{}", headers={"content-type": "application/json"})
         wrong = client.post("/predict", content=b"{}", headers={"content-type": "application/json", "x-api-key": "no"})
         by_header = client.post(
             "/predict", content=b"{}", headers={"content-type": "application/json", "x-api-key": "s3cret"}

@@ -3,8 +3,6 @@ shadow decisions, the latest run per window, and the schema version."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,23 +27,9 @@ from tests.monitoring_support import (
     records,
     traffic,
 )
+from tests.postgres import scratch_schema
 from tests.support import make_settings
 from tests.unit.drift_data import project_contract
-
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def postgres_or_skip() -> str:
-    """The test server's URL, or a skip that says why (no server answering there)."""
-    engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("select 1"))
-    except sa.exc.OperationalError as err:
-        pytest.skip(f"no PostgreSQL answers at TEST_POSTGRES_URL ({POSTGRES_URL}): {str(err).splitlines()[0]}")
-    finally:
-        engine.dispose()
-    return POSTGRES_URL
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -55,13 +39,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings
     if request.param == "sqlite":
         yield make_settings(tmp_path / "state")
         return
-    url = postgres_or_skip()
-    schema = f"history_{uuid.uuid4().hex[:12]}"
-    yield make_settings(tmp_path / "state", prediction_log={"url": url, "db_schema": schema})
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'drop schema if exists "{schema}" cascade'))
-    engine.dispose()
+    with scratch_schema("history") as (url, schema):
+        yield make_settings(tmp_path / "state", prediction_log={"url": url, "db_schema": schema})
 
 
 @pytest.fixture

@@ -24,9 +24,6 @@ from {{ cookiecutter.package_name }}.sqlstore import utcnow
 
 from .test_log_writer import rows, wait_all
 
-# The prediction log's own SQLite/PostgreSQL fixture (and the schema it uses), requested by name.
-from .test_predictions import postgres_schema, prediction_log  # noqa: F401 - fixtures
-
 
 def logged_ids(url: str, schema: str | None, role: str = CHAMPION) -> set[str]:
     opened = PredictionLog(url, db_schema=schema)
@@ -45,7 +42,7 @@ def wait_until_gone(process: LogProcess) -> None:
     assert not process._child.alive
 
 
-def test_every_acknowledged_request_is_in_the_log(prediction_log: PredictionLog) -> None:  # noqa: F811 - the fixture
+def test_every_acknowledged_request_is_in_the_log(prediction_log: PredictionLog) -> None:
     """Answers and shadow rows of many requests are all committed once their futures complete."""
     # Given a log process on an empty log
     url, schema = prediction_log.url, prediction_log.db_schema

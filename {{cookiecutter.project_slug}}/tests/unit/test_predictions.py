@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,44 +20,6 @@ from {{ cookiecutter.package_name }}.predictions import (
     schema_versions,
 )
 from {{ cookiecutter.package_name }}.sqlstore import utcnow
-
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def postgres_or_skip() -> str:
-    """The test server's URL, or a skip that says why (no server answering there)."""
-    engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("select 1"))
-    except sa.exc.OperationalError as err:
-        pytest.skip(f"no PostgreSQL answers at TEST_POSTGRES_URL ({POSTGRES_URL}): {str(err).splitlines()[0]}")
-    finally:
-        engine.dispose()
-    return POSTGRES_URL
-
-
-@pytest.fixture
-def postgres_schema() -> Iterator[tuple[str, str]]:
-    """(url, schema): a schema of its own for this test, dropped afterwards."""
-    url = postgres_or_skip()
-    schema = f"predlog_{uuid.uuid4().hex[:12]}"
-    yield url, schema
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'drop schema if exists "{schema}" cascade'))
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def prediction_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PredictionLog]:
-    if request.param == "sqlite":
-        opened = PredictionLog(f"sqlite:///{tmp_path / 'predictions.db'}")
-    else:
-        url, schema = request.getfixturevalue("postgres_schema")
-        opened = PredictionLog(url, db_schema=schema)
-    yield opened
-    opened.close()
 
 
 def row(request_id: str, role: str = CHAMPION, at: datetime | None = None, **features: object) -> PredictionRow:
