@@ -218,6 +218,8 @@ def main() -> None:
         str(args.duration),
         "--max-requests",
         str(args.max_requests),
+        "--rounds",
+        str(args.rounds),
     ]
     if args.only:
         command += ["--only", *args.only]
