@@ -78,7 +78,8 @@ def log_answers(
 
 
 @pytest.fixture
-def prediction_log(settings: Settings) -> Any:
+def settings_log(settings: Settings) -> Any:
+    """The log the settings point at, which retraining reads (not the conftest's empty log on each database)."""
     log = predictions.from_settings(settings)
     yield log
     log.close()
@@ -110,7 +111,7 @@ def test_log_rows_become_training_rows_in_the_contracts_columns(contract: Contra
 
 
 def test_fresh_rows_are_the_labelled_champion_answers_in_the_window(
-    settings: Settings, contract: Contract, demo: pd.DataFrame, prediction_log: PredictionLog
+    settings: Settings, contract: Contract, demo: pd.DataFrame, settings_log: PredictionLog
 ) -> None:
     """Only labelled champion answers logged inside the window count; answers the service
     flagged as off-contract are left out and counted."""
@@ -118,11 +119,11 @@ def test_fresh_rows_are_the_labelled_champion_answers_in_the_window(
     records = as_received(demo.head(8), contract)
     labels = demo.head(8)[contract.target].astype(float).tolist()
     inside = NOW - timedelta(days=2)
-    log_answers(prediction_log, records[:5], contract, at=inside, labels=labels[:3])
-    log_answers(prediction_log, records[:5], contract, at=inside, labels=None, role=predictions.CHALLENGER)
-    log_answers(prediction_log, records[5:6], contract, at=NOW - timedelta(days=90), labels=labels[5:6], prefix="old")
+    log_answers(settings_log, records[:5], contract, at=inside, labels=labels[:3])
+    log_answers(settings_log, records[:5], contract, at=inside, labels=None, role=predictions.CHALLENGER)
+    log_answers(settings_log, records[5:6], contract, at=NOW - timedelta(days=90), labels=labels[5:6], prefix="old")
     flagged = [{"kind": "out_of_range", "field": "amount", "value": 99999999}]
-    log_answers(prediction_log, records[6:7], contract, at=inside, labels=labels[6:7], prefix="odd", events=flagged)
+    log_answers(settings_log, records[6:7], contract, at=inside, labels=labels[6:7], prefix="odd", events=flagged)
 
     # When the fresh rows are read
     fresh = retraining.fresh_rows(settings, contract, now=NOW)
@@ -152,7 +153,7 @@ def test_the_newest_fresh_rows_are_kept_up_to_the_limit(tmp_path: Any, contract:
 
 
 def test_training_data_is_the_base_plus_valid_fresh_rows_with_fresh_labels_winning(
-    settings: Settings, contract: Contract, demo: pd.DataFrame, prediction_log: PredictionLog
+    settings: Settings, contract: Contract, demo: pd.DataFrame, settings_log: PredictionLog
 ) -> None:
     """Fresh rows are appended to the base data; a record present in both keeps its fresh label."""
     # Given a base table and fresh answers, one of them for a record of the base with a new label
@@ -160,7 +161,7 @@ def test_training_data_is_the_base_plus_valid_fresh_rows_with_fresh_labels_winni
     fresh_records = as_received(demo.iloc[500:520], contract) + as_received(demo.head(1), contract)
     relabel = 1.0 - float(demo[contract.target].iloc[0])
     labels = [*demo.iloc[500:520][contract.target].astype(float).tolist(), relabel]
-    log_answers(prediction_log, fresh_records, contract, at=NOW - timedelta(days=1), labels=labels)
+    log_answers(settings_log, fresh_records, contract, at=NOW - timedelta(days=1), labels=labels)
 
     # When the training data is assembled
     combined = retraining.with_fresh_rows(base, settings, contract, now=NOW)
@@ -172,12 +173,12 @@ def test_training_data_is_the_base_plus_valid_fresh_rows_with_fresh_labels_winni
 
 
 def test_fresh_rows_that_break_the_contract_stop_with_the_reason(
-    settings: Settings, contract: Contract, demo: pd.DataFrame, prediction_log: PredictionLog
+    settings: Settings, contract: Contract, demo: pd.DataFrame, settings_log: PredictionLog
 ) -> None:
     """Fresh data failing the suite raises ValidationFailed naming the prediction log and the failure."""
     # Given fresh answers with negative amounts that no schema event flagged
     records = [{**r, "amount": -5.0} for r in as_received(demo.head(20), contract)]
-    log_answers(prediction_log, records, contract, at=NOW - timedelta(days=1), labels=[0.0] * 20)
+    log_answers(settings_log, records, contract, at=NOW - timedelta(days=1), labels=[0.0] * 20)
 
     # When the training data is assembled / Then it stops with the reason
     with pytest.raises(ValidationFailed) as caught:
