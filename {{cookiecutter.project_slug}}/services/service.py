@@ -33,6 +33,7 @@ from {{ cookiecutter.package_name }}.gateway import Gateway, document_responses,
 from {{ cookiecutter.package_name }}.gc_tuning import tune_for_serving
 from {{ cookiecutter.package_name }}.predictions import from_settings
 from {{ cookiecutter.package_name }}.predictor import Predictor
+from {{ cookiecutter.package_name }}.request_body import JSONFirst
 from {{ cookiecutter.package_name }}.serving import ModelStore
 from {{ cookiecutter.package_name }}.settings import get_settings, secret_value
 
@@ -53,6 +54,12 @@ RecordsBody = Annotated[
         ).records_json_schema()
     ),
 ]
+
+
+class Input(JSONFirst):  # named as BentoML names an API's input: the document calls it predict__Input
+    records: RecordsBody
+
+
 _label_schema = TypeAdapter(LabelIn).json_schema()
 LabelsBody = Annotated[
     Any, WithJsonSchema({"oneOf": [_label_schema, {"type": "array", "items": _label_schema, "minItems": 1}]})
@@ -111,7 +118,7 @@ class ModelService:
         store.start()
         tune_for_serving()  # once the models are loaded: see gc_tuning
 
-    @bentoml.api(route="/predict", output_spec=PredictResponse)
+    @bentoml.api(route="/predict", input_spec=Input, output_spec=PredictResponse)
     async def predict(self, records: RecordsBody, ctx: bentoml.Context) -> Response:
         """Score one record or a list of records: per record the score, the decision at the
         model's threshold, the model version, a request id (for /feedback) and any schema

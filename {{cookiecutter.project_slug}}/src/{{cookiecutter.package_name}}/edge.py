@@ -11,7 +11,9 @@ whitespace or case in a categorical (normalised where the contract says so).
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,11 +74,11 @@ class Rejected(ProjectError):
 
 @dataclass(frozen=True)
 class CheckedRecords:
-    """Records that may be served: as received (for the log), as the model reads them, and
-    what was unusual about each."""
+    """Records that may be served: as received (for the log), as the model reads them (column
+    by column, in the contract's order), and what was unusual about each."""
 
     received: list[dict[str, Any]]
-    features: list[dict[str, Any]]
+    columns: dict[str, list[Any]]
     record_ids: list[str | None]
     events: list[list[Event]] = field(default_factory=list)
     # When each event happened (the contract's timestamp column, naive UTC); None when not sent.
@@ -84,6 +86,12 @@ class CheckedRecords:
 
     def __len__(self) -> int:
         return len(self.received)
+
+    @functools.cached_property
+    def features(self) -> list[dict[str, Any]]:
+        """The records as the model reads them, one dict each (the service itself reads `columns`)."""
+        names = list(self.columns)
+        return [dict(zip(names, row, strict=True)) for row in zip(*self.columns.values(), strict=True)]
 
 
 def expected_text(feature: Feature) -> str:
@@ -108,6 +116,47 @@ def parse_event_time(value: object) -> datetime | None:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
+def _categorical(
+    name: str,
+    column: list[str | None],
+    allowed: frozenset[str] | None,
+    pattern: re.Pattern[str] | None,
+    normalize: bool,
+    events: list[list[Event]],
+) -> list[str | None]:
+    """A categorical column as the model reads it (normalised when the contract says so),
+    adding an event to each record whose value was normalised, unseen or off its pattern."""
+    distinct = set(column)
+    distinct.discard(None)
+    if normalize:
+        cleaning = {v: clean_category(v) for v in distinct if v is not None}
+        changed = {v for v, c in cleaning.items() if v != c}
+        if changed:
+            for i in [i for i, v in enumerate(column) if v in changed]:
+                events[i].append({"kind": NORMALISED, "field": name})
+            column = [cleaning[v] if v in changed else v for v in column]
+            distinct = set(cleaning.values())
+    if allowed is not None:
+        odd, event = distinct - allowed, UNSEEN_CATEGORY
+    elif pattern is not None:
+        odd, event = {c for c in distinct if c is not None and not pattern.search(c)}, PATTERN_MISMATCH
+    else:
+        return column
+    for i in [i for i, c in enumerate(column) if c in odd] if odd else []:
+        events[i].append({"kind": event, "field": name, "value": column[i]})
+    return column
+
+
+def _in_range(name: str, column: list[Any], low: float | None, high: float | None, events: list[list[Event]]) -> None:
+    """Add an event to each record whose value lies outside [low, high]."""
+    lowest = -math.inf if low is None else low
+    highest = math.inf if high is None else high
+    present = column if None not in column else [v for v in column if v is not None]
+    if present and not (lowest <= min(present) and max(present) <= highest):
+        for i in [i for i, v in enumerate(column) if v is not None and not lowest <= v <= highest]:
+            events[i].append({"kind": OUT_OF_RANGE, "field": name, "value": column[i]})
+
+
 class Edge:
     """Checks one request's records against the contract; build once per process."""
 
@@ -120,6 +169,8 @@ class Edge:
         self._expected = {f.name: expected_text(f) for f in contract.features}
         self._expected[contract.id_column] = "a string of at most 128 characters, or null"
         self._expected[contract.timestamp_column] = "an ISO 8601 timestamp string, or null"
+        # A record's values in this order, read for all records at once (operator.itemgetter, in C).
+        self._read = operator.itemgetter(contract.id_column, contract.timestamp_column, *contract.feature_names)
         self._checks = [
             (
                 f.name,
@@ -132,7 +183,6 @@ class Edge:
             )
             for f in contract.features
         ]
-        self._names = [f.name for f in contract.features]
 
     def record_json_schema(self) -> dict[str, Any]:
         """One record, as the OpenAPI document shows it."""
@@ -207,35 +257,20 @@ class Edge:
         values = [model.__dict__ for model in models]
         events: list[list[Event]] = [[] for _ in models]
         self._unknown_fields(models, events, single)
-        # Column by column: a comprehension per feature is several times faster than a
-        # Python loop per record and feature, and most values need no event at all.
-        columns: list[list[Any]] = []
-        for name, kind, low, high, allowed, pattern, normalize in self._checks:
-            column = [row[name] for row in values]
+        record_ids, sent_times, *table = (list(column) for column in zip(*map(self._read, values), strict=True))
+        # Column by column, and per distinct value where a column repeats few (categoricals):
+        # most values need no event, and finding that out in C beats a Python loop per value.
+        columns: dict[str, list[Any]] = {}
+        for (name, kind, low, high, allowed, pattern, normalize), column in zip(self._checks, table, strict=True):
             if kind == "categorical":
-                cleaned = [clean_category(v) if v is not None else None for v in column] if normalize else column
-                for i in [i for i, (v, c) in enumerate(zip(column, cleaned, strict=True)) if v != c]:
-                    events[i].append({"kind": NORMALISED, "field": name})
-                if allowed is not None:
-                    unseen = [i for i, c in enumerate(cleaned) if c is not None and c not in allowed]
-                    for i in unseen:
-                        events[i].append({"kind": UNSEEN_CATEGORY, "field": name, "value": cleaned[i]})
-                elif pattern is not None:
-                    missed = [i for i, c in enumerate(cleaned) if c is not None and not pattern.search(c)]
-                    for i in missed:
-                        events[i].append({"kind": PATTERN_MISMATCH, "field": name, "value": cleaned[i]})
-                column = cleaned
-            elif kind != "boolean" and (low is not None or high is not None):
-                lowest = -math.inf if low is None else low
-                highest = math.inf if high is None else high
-                for i in [i for i, v in enumerate(column) if v is not None and not lowest <= v <= highest]:
-                    events[i].append({"kind": OUT_OF_RANGE, "field": name, "value": column[i]})
-            columns.append(column)
-        features = [dict(zip(self._names, row, strict=True)) for row in zip(*columns, strict=True)]
-        record_ids = [row[self.contract.id_column] for row in values]
-        event_times = self._event_times([row[self.contract.timestamp_column] for row in values], single)
+                columns[name] = _categorical(name, column, allowed, pattern, normalize, events)
+            else:
+                if kind != "boolean" and (low is not None or high is not None):
+                    _in_range(name, column, low, high, events)
+                columns[name] = column
+        event_times = self._event_times(sent_times, single)
         return CheckedRecords(
-            received=items, features=features, record_ids=record_ids, events=events, event_times=event_times
+            received=items, columns=columns, record_ids=record_ids, events=events, event_times=event_times
         )
 
     def _event_times(self, sent: list[str | None], single: bool) -> list[datetime | None]:

@@ -10,6 +10,7 @@ categories become NaN, which LightGBM and its ONNX export both send down the
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,25 +55,36 @@ class Encoding:
                 )
         return out
 
+    @functools.cached_property
+    def _codes(self) -> dict[str, dict[str, int]]:
+        """Each categorical's level-to-code table, built once per model rather than per request."""
+        return {name: {level: code for code, level in enumerate(levels)} for name, levels in self.levels.items()}
+
+    def transform_columns(
+        self, columns: Mapping[str, Sequence[Any]], count: int, *, normalized: bool = False
+    ) -> np.ndarray:
+        """Columns of `count` type-checked records (None for missing) as the model input; a
+        feature the columns lack is missing. `normalized`: the categoricals are normalised
+        already (`edge.CheckedRecords.columns` are, by the same contract as the model's)."""
+        out = np.empty((count, self.n_features), dtype=np.float32)
+        for i, (name, kind) in enumerate(zip(self.features, self.kinds, strict=True)):
+            column = columns.get(name)
+            if column is None:
+                out[:, i] = np.nan
+            elif kind == "categorical":
+                table, nan = self._codes[name], math.nan
+                if self.normalize[name] and not normalized:
+                    out[:, i] = [nan if v is None else table.get(clean_category(v), nan) for v in column]
+                else:
+                    out[:, i] = [nan if v is None else table.get(v, nan) for v in column]
+            else:
+                out[:, i] = column  # numpy reads None as NaN, True as 1.0, in C
+        return out
+
     def transform_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Records as the service receives them (already type-checked) as the model input."""
-        out = np.full((len(records), self.n_features), np.nan, dtype=np.float32)
-        lookups = {name: {level: code for code, level in enumerate(levels)} for name, levels in self.levels.items()}
-        for i, (name, kind) in enumerate(zip(self.features, self.kinds, strict=True)):
-            if kind == "categorical":
-                table, normalize = lookups[name], self.normalize[name]
-                for row, record in enumerate(records):
-                    value = record.get(name)
-                    if value is not None:
-                        code = table.get(clean_category(value) if normalize else value)
-                        if code is not None:
-                            out[row, i] = code
-            else:
-                for row, record in enumerate(records):
-                    value = record.get(name)
-                    if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                        out[row, i] = float(value)
-        return out
+        columns = {name: [record.get(name) for record in records] for name in self.features}
+        return self.transform_columns(columns, len(records))
 
     def to_dict(self) -> dict[str, Any]:
         return {

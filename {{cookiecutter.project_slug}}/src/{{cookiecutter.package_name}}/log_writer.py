@@ -38,7 +38,7 @@ BACKGROUND_ROWS = 200
 class RowStore(Protocol):
     """What the writer writes to: `predictions.PredictionLog`."""
 
-    def record(self, rows: Sequence[PredictionRow]) -> None: ...
+    def record_batches(self, batches: Sequence[Sequence[PredictionRow]]) -> None: ...
 
 
 class RowWriter(Protocol):
@@ -124,7 +124,7 @@ class LogWriter:
 
     def _commit(self, jobs: list[_Job]) -> None:
         try:
-            self._log.record([row for job in jobs for row in job.rows])
+            self._log.record_batches([job.rows for job in jobs])
         except Exception as err:  # every waiting request hears it; none is answered unlogged
             if len(jobs) > 1 and isinstance(err, sa.exc.IntegrityError | sa.exc.DataError):
                 for job in jobs:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import logging
 import sqlite3
 import threading
@@ -90,7 +91,7 @@ predictions = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("decision", sa.Boolean),  # null for regression
     sa.Column("latency_ms", sa.Float, nullable=False),  # contract check + encoding + scoring
-    sa.Column("schema_events", json_type()),  # null when the record was clean
+    sa.Column("schema_events", json_type(none_as_null=True)),  # SQL NULL when the record was clean
     sa.Index("ix_predictions_occurred_at_role", "occurred_at", "role"),
 )
 
@@ -121,7 +122,8 @@ _SQLITE_INSERT = (
     "INSERT INTO predictions (request_id, role, logged_at, occurred_at, model_name, model_version, record_id, "
     "features, score, decision, latency_ms, schema_events) VALUES "
 )
-_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SQLITE_COLUMNS = 12
+_SQLITE_ROW = "(" + ", ".join(["?"] * _SQLITE_COLUMNS) + ")"
 # Rows per INSERT: 12 values each stays under the 999 variables of SQLite before 3.32.
 _SQLITE_ROWS_PER_INSERT = 80
 
@@ -169,9 +171,10 @@ class PredictionRow(TypedDict):
 @dataclass(frozen=True)
 class PredictionBatch(Sequence[PredictionRow]):
     """One request's rows for one model, column by column: what a request hands to the
-    log's writer. The row dicts are built when first read, by whoever writes them (the
-    writer's thread, or the log process), not on the event loop; and the columns cross
-    to the log process as one small JSON document instead of a hundred."""
+    log's writer. SQLite's insert reads the columns as they are; the row dicts are built
+    only where something reads rows (the PostgreSQL path), by the writer, never on the
+    event loop. The columns cross to the log process as one small JSON document instead
+    of a hundred."""
 
     role: str
     model_name: str
@@ -269,6 +272,60 @@ def _upsert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _sqlite_time(moment: datetime) -> str:
+    return moment.isoformat(" ", "microseconds")  # what SQLAlchemy's DateTime stores on SQLite
+
+
+def _sqlite_values(batch: PredictionBatch) -> list[Any]:
+    """A request's rows as one flat list of `_SQLITE_INSERT`'s values, built column by column:
+    what its rows share is converted once, and zip does the interleaving in C."""
+    count = len(batch)
+    logged_at = _sqlite_time(batch.logged_at)
+    # _sqlite_time inlined: a Python call per record costs more than the formatting itself.
+    occurred = [logged_at if m is None else m.isoformat(" ", "microseconds") for m in batch.event_times]
+    features = [dumps(record) for record in batch.features] if batch.features is not None else ["null"] * count
+    decisions = [int(d) for d in batch.decisions] if batch.decisions is not None else [None] * count
+    events = [dumps(found) if found else None for found in batch.schema_events]
+    rows = zip(
+        batch.request_ids,
+        itertools.repeat(batch.role, count),
+        itertools.repeat(logged_at, count),
+        occurred,
+        itertools.repeat(batch.model_name, count),
+        itertools.repeat(batch.model_version, count),
+        batch.record_ids,
+        features,
+        batch.scores,
+        decisions,
+        itertools.repeat(batch.latency_ms, count),
+        events,
+        strict=True,
+    )
+    return list(itertools.chain.from_iterable(rows))
+
+
+def _sqlite_row_values(rows: Iterable[PredictionRow]) -> list[Any]:
+    """`_sqlite_values` for rows given one by one."""
+    return [
+        value
+        for row in rows
+        for value in (
+            row["request_id"],
+            row["role"],
+            _sqlite_time(row["logged_at"]),
+            _sqlite_time(row["occurred_at"]),
+            row["model_name"],
+            row["model_version"],
+            row["record_id"],
+            dumps(row["features"]),
+            row["score"],
+            None if row["decision"] is None else int(row["decision"]),
+            row["latency_ms"],
+            None if row["schema_events"] is None else dumps(row["schema_events"]),
+        )
+    ]
 
 
 class PredictionLog:
@@ -391,44 +448,26 @@ class PredictionLog:
 
     def record(self, rows: Sequence[PredictionRow]) -> None:
         """Write rows in one transaction; returns once they are committed."""
-        if not rows:
+        self.record_batches([rows])
+
+    def record_batches(self, batches: Sequence[Sequence[PredictionRow]]) -> None:
+        """Write several requests' rows in one transaction; returns once they are committed."""
+        if not any(batches):
             return
         self._writing()
         if self._sqlite and not self.db_schema:
-            self._record_sqlite(rows)
+            self._record_sqlite(batches)
             return
         with self._write_lock, self.engine.begin() as connection:
-            connection.execute(predictions.insert(), list(rows))
+            connection.execute(predictions.insert(), [row for batch in batches for row in batch])
 
-    def _record_sqlite(self, rows: Sequence[PredictionRow]) -> None:
+    def _record_sqlite(self, batches: Sequence[Sequence[PredictionRow]]) -> None:
         """The service's hot path on SQLite: the statement goes straight to the driver with the
         values already in SQLite's form (the text SQLAlchemy's types would store), because
         SQLAlchemy's per-value processing costs as much as the insert itself."""
-        times: dict[datetime, str] = {}  # a request's rows share their times: format each once
-
-        def text(moment: datetime) -> str:
-            found = times.get(moment)
-            if found is None:
-                found = times[moment] = moment.isoformat(" ", "microseconds")
-            return found
-
-        values = [
-            (
-                row["request_id"],
-                row["role"],
-                text(row["logged_at"]),
-                text(row["occurred_at"]),
-                row["model_name"],
-                row["model_version"],
-                row["record_id"],
-                dumps(row["features"]),
-                row["score"],
-                None if row["decision"] is None else int(row["decision"]),
-                row["latency_ms"],
-                None if row["schema_events"] is None else dumps(row["schema_events"]),
-            )
-            for row in rows
-        ]
+        values: list[Any] = []
+        for batch in batches:
+            values += _sqlite_values(batch) if isinstance(batch, PredictionBatch) else _sqlite_row_values(batch)
         with self._write_lock:
             connection = self.engine.raw_connection()
             try:
@@ -437,8 +476,8 @@ class PredictionLog:
                     # Multi-row INSERTs, not executemany: the sqlite3 module gives up and retakes
                     # the GIL around every statement it steps, and the event loop then waits
                     # for the GIL once per row instead of once per 80 rows.
-                    for chunk in _chunks(values, _SQLITE_ROWS_PER_INSERT):
-                        cursor.execute(_sqlite_insert(len(chunk)), [value for row in chunk for value in row])
+                    for chunk in _chunks(values, _SQLITE_ROWS_PER_INSERT * _SQLITE_COLUMNS):
+                        cursor.execute(_sqlite_insert(len(chunk) // _SQLITE_COLUMNS), chunk)
                     connection.commit()
                 except BaseException:
                     connection.rollback()

@@ -214,7 +214,7 @@ class Predictor:
         if champion is None:
             raise Unavailable("no model is loaded yet: the registry has no champion and no cached copy exists")
         bundle = champion.bundle
-        matrix = bundle.encoding.transform_records(checked.features)
+        matrix = bundle.encoding.transform_columns(checked.columns, len(checked), normalized=True)
         raw_scores = bundle.score_matrix(matrix)
         raw_decisions = bundle.decide(raw_scores)
         scores = raw_scores.tolist()
@@ -252,7 +252,9 @@ class Predictor:
             bundle = challenger.bundle
             started = time.perf_counter()
             matrices = [
-                job.matrix if job.matrix is not None else bundle.encoding.transform_records(job.checked.features)
+                job.matrix
+                if job.matrix is not None
+                else bundle.encoding.transform_columns(job.checked.columns, len(job.checked), normalized=True)
                 for job in group
             ]
             raw_scores = bundle.score_matrix(np.vstack(matrices) if len(matrices) > 1 else matrices[0])

@@ -30,8 +30,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def json_type() -> sa.types.TypeEngine[Any]:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+def json_type(*, none_as_null: bool = False) -> sa.types.TypeEngine[Any]:
+    """JSON (JSONB on PostgreSQL). `none_as_null`: Python's None is stored as SQL NULL rather
+    than as JSON's null."""
+    return sa.JSON(none_as_null=none_as_null).with_variant(postgresql.JSONB(none_as_null=none_as_null), "postgresql")
 
 
 def finite(value: Any) -> Any:

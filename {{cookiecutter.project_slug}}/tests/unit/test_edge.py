@@ -217,6 +217,32 @@ def test_unusual_values_are_normalised_served_and_recorded(edge: Edge) -> None:
     assert unseen["value"] == "virtual"
 
 
+def test_in_a_batch_each_record_gets_its_own_events(edge: Edge) -> None:
+    """Records sharing a value share its treatment; every event lands on the record that earned it, nulls on none."""
+    # Given four records: two write the same channel oddly, one is clean, one has nulls and an out-of-range age
+    records = [good_record() for _ in range(4)]
+    records[0]["channel"] = records[2]["channel"] = " Online"
+    records[0]["card_type"] = "Gold"
+    records[3].update(customer_age=130, account_age_days=None, device_risk_score=None, merchant_id="m1")
+    records[2]["device_risk_score"] = 0.5
+
+    # When they are checked in one request
+    checked = edge.check(records)
+
+    # Then the model reads the normalised values and each record carries only its own events
+    assert checked.columns["channel"] == ["online", "pos", "online", "pos"]
+    assert checked.columns["card_type"] == ["gold", "debit", "debit", "debit"]
+    assert checked.columns["device_risk_score"] == [None, None, 0.5, None]
+    assert [[(e["kind"], e["field"]) for e in found] for found in checked.events] == [
+        [(NORMALISED, "channel"), (NORMALISED, "card_type"), (UNSEEN_CATEGORY, "card_type")],
+        [],
+        [(NORMALISED, "channel")],
+        [(PATTERN_MISMATCH, "merchant_id"), (OUT_OF_RANGE, "customer_age")],
+    ]
+    assert checked.events[3][1]["value"] == 130
+    assert checked.features[2]["channel"] == "online"
+
+
 def test_records_schema_documents_one_or_many(edge: Edge) -> None:
     """The OpenAPI schema for `records` accepts one record or a bounded list, with every contract field."""
     # Given the edge's schema; When it is rendered

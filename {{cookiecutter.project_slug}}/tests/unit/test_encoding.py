@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.contract import Contract
+from {{ cookiecutter.package_name }}.edge import Edge
 from {{ cookiecutter.package_name }}.encoding import Encoding, fit_encoding
 
 
@@ -25,6 +26,25 @@ def test_frame_and_record_encodings_agree(contract: Contract, demo: pd.DataFrame
     # Then the matrices are identical
     np.testing.assert_array_equal(from_frame, from_records)
     assert from_frame.dtype == np.float32
+
+
+def test_the_services_checked_columns_encode_as_their_records(contract: Contract, demo: pd.DataFrame) -> None:
+    """The service's path (the edge's normalised columns, not cleaned twice) gives the records' matrix."""
+    # Given records with odd spellings and nulls, and the columns the edge makes of them
+    encoding = fit_encoding(demo, contract, max_levels=256)
+    rows = demo.head(50).to_dict("records")
+    records = [{name: (None if pd.isna(row[name]) else row[name]) for name in contract.feature_names} for row in rows]
+    records[0]["channel"], records[1]["card_type"], records[2]["customer_age"] = "  ONLINE ", "Gold", None
+    checked = Edge(contract, max_records=100).check(records)
+
+    # When both are encoded
+    from_records = encoding.transform_records(records)
+    from_columns = encoding.transform_columns(checked.columns, len(checked), normalized=True)
+
+    # Then the matrices are identical, and a feature missing from the columns reads as missing
+    np.testing.assert_array_equal(from_records, from_columns)
+    without = encoding.transform_columns({k: v for k, v in checked.columns.items() if k != "amount"}, len(checked))
+    assert np.isnan(without[:, encoding.features.index("amount")]).all()
 
 
 def test_unseen_and_oddly_written_categories(contract: Contract, demo: pd.DataFrame) -> None:

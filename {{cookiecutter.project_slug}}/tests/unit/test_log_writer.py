@@ -47,7 +47,8 @@ class Recorder:
         self.entered = threading.Event()
         self.poison = "bad"
 
-    def record(self, batch: Sequence[PredictionRow]) -> None:
+    def record_batches(self, batches: Sequence[Sequence[PredictionRow]]) -> None:
+        batch = [row for rows in batches for row in rows]
         self.entered.set()
         if self.gate is not None:
             self.gate.wait(30)
@@ -145,11 +146,11 @@ def test_a_database_that_is_down_fails_every_waiting_request_at_once() -> None:
     queued = [writer.write(rows(f"lost{i}", 3)) for i in range(3)]
     attempts: list[int] = []
 
-    def down(batch: Sequence[PredictionRow]) -> None:
-        attempts.append(len(batch))
+    def down(batches: Sequence[Sequence[PredictionRow]]) -> None:
+        attempts.append(sum(len(batch) for batch in batches))
         raise sa.exc.OperationalError("INSERT", None, Exception("connection refused"))
 
-    store.record = down  # type: ignore[method-assign]
+    store.record_batches = down  # type: ignore[method-assign]
 
     # When the commit in progress ends and the next one is attempted
     gate.set()

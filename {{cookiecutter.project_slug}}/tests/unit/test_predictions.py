@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +15,11 @@ from {{ cookiecutter.package_name }}.predictions import (
     CHAMPION,
     SCHEMA_VERSION,
     V1_LOGGED_AT_INDEX,
+    PredictionBatch,
     PredictionLog,
     PredictionLogError,
     PredictionRow,
+    predictions,
     schema_versions,
 )
 from {{ cookiecutter.package_name }}.sqlstore import utcnow
@@ -65,6 +68,49 @@ def test_window_returns_rows_with_features_expanded_and_labels_joined(prediction
     assert frame["label"].iloc[0] == 1.0
     assert frame["label"].isna().iloc[1]
     assert list(frame["decision"]) == [False, False, True]
+
+
+def test_a_batch_is_stored_as_sqlalchemy_stores_its_rows(prediction_log: PredictionLog) -> None:
+    """Batches written column by column (the service's SQLite path) hold what SQLAlchemy's insert of their rows does."""
+    # Given a champion batch (one record without an event time, one with an unknown field) and its challenger batch
+    now = utcnow()
+    champion = PredictionBatch(
+        role=CHAMPION,
+        model_name="fraud",
+        model_version="3",
+        logged_at=now,
+        latency_ms=1.5,
+        request_ids=["a", "b"],
+        event_times=[now.replace(microsecond=0) - timedelta(hours=1), None],
+        record_ids=["t1", None],
+        features=[{"amount": 2.5, "channel": " POS"}, {"amount": None, "extra": float("nan")}],
+        scores=[0.25, 0.75],
+        decisions=[False, True],
+        schema_events=[[], [{"kind": "unknown_field", "field": "extra"}]],
+    )
+    challenger = dataclasses.replace(champion, role=CHALLENGER, model_version="4", features=None, decisions=None)
+
+    # When the batches go through the log, and their rows, renamed, through SQLAlchemy's insert
+    prediction_log.record_batches([champion, challenger])
+    renamed = [{**r, "request_id": f"{r['request_id']}-sa"} for batch in (champion, challenger) for r in batch]
+    with prediction_log.engine.begin() as connection:
+        connection.execute(predictions.insert(), renamed)
+
+    # Then both are stored alike, value for value as the database holds them (read as text)
+    as_text = [sa.cast(column, sa.Text).label(column.name) for column in predictions.c]
+    with prediction_log.engine.connect() as connection:
+        raw = connection.execute(sa.select(*as_text)).mappings().all()
+        stored = connection.execute(sa.select(predictions)).mappings().all()
+    assert len(raw) == 8
+    for kept in (raw, stored):
+        by_id = {(r["request_id"], r["role"]): {k: v for k, v in r.items() if k != "request_id"} for r in kept}
+        for request_id, role in [("a", CHAMPION), ("b", CHAMPION), ("a", CHALLENGER), ("b", CHALLENGER)]:
+            assert by_id[(request_id, role)] == by_id[(f"{request_id}-sa", role)]
+    assert by_id[("b", CHAMPION)]["occurred_at"] == now
+    assert by_id[("b", CHAMPION)]["features"] == {"amount": None, "extra": None}
+    assert by_id[("a", CHAMPION)]["schema_events"] is None
+    assert by_id[("a", CHALLENGER)]["features"] is None
+    assert by_id[("a", CHALLENGER)]["decision"] is None
 
 
 def test_window_bounds_and_default_role(prediction_log: PredictionLog) -> None:
