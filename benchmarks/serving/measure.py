@@ -358,6 +358,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--rows", type=int, default=40_000, help="training rows for the benchmark's model")
     parser.add_argument("--only", nargs="*", help="server names to run (full process logonly lean mlflow echo study)")
+    parser.add_argument("--baseline", type=Path, help="an earlier bake of the project: its full path runs too")
     args = parser.parse_args()
     project = args.project.resolve()
     args.work = args.work.resolve()
@@ -415,6 +416,12 @@ def main() -> None:
     group: list[tuple[Server, str]] = []
     if "full" in chosen:
         group.append((service("full", project, state, args.workers), "log + shadow on"))
+    if args.baseline is not None:
+        # The earlier code in this environment: its package ahead of the installed one on the path.
+        earlier = args.baseline.resolve()
+        before = service("baseline", earlier, state, args.workers)
+        before.env["PYTHONPATH"] = str(earlier / "src")
+        group.append((before, "log + shadow on, code of --baseline"))
     if "process" in chosen:
         beside = service("process", project, state, args.workers, PREDICTION_LOG__WRITER="process")
         group.append((beside, "log written by a process beside the worker, shadow on"))

@@ -32,6 +32,19 @@ def bake(build_dir: Path) -> Path:
     return project
 
 
+def bake_baseline(commit: str, build_dir: Path) -> Path:
+    """The default project as the template baked it at `commit` (its code only: the baseline
+    server runs in the current bake's environment, so compare commits with the same lock)."""
+    source, out = build_dir / "baseline-template", build_dir / "baseline"
+    for stale in (source, out):
+        subprocess.run(["rm", "-rf", str(stale)], check=True)
+    source.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(TEMPLATE), "archive", commit], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    subprocess.run([sys.executable, str(source / "scripts" / "bake.py"), "--output-dir", str(out)], check=True)
+    return out / SLUG
+
+
 def fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
@@ -50,6 +63,7 @@ def find(runs: list[dict[str, Any]], server: str, variant: str, batch: int, conn
 
 HEADLINE = [
     ("full", "log + shadow on", "this service, full path (contract check, log, shadow)"),
+    ("baseline", "log + shadow on, code of --baseline", "the same full path, code of the --baseline commit"),
     (
         "process",
         "log written by a process beside the worker, shadow on",
@@ -199,6 +213,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per server and scenario")
     parser.add_argument("--max-requests", type=int, default=20_000)
     parser.add_argument("--only", nargs="*", help="full process logonly lean mlflow echo study")
+    parser.add_argument(
+        "--baseline", metavar="COMMIT", help="also serve the full path as the template baked it at COMMIT, side by side"
+    )
     args = parser.parse_args()
     project = args.build_dir / SLUG if args.no_bake else bake(args.build_dir)
     args.results_dir.mkdir(parents=True, exist_ok=True)
@@ -223,6 +240,8 @@ def main() -> None:
     ]
     if args.only:
         command += ["--only", *args.only]
+    if args.baseline:
+        command += ["--baseline", str(bake_baseline(args.baseline, args.build_dir))]
     subprocess.run(command, check=True)
     write_markdown(json.loads(raw.read_text()), args.results_dir / "results.md")
     print(f"wrote {args.results_dir / 'results.md'}")

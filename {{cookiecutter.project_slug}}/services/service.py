@@ -3,7 +3,8 @@
 Only wiring lives here. The logic is in the package, importable and tested
 without a server: `edge` (the contract at the edge), `serving` (models by alias,
 local cache, hot reload), `predictor` (one request end to end), `predictions`
-(the log), `shadow` and `gateway` (API key, content type, size limits).
+(the log), `shadow`, `gateway` (API key, content type, size limits) and
+`request_body` (reading /predict's JSON).
 
 Start it with `{{ cookiecutter.project_slug }} serve` or `make serve`; docs/serving.md covers
 containers, BentoCloud and every setting. It needs onnxruntime, MLflow's client
