@@ -50,8 +50,10 @@ class Shadow(Generic[Job]):
         clock: Callable[[], float] = time.monotonic,
         max_batch: int = 64,
         gather_s: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._work = work
+        self._sleep = sleep
         self._max_batch = max_batch
         self._gather_s = gather_s
         self._max_age_s = max_age_s
@@ -114,10 +116,13 @@ class Shadow(Generic[Job]):
         """The next jobs waiting (at least one, blocking for it), and whether to stop after them."""
         items: list[tuple[float, Job]] = []
         item = self._queue.get()
-        if self._gather_s and item is not None:
-            # Let more jobs gather: one wake-up and one batch per interval instead of one per
-            # request, which is what shadow scoring costs a busy server (GIL hand-overs).
-            time.sleep(self._gather_s)
+        if self._gather_s and item is not None and not self._queue.empty():
+            # Others were queued behind it, so the server is busy: let more gather, for one
+            # wake-up and one batch per interval instead of one per request (GIL hand-overs).
+            # A lone job runs at once, in the gap before the next request, where it delays
+            # nothing; gathered, it ran into that request (p99 at concurrency 1: 8.3 to 9.1
+            # ms gathered, 7.0 at once, in-process, 100 records).
+            self._sleep(self._gather_s)
         while True:
             if item is None:
                 return items, True

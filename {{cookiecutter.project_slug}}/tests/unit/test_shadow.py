@@ -116,3 +116,38 @@ def test_waiting_jobs_are_run_as_one_batch() -> None:
     # Then they ran in order, in batches of at most three
     assert batches == [[0], [1, 2, 3], [4, 5]]
     assert shadow.snapshot()["completed"] == 6
+
+
+def test_a_lone_job_runs_at_once_and_a_busy_queue_gathers() -> None:
+    """Alone, a job is not held back for others to join; behind others (a busy server), the
+    shadow waits its gather interval so that jobs arriving meanwhile share the batch."""
+    # Given a shadow with a gather interval whose waits are recorded (and let one more job in)
+    batches: list[list[int]] = []
+    waits: list[float] = []
+    release, started = threading.Event(), threading.Event()
+    shadow: Shadow[int]
+
+    def work(jobs: list[int]) -> None:
+        batches.append(jobs)
+        if jobs == [0]:
+            started.set()
+            release.wait(30)
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        shadow.submit(99)  # arrives while the shadow gathers
+
+    shadow = Shadow(work, queue_size=10, max_age_s=60, gather_s=0.5, sleep=sleep)
+
+    # When one job comes alone, then three queue behind it while it runs
+    shadow.submit(0)
+    assert started.wait(10)
+    for job in (1, 2, 3):
+        shadow.submit(job)
+    release.set()
+    assert shadow.join()
+    shadow.close()
+
+    # Then the lone job ran without a wait; the queued ones waited once and took the late one along
+    assert batches == [[0], [1, 2, 3, 99]]
+    assert waits == [0.5]
