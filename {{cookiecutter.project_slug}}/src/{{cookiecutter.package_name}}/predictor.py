@@ -38,8 +38,11 @@ from .shadow import Shadow
 from .sqlstore import utcnow
 
 log = logging.getLogger(__name__)
-# Shadow work waits this long for more requests to join its batch (see shadow.Shadow).
+# Shadow work waits this long for more requests to join its batch (see shadow.Shadow),
+# unless it comes alone from a request of at least SHADOW_ALONE_RECORDS records: about
+# where a batch's rows start to cost more than its commit and wake-ups.
 SHADOW_GATHER_S = 0.01
+SHADOW_ALONE_RECORDS = 20
 
 
 class Unavailable(Rejected):
@@ -236,7 +239,7 @@ class Predictor:
             job = ShadowJob(challenger, checked, ids, matrix if same_encoding else None)
 
             def handoff() -> None:
-                shadow.submit(job)
+                shadow.submit(job, gather=len(ids) < SHADOW_ALONE_RECORDS)
 
         return answer, handoff
 

@@ -118,10 +118,10 @@ def test_waiting_jobs_are_run_as_one_batch() -> None:
     assert shadow.snapshot()["completed"] == 6
 
 
-def test_a_lone_job_runs_at_once_and_a_busy_queue_gathers() -> None:
-    """Alone, a job is not held back for others to join; behind others (a busy server), the
-    shadow waits its gather interval so that jobs arriving meanwhile share the batch."""
-    # Given a shadow with a gather interval whose waits are recorded (and let one more job in)
+def test_a_big_lone_job_runs_at_once_while_small_ones_and_a_busy_queue_gather() -> None:
+    """A big job that comes alone is not held back; a small one, or any job behind others (a
+    busy server), waits the gather interval so that jobs arriving meanwhile share its batch."""
+    # Given a shadow with a gather interval whose waits are recorded (each lets one more job in)
     batches: list[list[int]] = []
     waits: list[float] = []
     release, started = threading.Event(), threading.Event()
@@ -139,15 +139,17 @@ def test_a_lone_job_runs_at_once_and_a_busy_queue_gathers() -> None:
 
     shadow = Shadow(work, queue_size=10, max_age_s=60, gather_s=0.5, sleep=sleep)
 
-    # When one job comes alone, then three queue behind it while it runs
-    shadow.submit(0)
+    # When a big job comes alone, three big ones queue behind it, and later a small one comes alone
+    shadow.submit(0, gather=False)
     assert started.wait(10)
     for job in (1, 2, 3):
-        shadow.submit(job)
+        shadow.submit(job, gather=False)
     release.set()
+    assert shadow.join()
+    shadow.submit(7)
     assert shadow.join()
     shadow.close()
 
-    # Then the lone job ran without a wait; the queued ones waited once and took the late one along
-    assert batches == [[0], [1, 2, 3, 99]]
-    assert waits == [0.5]
+    # Then the lone big job ran without a wait; the queued ones and the small one waited, taking the late one along
+    assert batches == [[0], [1, 2, 3, 99], [7, 99]]
+    assert waits == [0.5, 0.5]
