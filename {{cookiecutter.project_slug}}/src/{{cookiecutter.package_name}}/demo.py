@@ -382,6 +382,7 @@ class Demo:
         if day == s.scheduled_retrain_day:
             self._retrain(record, "the monthly retraining's schedule fires (training deployment)", "scheduled")
         self._monitor(day, record)
+        stack.check()
         self._shadow(record)
         return record
 
@@ -528,6 +529,7 @@ def run_demo(settings: Settings, scenario: Scenario, progress: Progress) -> Outc
         os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")})
         demo.start_stack(stack, env, prefect_port, service_port)
         for day in range(scenario.days):
+            stack.check()
             progress(f"day {day + 1}/{scenario.days} ({demo.calendar.day_start(day).date()})")
             demo.days.append(demo.replay_day(day, stack))
         outcome = judge(demo._child_settings(), scenario, demo.days, alerts, demo.calendar.offset)

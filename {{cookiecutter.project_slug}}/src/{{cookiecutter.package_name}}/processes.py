@@ -95,6 +95,9 @@ class Stack:
 
     log_dir: Path
     started: list[Managed] = field(default_factory=list)
+    # The signal that asked the session to stop (see running_stack), kept in case the
+    # KeyboardInterrupt it raised was swallowed on the way up.
+    interrupted: int | None = None
 
     def start(
         self,
@@ -125,7 +128,9 @@ class Stack:
         return managed
 
     def check(self) -> None:
-        """Fail loudly when a process of the stack has died."""
+        """Stop here if the session was interrupted; fail loudly when a process of the stack has died."""
+        if self.interrupted is not None:
+            raise KeyboardInterrupt(f"signal {self.interrupted}")
         for managed in self.started:
             if not managed.alive():
                 raise StackError(
@@ -140,15 +145,20 @@ class Stack:
 @contextmanager
 def running_stack(log_dir: Path) -> Iterator[Stack]:
     """A Stack that is stopped on every way out, SIGTERM included (turned into an exception
-    so that the same cleanup runs as for Ctrl-C)."""
+    so that the same cleanup runs as for Ctrl-C). The signal is also remembered, and
+    `Stack.check` raises it again: a library that swallows the KeyboardInterrupt (seen with
+    the demo in CI: Ctrl-C during a Prefect call, and the demo ran on to its end) delays
+    the stop only until the caller's next check."""
+    stack = Stack(log_dir)
 
-    def terminate(signum: int, _frame: FrameType | None) -> None:
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        stack.interrupted = signum
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, terminate)
-    stack = Stack(log_dir)
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield stack
     finally:
         stack.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
