@@ -7,6 +7,11 @@ answers, so a request whose answer left the server is in the log even when the
 process is killed a moment later (tests/integration/test_service_durability.py
 measures it). Monitoring reads a time window with `PredictionLog.window`.
 
+The champion's answers are in `predictions`; the challenger's shadow scores in
+`shadow_scores`, narrow rows keyed by the request id their champion row carries
+(its features, event time and events are there). `window` returns both as one
+frame.
+
 The tables carry a schema version (`prediction_log_version`): a later release
 that changes them adds a step to `MIGRATIONS`, and a release that finds a log
 newer than itself refuses to write to it instead of corrupting it.
@@ -50,7 +55,7 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Keeps IN (...) lists and multi-row statements under every driver's parameter limit.
 CHUNK = 500
 # SQLite: how often the background thread folds the WAL into the database file.
@@ -76,7 +81,9 @@ predictions = sa.Table(
     "predictions",
     metadata,
     sa.Column("request_id", sa.String(36), primary_key=True),
-    sa.Column("role", sa.String(16), primary_key=True),  # champion answered; challenger only shadowed
+    # Always champion since version 3 (challenger rows are in shadow_scores); kept in the key
+    # so that the tables need no rebuild.
+    sa.Column("role", sa.String(16), primary_key=True),
     sa.Column("logged_at", sa.DateTime, nullable=False),  # UTC, naive: SQLite keeps no zone
     # When the event happened (the record's timestamp, else logged_at): windows are by event
     # time, so late deliveries, backfills and replays land on the day they belong to.
@@ -84,15 +91,28 @@ predictions = sa.Table(
     sa.Column("model_name", sa.String(200), nullable=False),
     sa.Column("model_version", sa.String(32), nullable=False),
     sa.Column("record_id", sa.String(128), index=True),  # the caller's id column, when sent
-    # The record as received, unknown fields included. JSON null on challenger rows: the
-    # champion's row of the same request holds them, and writing them twice cost the shadow
-    # as much as its scoring.
-    sa.Column("features", json_type(), nullable=False),
+    sa.Column("features", json_type(), nullable=False),  # the record as received, unknown fields included
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("decision", sa.Boolean),  # null for regression
     sa.Column("latency_ms", sa.Float, nullable=False),  # contract check + encoding + scoring
     sa.Column("schema_events", json_type(none_as_null=True)),  # SQL NULL when the record was clean
     sa.Index("ix_predictions_occurred_at_role", "occurred_at", "role"),
+)
+
+# The challenger's score for a request the champion answered. Only what the challenger adds:
+# on SQLite a row costs per B-tree it enters, and the predictions table has four, so the
+# shadow's rows there cost its thread (and the next answer's commit, which waited behind
+# them) as much as the champion's own.
+shadow_scores = sa.Table(
+    "shadow_scores",
+    metadata,
+    sa.Column("request_id", sa.String(36), primary_key=True),  # the champion's row of the same request
+    sa.Column("logged_at", sa.DateTime, nullable=False),
+    sa.Column("model_name", sa.String(200), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("decision", sa.Boolean),
+    sa.Column("latency_ms", sa.Float, nullable=False),
 )
 
 labels = sa.Table(
@@ -117,19 +137,52 @@ rejections = sa.Table(
     sa.Column("body", json_type()),  # the request as received, so a fixed upstream can replay it
 )
 
-# PredictionLog._record_sqlite's statement; its value tuples follow this column order.
-_SQLITE_INSERT = (
-    "INSERT INTO predictions (request_id, role, logged_at, occurred_at, model_name, model_version, record_id, "
-    "features, score, decision, latency_ms, schema_events) VALUES "
+
+@dataclass(frozen=True)
+class _SqliteInsert:
+    """PredictionLog._record_sqlite's multi-row statement for one table; the values it takes
+    are flat, row after row, in `columns` order."""
+
+    table: str
+    columns: tuple[str, ...]
+
+    @property
+    def rows_per_statement(self) -> int:
+        return 999 // len(self.columns)  # SQLite before 3.32 takes at most 999 variables
+
+    def statements(self, values: Sequence[Any]) -> Iterator[tuple[str, Sequence[Any]]]:
+        width = len(self.columns)
+        for chunk in _chunks(values, self.rows_per_statement * width):
+            yield _insert_sql(self.table, self.columns, len(chunk) // width), chunk
+
+
+@functools.cache
+def _insert_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
+    row = "(" + ", ".join(["?"] * len(columns)) + ")"
+    # The names are this module's constants; every value is a bound parameter.
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([row] * rows)  # noqa: S608
+
+
+_ANSWERS = _SqliteInsert(
+    "predictions",
+    (
+        "request_id",
+        "role",
+        "logged_at",
+        "occurred_at",
+        "model_name",
+        "model_version",
+        "record_id",
+        "features",
+        "score",
+        "decision",
+        "latency_ms",
+        "schema_events",
+    ),
 )
-_SQLITE_COLUMNS = 12
-_SQLITE_ROW = "(" + ", ".join(["?"] * _SQLITE_COLUMNS) + ")"
-# Rows per INSERT: 12 values each stays under the 999 variables of SQLite before 3.32.
-_SQLITE_ROWS_PER_INSERT = 80
-
-
-def _sqlite_insert(rows: int) -> str:
-    return _SQLITE_INSERT + ", ".join([_SQLITE_ROW] * rows)
+_SHADOW = _SqliteInsert(
+    "shadow_scores", ("request_id", "logged_at", "model_name", "model_version", "score", "decision", "latency_ms")
+)
 
 
 # The index version 1 had and version 2 dropped.
@@ -148,8 +201,17 @@ def _drop_logged_at_index(connection: sa.Connection) -> None:
 # version -> (description, step run inside the upgrading transaction). Version 1 is the
 # first schema, created by create_all; a new release adds its step here and creates the
 # new schema directly for a new log.
+def _move_shadow_rows(connection: sa.Connection) -> None:
+    """v3: the challenger's rows move from `predictions` to the narrow `shadow_scores` (which
+    create_all has just made)."""
+    moved = sa.select(*(predictions.c[c.name] for c in shadow_scores.columns)).where(predictions.c.role == CHALLENGER)
+    connection.execute(shadow_scores.insert().from_select([c.name for c in shadow_scores.columns], moved))
+    connection.execute(predictions.delete().where(predictions.c.role == CHALLENGER))
+
+
 MIGRATIONS: dict[int, Migration] = {
     2: ("drop the unused logged_at index; challenger rows without features", _drop_logged_at_index),
+    3: ("challenger rows move to the narrow shadow_scores table", _move_shadow_rows),
 }
 
 
@@ -279,14 +341,27 @@ def _sqlite_time(moment: datetime) -> str:
 
 
 def _sqlite_values(batch: PredictionBatch) -> list[Any]:
-    """A request's rows as one flat list of `_SQLITE_INSERT`'s values, built column by column:
-    what its rows share is converted once, and zip does the interleaving in C."""
+    """A request's rows as one flat list of values for `_ANSWERS` (champion) or `_SHADOW`
+    (challenger), built column by column: what its rows share is converted once, and zip
+    does the interleaving in C."""
     count = len(batch)
     logged_at = _sqlite_time(batch.logged_at)
+    decisions = [int(d) for d in batch.decisions] if batch.decisions is not None else [None] * count
+    if batch.role == CHALLENGER:
+        shadow = zip(
+            batch.request_ids,
+            itertools.repeat(logged_at, count),
+            itertools.repeat(batch.model_name, count),
+            itertools.repeat(batch.model_version, count),
+            batch.scores,
+            decisions,
+            itertools.repeat(batch.latency_ms, count),
+            strict=True,
+        )
+        return list(itertools.chain.from_iterable(shadow))
     # _sqlite_time inlined: a Python call per record costs more than the formatting itself.
     occurred = [logged_at if m is None else m.isoformat(" ", "microseconds") for m in batch.event_times]
     features = [dumps(record) for record in batch.features] if batch.features is not None else ["null"] * count
-    decisions = [int(d) for d in batch.decisions] if batch.decisions is not None else [None] * count
     events = [dumps(found) if found else None for found in batch.schema_events]
     rows = zip(
         batch.request_ids,
@@ -306,26 +381,40 @@ def _sqlite_values(batch: PredictionBatch) -> list[Any]:
     return list(itertools.chain.from_iterable(rows))
 
 
-def _sqlite_row_values(rows: Iterable[PredictionRow]) -> list[Any]:
-    """`_sqlite_values` for rows given one by one."""
-    return [
-        value
-        for row in rows
-        for value in (
+def _sqlite_row_values(row: PredictionRow) -> tuple[Any, ...]:
+    """`_sqlite_values` for one row given as a dict."""
+    decision = None if row["decision"] is None else int(row["decision"])
+    logged_at = _sqlite_time(row["logged_at"])
+    if row["role"] == CHALLENGER:
+        return (
             row["request_id"],
-            row["role"],
-            _sqlite_time(row["logged_at"]),
-            _sqlite_time(row["occurred_at"]),
+            logged_at,
             row["model_name"],
             row["model_version"],
-            row["record_id"],
-            dumps(row["features"]),
             row["score"],
-            None if row["decision"] is None else int(row["decision"]),
+            decision,
             row["latency_ms"],
-            None if row["schema_events"] is None else dumps(row["schema_events"]),
         )
-    ]
+    events = row["schema_events"]
+    return (
+        row["request_id"],
+        row["role"],
+        logged_at,
+        _sqlite_time(row["occurred_at"]),
+        row["model_name"],
+        row["model_version"],
+        row["record_id"],
+        dumps(row["features"]),
+        row["score"],
+        decision,
+        row["latency_ms"],
+        None if events is None else dumps(events),
+    )
+
+
+def _shadow_row(row: PredictionRow) -> dict[str, Any]:
+    """A challenger row as `shadow_scores` holds it."""
+    return {c.name: row[c.name] for c in shadow_scores.columns}  # type: ignore[literal-required]
 
 
 class PredictionLog:
@@ -458,16 +547,26 @@ class PredictionLog:
         if self._sqlite and not self.db_schema:
             self._record_sqlite(batches)
             return
+        rows = [row for batch in batches for row in batch]
+        answers = [row for row in rows if row["role"] != CHALLENGER]
+        shadow = [_shadow_row(row) for row in rows if row["role"] == CHALLENGER]
         with self._write_lock, self.engine.begin() as connection:
-            connection.execute(predictions.insert(), [row for batch in batches for row in batch])
+            if answers:
+                connection.execute(predictions.insert(), answers)
+            if shadow:
+                connection.execute(shadow_scores.insert(), shadow)
 
     def _record_sqlite(self, batches: Sequence[Sequence[PredictionRow]]) -> None:
-        """The service's hot path on SQLite: the statement goes straight to the driver with the
+        """The service's hot path on SQLite: the statements go straight to the driver with the
         values already in SQLite's form (the text SQLAlchemy's types would store), because
         SQLAlchemy's per-value processing costs as much as the insert itself."""
-        values: list[Any] = []
+        values: dict[_SqliteInsert, list[Any]] = {_ANSWERS: [], _SHADOW: []}
         for batch in batches:
-            values += _sqlite_values(batch) if isinstance(batch, PredictionBatch) else _sqlite_row_values(batch)
+            if isinstance(batch, PredictionBatch):
+                values[_SHADOW if batch.role == CHALLENGER else _ANSWERS] += _sqlite_values(batch)
+            else:
+                for row in batch:
+                    values[_SHADOW if row["role"] == CHALLENGER else _ANSWERS] += _sqlite_row_values(row)
         with self._write_lock:
             connection = self.engine.raw_connection()
             try:
@@ -475,9 +574,10 @@ class PredictionLog:
                 try:
                     # Multi-row INSERTs, not executemany: the sqlite3 module gives up and retakes
                     # the GIL around every statement it steps, and the event loop then waits
-                    # for the GIL once per row instead of once per 80 rows.
-                    for chunk in _chunks(values, _SQLITE_ROWS_PER_INSERT * _SQLITE_COLUMNS):
-                        cursor.execute(_sqlite_insert(len(chunk) // _SQLITE_COLUMNS), chunk)
+                    # for the GIL once per row instead of once per statement.
+                    for insert, flat in values.items():
+                        for statement, chunk in insert.statements(flat):
+                            cursor.execute(statement, chunk)
                     connection.commit()
                 except BaseException:
                     connection.rollback()
@@ -485,7 +585,7 @@ class PredictionLog:
                 finally:
                     cursor.close()
             except sqlite3.Error as err:  # the same error type the SQLAlchemy path raises
-                raise sa.exc.DBAPIError.instance(_SQLITE_INSERT, None, err, sqlite3.Error) from err
+                raise sa.exc.DBAPIError.instance(_ANSWERS.table, None, err, sqlite3.Error) from err
             finally:
                 connection.close()
 
@@ -568,16 +668,46 @@ class PredictionLog:
         clashes with one of those columns is kept as `received.<name>`."""
         import pandas as pd
 
-        statement = (
-            sa.select(predictions, labels.c.label, labels.c.labelled_at)
-            .select_from(predictions.outerjoin(labels, predictions.c.request_id == labels.c.request_id))
-            .where(
-                predictions.c.occurred_at >= _naive_utc(start),
-                predictions.c.occurred_at < _naive_utc(end),
-                predictions.c.role.in_(list(roles)),
+        start, end = _naive_utc(start), _naive_utc(end)
+        answered = predictions.c.occurred_at >= start, predictions.c.occurred_at < end, predictions.c.role == CHAMPION
+        parts: list[sa.Select[Any]] = []
+        if CHAMPION in roles:
+            parts.append(
+                sa.select(predictions, labels.c.label, labels.c.labelled_at)
+                .select_from(predictions.outerjoin(labels, predictions.c.request_id == labels.c.request_id))
+                .where(*answered)
             )
-            .order_by(predictions.c.occurred_at, predictions.c.request_id, predictions.c.role)
-        )
+        if CHALLENGER in roles:  # its champion row gives it the event time, the caller's id and the events
+            shadow = shadow_scores.c
+            parts.append(
+                sa.select(
+                    shadow.request_id,
+                    sa.literal(CHALLENGER, predictions.c.role.type).label("role"),
+                    shadow.logged_at,
+                    predictions.c.occurred_at,
+                    shadow.model_name,
+                    shadow.model_version,
+                    predictions.c.record_id,
+                    sa.null().label("features"),
+                    shadow.score,
+                    shadow.decision,
+                    shadow.latency_ms,
+                    predictions.c.schema_events,
+                    labels.c.label,
+                    labels.c.labelled_at,
+                )
+                .select_from(
+                    shadow_scores.join(predictions, predictions.c.request_id == shadow.request_id).outerjoin(
+                        labels, labels.c.request_id == shadow.request_id
+                    )
+                )
+                .where(*answered)
+            )
+        if not parts:
+            parts.append(sa.select(predictions, labels.c.label, labels.c.labelled_at).where(sa.false()))
+        found = (sa.union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+        # A request's champion row before its challenger's ("champion" sorts after "challenger").
+        statement = sa.select(found).order_by(found.c.occurred_at, found.c.request_id, found.c.role.desc())
         if limit is not None:
             statement = statement.limit(limit)
         with self.engine.connect() as connection:

@@ -21,6 +21,7 @@ from {{ cookiecutter.package_name }}.predictions import (
     PredictionRow,
     predictions,
     schema_versions,
+    shadow_scores,
 )
 from {{ cookiecutter.package_name }}.sqlstore import utcnow
 
@@ -53,18 +54,23 @@ def test_window_returns_rows_with_features_expanded_and_labels_joined(prediction
     # When monitoring reads the last minute, champion and challenger
     frame = prediction_log.window(now - timedelta(minutes=1), now + timedelta(seconds=1), roles=(CHAMPION, CHALLENGER))
 
-    # Then every row is there in time order with its features, events, version and label
+    # Then every row is there in time order with its features, events, version and label; the challenger's
+    # row carries its own score and version and its champion row's event time, caller's id and events
     assert result.accepted == 1
     assert result.unknown == []
     assert list(frame["request_id"]) == ["a", "b", "b"]
     assert list(frame["role"]) == [CHAMPION, CHAMPION, CHALLENGER]
     assert list(frame["model_version"]) == ["3", "3", "4"]
-    assert list(frame["amount"]) == [12.5, 12.5, 12.5]
+    assert list(frame["score"]) == [0.25, 0.25, 0.75]
+    assert frame["amount"].tolist()[:2] == [12.5, 12.5]
+    assert frame["amount"].isna().iloc[2]  # features are the champion row's
     assert frame["channel"].iloc[0] == " POS"  # as received, before normalisation
     assert frame["account_type"].iloc[0] == "business"
     assert frame["account_type"].isna().iloc[1]
+    assert frame["occurred_at"].iloc[2] == frame["occurred_at"].iloc[1]
+    assert frame["record_id"].iloc[2] == "tx-b"
     assert frame["schema_events"].iloc[0] == [{"kind": "normalised", "field": "channel"}]
-    assert frame["schema_events"].iloc[2] == []
+    assert frame["schema_events"].iloc[2] == frame["schema_events"].iloc[1]
     assert frame["label"].iloc[0] == 1.0
     assert frame["label"].isna().iloc[1]
     assert list(frame["decision"]) == [False, False, True]
@@ -90,27 +96,38 @@ def test_a_batch_is_stored_as_sqlalchemy_stores_its_rows(prediction_log: Predict
     )
     challenger = dataclasses.replace(champion, role=CHALLENGER, model_version="4", features=None, decisions=None)
 
-    # When the batches go through the log, and their rows, renamed, through SQLAlchemy's insert
+    # When the batches go through the log, and their rows, renamed, through SQLAlchemy's inserts
     prediction_log.record_batches([champion, challenger])
     renamed = [{**r, "request_id": f"{r['request_id']}-sa"} for batch in (champion, challenger) for r in batch]
     with prediction_log.engine.begin() as connection:
-        connection.execute(predictions.insert(), renamed)
+        connection.execute(predictions.insert(), renamed[:2])
+        connection.execute(shadow_scores.insert(), [{c.name: r[c.name] for c in shadow_scores.c} for r in renamed[2:]])
 
-    # Then both are stored alike, value for value as the database holds them (read as text)
-    as_text = [sa.cast(column, sa.Text).label(column.name) for column in predictions.c]
+    # Then both are stored alike, value for value as the database holds them (read as text), the
+    # champion's rows in predictions and the challenger's in shadow_scores
+    kept: dict[str, dict[str, dict[str, object]]] = {}
     with prediction_log.engine.connect() as connection:
-        raw = connection.execute(sa.select(*as_text)).mappings().all()
-        stored = connection.execute(sa.select(predictions)).mappings().all()
-    assert len(raw) == 8
-    for kept in (raw, stored):
-        by_id = {(r["request_id"], r["role"]): {k: v for k, v in r.items() if k != "request_id"} for r in kept}
-        for request_id, role in [("a", CHAMPION), ("b", CHAMPION), ("a", CHALLENGER), ("b", CHALLENGER)]:
-            assert by_id[(request_id, role)] == by_id[(f"{request_id}-sa", role)]
-    assert by_id[("b", CHAMPION)]["occurred_at"] == now
-    assert by_id[("b", CHAMPION)]["features"] == {"amount": None, "extra": None}
-    assert by_id[("a", CHAMPION)]["schema_events"] is None
-    assert by_id[("a", CHALLENGER)]["features"] is None
-    assert by_id[("a", CHALLENGER)]["decision"] is None
+        for table in (predictions, shadow_scores):
+            as_text = [sa.cast(column, sa.Text).label(column.name) for column in table.c]
+            for shape, query in (("raw", sa.select(*as_text)), ("typed", sa.select(table))):
+                stored = connection.execute(query).mappings().all()
+                assert len(stored) == 4
+                by_id = {r["request_id"]: {k: v for k, v in r.items() if k != "request_id"} for r in stored}
+                assert by_id["a"] == by_id["a-sa"]
+                assert by_id["b"] == by_id["b-sa"]
+                kept[f"{table.name} {shape}"] = by_id
+    answers, shadow = kept["predictions typed"], kept["shadow_scores typed"]
+    assert answers["b"]["occurred_at"] == now
+    assert answers["b"]["features"] == {"amount": None, "extra": None}
+    assert answers["a"]["schema_events"] is None
+    assert shadow["a"] == {
+        "logged_at": now,
+        "model_name": "fraud",
+        "model_version": "4",
+        "score": 0.25,
+        "decision": None,
+        "latency_ms": 1.5,
+    }
 
 
 def test_window_bounds_and_default_role(prediction_log: PredictionLog) -> None:
@@ -231,9 +248,39 @@ def test_a_version_1_log_is_migrated_in_place(prediction_log: PredictionLog) -> 
         reopened.close()
 
     # Then it is at this release's version, without the old index, and the row is still there
-    assert version == SCHEMA_VERSION == 2
+    assert version == SCHEMA_VERSION == 3
     assert V1_LOGGED_AT_INDEX not in indexes
     assert list(frame["request_id"]) == ["from-v1"]
+
+
+def test_a_version_2_log_moves_its_shadow_rows_to_their_own_table(prediction_log: PredictionLog) -> None:
+    """Opening a log that version 2 wrote moves the challenger's rows out of `predictions` into `shadow_scores`,
+    and a window reads them as before."""
+    # Given a log as version 2 left it: a champion row and its challenger row, both in predictions
+    now = utcnow()
+    with prediction_log.engine.begin() as connection:
+        connection.execute(predictions.insert(), [row("r", at=now), {**row("r", CHALLENGER, at=now), "features": None}])
+        connection.execute(schema_versions.delete())
+        connection.execute(schema_versions.insert().values(version=2, applied_at=utcnow(), description="v2"))
+    prediction_log.close()
+
+    # When the current release opens it
+    reopened = PredictionLog(prediction_log.url, db_schema=prediction_log.db_schema)
+    try:
+        with reopened.engine.connect() as connection:
+            roles_left = connection.execute(sa.select(predictions.c.role)).scalars().all()
+            moved = connection.execute(sa.select(shadow_scores)).mappings().all()
+        frame = reopened.window(now - timedelta(minutes=1), now + timedelta(seconds=1), roles=(CHAMPION, CHALLENGER))
+        version = reopened.schema_version()
+    finally:
+        reopened.close()
+
+    # Then predictions holds the champion's row only, the challenger's score is in shadow_scores, and the window
+    # pairs them as it did
+    assert version == SCHEMA_VERSION
+    assert roles_left == [CHAMPION]
+    assert [(r["request_id"], r["model_version"], r["score"], r["decision"]) for r in moved] == [("r", "4", 0.75, True)]
+    assert list(zip(frame["role"], frame["score"], strict=True)) == [(CHAMPION, 0.25), (CHALLENGER, 0.75)]
 
 
 def test_reopening_keeps_rows(tmp_path: Path) -> None:
