@@ -419,7 +419,9 @@ def main() -> None:
     if args.baseline is not None:
         # The earlier code in this environment: its package ahead of the installed one on the path.
         earlier = args.baseline.resolve()
-        before = service("baseline", earlier, state, args.workers)
+        # Its own prediction log: a log this code has migrated is refused by older code.
+        baseline_log = f"sqlite:///{state / 'baseline' / 'predictions.db'}"
+        before = service("baseline", earlier, state, args.workers, PREDICTION_LOG__URL=baseline_log)
         before.env["PYTHONPATH"] = str(earlier / "src")
         group.append((before, "log + shadow on, code of --baseline"))
     if "process" in chosen:
