@@ -4,7 +4,7 @@ the requests it refused.
 SQLAlchemy Core on SQLite (WAL journal, the default, in var/) or PostgreSQL (by
 URL). The service writes a request's rows in one transaction *before* it
 answers, so a request whose answer left the server is in the log even when the
-process is killed a moment later (tests/integration/test_service_durability.py
+process is killed a moment later (tests/integration/test_service_server.py
 measures it). Monitoring reads a time window with `PredictionLog.window`.
 
 The champion's answers are in `predictions`; the challenger's shadow scores in
@@ -195,9 +195,6 @@ def _drop_logged_at_index(connection: sa.Connection) -> None:
     connection.exec_driver_sql(f"DROP INDEX IF EXISTS {prefix}{V1_LOGGED_AT_INDEX}")
 
 
-# version -> (description, step run inside the upgrading transaction). Version 1 is the
-# first schema, created by create_all; a new release adds its step here and creates the
-# new schema directly for a new log.
 def _move_shadow_rows(connection: sa.Connection) -> None:
     """v3: the challenger's rows move from `predictions` to the narrow `shadow_scores` (which
     create_all has just made)."""
@@ -206,6 +203,9 @@ def _move_shadow_rows(connection: sa.Connection) -> None:
     connection.execute(predictions.delete().where(predictions.c.role == CHALLENGER))
 
 
+# version -> (description, step run inside the upgrading transaction). Version 1 is the
+# first schema, created by create_all; a new release adds its step here and creates the
+# new schema directly for a new log.
 MIGRATIONS: dict[int, Migration] = {
     2: ("drop the unused logged_at index; challenger rows without features", _drop_logged_at_index),
     3: ("challenger rows move to the narrow shadow_scores table", _move_shadow_rows),
