@@ -430,6 +430,7 @@ class PredictionLog:
         self.checkpoint_every_s = checkpoint_every_s
         self.wal_restart_bytes = wal_restart_bytes
         self.wal_restarts = 0  # catch-up passes that let SQLite start the WAL over
+        self._page_size: int | None = None
         self.db_schema = db_schema
         # synchronous=NORMAL makes a commit durable against a killed process (it is in the WAL
         # file when commit returns); FULL adds an fsync per commit to survive a power cut.
@@ -472,8 +473,9 @@ class PredictionLog:
         try:
             with self._raw_engine.connect() as connection:
                 _busy, frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
-                page = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
-            if frames * page > self.wal_restart_bytes:
+                if self._page_size is None:  # fixed once the database exists
+                    self._page_size = int(connection.exec_driver_sql("PRAGMA page_size").scalar_one())
+            if frames * self._page_size > self.wal_restart_bytes:
                 self._restart_wal()
         except sa.exc.SQLAlchemyError as err:  # the next one retries; the data is safe in the WAL
             log.warning("prediction log checkpoint failed: %s", str(err).splitlines()[0])
@@ -567,6 +569,7 @@ class PredictionLog:
             else:
                 for row in batch:
                     values[_SHADOW if row["role"] == CHALLENGER else _ANSWERS] += _sqlite_row_values(row)
+        statement = ""
         with self._write_lock:
             connection = self.engine.raw_connection()
             try:
@@ -585,7 +588,7 @@ class PredictionLog:
                 finally:
                     cursor.close()
             except sqlite3.Error as err:  # the same error type the SQLAlchemy path raises
-                raise sa.exc.DBAPIError.instance(_ANSWERS.table, None, err, sqlite3.Error) from err
+                raise sa.exc.DBAPIError.instance(statement, None, err, sqlite3.Error) from err
             finally:
                 connection.close()
 

@@ -188,6 +188,24 @@ def test_non_finite_values_in_unknown_fields_are_stored_as_null(prediction_log: 
     assert frame["amount"].iloc[0] == 12.5
 
 
+def test_a_failed_write_names_its_statement_and_keeps_nothing_of_the_transaction(
+    prediction_log: PredictionLog,
+) -> None:
+    """A write that fails in the shadow table says so (not `predictions`), and the answers
+    written in the same transaction are rolled back with it."""
+    # Given a challenger score already logged for request "a"
+    prediction_log.record([row("a"), row("a", CHALLENGER)])
+
+    # When a transaction holds a new answer and a second score for "a"
+    with pytest.raises(sa.exc.IntegrityError) as raised:
+        prediction_log.record_batches([[row("b")], [row("a", CHALLENGER)]])
+
+    # Then the error names the shadow table's insert, and "b" was not kept
+    assert "shadow_scores" in str(raised.value.statement)
+    frame = prediction_log.window(utcnow() - timedelta(minutes=1), utcnow() + timedelta(seconds=1))
+    assert list(frame["request_id"]) == ["a"]
+
+
 def test_rejections_keep_the_body_as_received(prediction_log: PredictionLog) -> None:
     """A request refused at the contract check is kept with its body and the reason."""
     # Given a refused request
