@@ -25,7 +25,7 @@ $(UV):
 install: .venv/.synced ## Create the template's environment
 
 test: install ## Bake the option matrix and run each baked project's lint, types and tests
-	.venv/bin/pytest
+	.venv/bin/pytest -n 2 --dist loadgroup
 
 test-fast: install ## Bakes and file-set checks only (no baked environments)
 	.venv/bin/pytest -m "not slow"

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 TEMPLATE = Path(__file__).resolve().parents[1]
 CHOICES = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
 
@@ -98,3 +100,17 @@ def representatives() -> list[Combination]:
             )
         )
     return chosen
+
+
+# `make test` runs in two processes (pytest-xdist, `--dist loadgroup`), and the long tests
+# are laid out in two lanes of about equal length (2 cores, 2026-11-26): the default bake's
+# whole suite (about 17 min, most of it waiting on its servers) beside `make demo` (about
+# 11 min), then the representative bakes, one lane per Python version, because the bakes of
+# one version share an environment and a mypy cache that each lane builds once.
+DEFAULT_BAKE_LANE = "python-3.11"
+DEMO_LANE = "python-3.12"
+
+
+def lane(combo: Combination) -> pytest.MarkDecorator:
+    """The xdist group of a representative bake: the lane of its Python version."""
+    return pytest.mark.xdist_group(f"python-{combo['python_version']}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import bake
-from tests.matrix import Combination, representatives
+from tests.matrix import DEFAULT_BAKE_LANE, Combination, lane, representatives
 
 UV = str(Path(sys.executable).with_name("uv"))
 pytestmark = pytest.mark.slow
@@ -46,6 +46,7 @@ def check(command: list[str], cwd: Path, env: dict[str, str], timeout: int = 360
     assert result.returncode == 0, f"`{' '.join(command)}` failed in {cwd}:\n{output}"
 
 
+@pytest.mark.xdist_group(DEFAULT_BAKE_LANE)
 def test_default_bake_passes_lint_lock_contract_and_every_test(default_bake: Path) -> None:
     """The default project, exactly as a newcomer runs it: `make lint test` and friends."""
     # Given the default bake and a Python 3.11+
@@ -66,7 +67,7 @@ def shared_environments(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("environments")
 
 
-@pytest.mark.parametrize("combo", representatives(), ids=lambda c: c.id)
+@pytest.mark.parametrize("combo", [pytest.param(c, marks=lane(c), id=c.id) for c in representatives()])
 def test_representative_bake_passes_lint_types_and_fast_tests(
     tmp_path: Path, shared_environments: Path, combo: Combination
 ) -> None:
@@ -82,10 +83,13 @@ def test_representative_bake_passes_lint_types_and_fast_tests(
     bin_dir = environment / "bin"
 
     # When its environment is synced from the lock and its checks run / Then each passes
-    # (bytecode compiled once per environment: later bakes only swap the project package)
+    # (bytecode compiled and the dependencies type-checked once per environment: later bakes
+    # only swap the project package, and mypy's cache rechecks what changed; 88 s cold, 10 s
+    # with the cache of a bake of the other problem type and package name)
     compile_bytecode = [] if environment.exists() else ["--compile-bytecode"]
+    mypy_cache = shared_environments / f"mypy-cache-{combo['python_version']}"
     check([UV, "sync", "--frozen", *compile_bytecode, "--python", python], project, env)
     check([str(bin_dir / "ruff"), "check", "."], project, env)
     check([str(bin_dir / "ruff"), "format", "--check", "."], project, env)
-    check([str(bin_dir / "mypy")], project, env)
+    check([str(bin_dir / "mypy"), "--cache-dir", str(mypy_cache)], project, env)
     check([str(bin_dir / "pytest"), "-m", "not slow", "-q", "-x", "-p", "no:cacheprovider"], project, env)

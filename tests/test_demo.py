@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
-from tests.matrix import TEMPLATE
+from tests.matrix import DEMO_LANE, TEMPLATE
 from tests.test_baked_project import clean_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(DEMO_LANE)]
 OUTCOME = TEMPLATE / "build" / "demo" / "fraud-detection" / "var" / "demo" / "outcome.json"
 
 
