@@ -581,6 +581,7 @@ class PredictionLog:
                     for insert, flat in values.items():
                         for statement, chunk in insert.statements(flat):
                             cursor.execute(statement, chunk)
+                    statement = "COMMIT"
                     connection.commit()
                 except BaseException:
                     connection.rollback()
