@@ -107,10 +107,10 @@ def representatives() -> list[Combination]:
 # most of it waiting on its servers) beside `make demo` (609 s), then the representative
 # bakes, one lane per Python version, because the bakes of one version share an environment
 # and a mypy cache that each lane builds once (lanes of 1,815 and 1,339 s in that run).
-DEFAULT_BAKE_LANE = "python-3.11"
-DEMO_LANE = "python-3.12"
+def lane(python_version: str) -> pytest.MarkDecorator:
+    """The xdist group of the lane that runs the bakes of `python_version`."""
+    return pytest.mark.xdist_group(f"python-{python_version}")
 
 
-def lane(combo: Combination) -> pytest.MarkDecorator:
-    """The xdist group of a representative bake: the lane of its Python version."""
-    return pytest.mark.xdist_group(f"python-{combo['python_version']}")
+DEFAULT_BAKE_LANE = lane("3.11")  # the default bake runs on 3.11 (test_baked_project)
+DEMO_LANE = lane("3.12")

@@ -46,7 +46,7 @@ def check(command: list[str], cwd: Path, env: dict[str, str], timeout: int = 360
     assert result.returncode == 0, f"`{' '.join(command)}` failed in {cwd}:\n{output}"
 
 
-@pytest.mark.xdist_group(DEFAULT_BAKE_LANE)
+@DEFAULT_BAKE_LANE
 def test_default_bake_passes_lint_lock_contract_and_every_test(default_bake: Path) -> None:
     """The default project, exactly as a newcomer runs it: `make lint test` and friends."""
     # Given the default bake and a Python 3.11+
@@ -67,7 +67,9 @@ def shared_environments(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("environments")
 
 
-@pytest.mark.parametrize("combo", [pytest.param(c, marks=lane(c), id=c.id) for c in representatives()])
+@pytest.mark.parametrize(
+    "combo", [pytest.param(c, marks=lane(c["python_version"]), id=c.id) for c in representatives()]
+)
 def test_representative_bake_passes_lint_types_and_fast_tests(
     tmp_path: Path, shared_environments: Path, combo: Combination
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 from tests.matrix import DEMO_LANE, TEMPLATE
 from tests.test_baked_project import clean_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(DEMO_LANE)]
+pytestmark = [pytest.mark.slow, DEMO_LANE]
 OUTCOME = TEMPLATE / "build" / "demo" / "fraud-detection" / "var" / "demo" / "outcome.json"
 
 
