@@ -120,7 +120,7 @@ def _write(path: Path, payload: dict[str, Any]) -> None:
 
 
 def contract() -> Any:
-    from fraud_detection.contract import parse_contract
+    from fraud_detection.core.contract import parse_contract
 
     features: list[dict[str, Any]] = [{"name": f"num_{i}", "type": "numeric", "nullable": True} for i in range(NUMERIC)]
     features += [
@@ -215,8 +215,8 @@ def generate(rows: int, out: Path) -> dict[str, Any]:
 
 
 def run_engine(data: Path) -> dict[str, Any]:
-    from fraud_detection.drift import score_window
-    from fraud_detection.profile import compile_profile, fit_profile
+    from fraud_detection.monitoring.drift import score_window
+    from fraud_detection.model.reference_profile import compile_profile, fit_profile
 
     reference = pd.read_parquet(data / "reference.parquet")
     start = time.perf_counter()
@@ -257,7 +257,7 @@ def run_engine(data: Path) -> dict[str, Any]:
 def run_scipy(data: Path) -> dict[str, Any]:
     """Kolmogorov-Smirnov (scipy.stats.ks_2samp) on every numeric column's raw values, and the
     chi-square test of the 2 x k contingency table (scipy.stats.chi2_contingency) per categorical."""
-    from fraud_detection.drift_stats import adjust_p_values
+    from fraud_detection.core.two_sample import adjust_p_values
     from scipy import stats
 
     reference = pd.read_parquet(data / "reference.parquet")
@@ -302,8 +302,8 @@ def _rates(flags: list[int], features: int) -> dict[str, float]:
 
 
 def synthetic_trials(trials: int, reference_rows: int) -> dict[str, Any]:
-    from fraud_detection.drift import score_window
-    from fraud_detection.profile import compile_profile, fit_profile
+    from fraud_detection.monitoring.drift import score_window
+    from fraud_detection.model.reference_profile import compile_profile, fit_profile
     from fraud_detection.settings import DriftSettings
 
     uncorrected = DriftSettings(correction="none")
@@ -349,10 +349,10 @@ def synthetic_trials(trials: int, reference_rows: int) -> dict[str, Any]:
 
 def demo_trials(trials: int, reference_rows: int) -> dict[str, Any]:
     """Undrifted days of the demo world (the project's contract, real dependencies between features)."""
-    from fraud_detection.contract import load_contract
-    from fraud_detection.data import TransactionGenerator
-    from fraud_detection.drift import score_window
-    from fraud_detection.profile import compile_profile, fit_profile
+    from fraud_detection.core.contract import load_contract
+    from fraud_detection.data.demo_world import TransactionGenerator
+    from fraud_detection.monitoring.drift import score_window
+    from fraud_detection.model.reference_profile import compile_profile, fit_profile
     from fraud_detection.settings import get_settings
 
     project = load_contract(get_settings().contract_file)

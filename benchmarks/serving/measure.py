@@ -79,9 +79,10 @@ def free_port() -> int:
 def prepare(project: Path, state: Path, rows: int) -> dict[str, Any]:
     """Train a champion into a fresh registry, register its bundle again as `challenger`."""
     sys.path.insert(0, str(project))
-    from fraud_detection import registry
-    from fraud_detection.contract import load_contract
-    from fraud_detection.data import demo_frame, prepare_frame
+    from fraud_detection.stores import registry
+    from fraud_detection.core.contract import load_contract
+    from fraud_detection.data.demo_world import demo_frame
+    from fraud_detection.data.tables import prepare_frame
     from fraud_detection.settings import Settings
     from tests.support import train_version  # the baked project's own "every step, no Prefect"
 
@@ -106,10 +107,10 @@ def prepare(project: Path, state: Path, rows: int) -> dict[str, Any]:
 def write_bodies(project: Path, state: Path, bodies: Path) -> None:
     """Realistic records (as callers send them) for the service and the echo; the same
     records encoded as the float matrix for `mlflow models serve`."""
-    from fraud_detection import registry
-    from fraud_detection.bundle import load_bundle
-    from fraud_detection.contract import load_contract
-    from fraud_detection.data import TransactionGenerator
+    from fraud_detection.stores import registry
+    from fraud_detection.model.bundle import load_bundle
+    from fraud_detection.core.contract import load_contract
+    from fraud_detection.data.demo_world import TransactionGenerator
     from fraud_detection.settings import Settings
 
     settings = Settings(project_root=project, state_dir=state)

@@ -164,8 +164,8 @@ def run_steps(data: Path, state: Path, model_dir: Path | None) -> dict[str, Any]
     recorder = Recorder()
     start = time.perf_counter()
     import_heavy(recorder)
-    from fraud_detection import pipeline
-    from fraud_detection.train import lightgbm_params
+    from fraud_detection.training import gate, steps as pipeline
+    from fraud_detection.training.fit import lightgbm_params
 
     settings = project_settings(state, data)
     contract = pipeline.load_project_contract(settings)
@@ -192,7 +192,7 @@ def run_steps(data: Path, state: Path, model_dir: Path | None) -> dict[str, Any]
             run_tags={"trigger": "benchmark"},
         )  # fmt: skip
     with recorder.step("gate"):
-        decision = pipeline.gate(registered, evaluation, split, contract, settings, "benchmark")
+        decision = gate.gate(registered, evaluation, split, contract, settings, "benchmark")
     total = time.perf_counter() - start
     # A retraining meets an existing registry and a champion: logging skips the database's
     # creation, and the gate scores the champion on this holdout.
@@ -203,7 +203,7 @@ def run_steps(data: Path, state: Path, model_dir: Path | None) -> dict[str, Any]
             run_tags={"trigger": "benchmark-again"},
         )  # fmt: skip
     with recorder.step("again:gate"):
-        again_decision = pipeline.gate(again, evaluation, split, contract, settings, "benchmark-again")
+        again_decision = gate.gate(again, evaluation, split, contract, settings, "benchmark-again")
     if model_dir is not None:
         model_dir.mkdir(parents=True, exist_ok=True)
         booster.save_model(str(model_dir / "lightgbm.txt"))  # LightGBM's own text format
@@ -340,8 +340,9 @@ def run_predict(
     import lightgbm as lgb
     import numpy as np
     import pandas as pd
-    from fraud_detection import pipeline, registry
-    from fraud_detection.bundle import load_bundle, onnxruntime_session
+    from fraud_detection.training import gate, steps as pipeline
+    from fraud_detection.stores import registry
+    from fraud_detection.model.bundle import load_bundle, onnxruntime_session
 
     settings = project_settings(state, data)
     contract = pipeline.load_project_contract(settings)
@@ -441,9 +442,9 @@ def _control(
     LightGBM as plain numbers (so the ONNX graph has no BRANCH_EQ chains); ORT/LightGBM again."""
     import lightgbm as lgb
     import numpy as np
-    from fraud_detection.bundle import onnxruntime_session
-    from fraud_detection.export import to_onnx
-    from fraud_detection.train import lightgbm_params
+    from fraud_detection.model.bundle import onnxruntime_session
+    from fraud_detection.training.onnx_export import to_onnx
+    from fraud_detection.training.fit import lightgbm_params
 
     y = split.train[contract.target].to_numpy(dtype=float)
     params = {**lightgbm_params(contract, settings.training, y), "num_threads": 1}
@@ -483,7 +484,7 @@ def run_fit_threads(data: Path, state: Path, threads: list[int], rounds: int) ->
     PASSIVE (the caller sets the variable: it is read when the OpenMP runtime loads) to see
     what spinning threads cost when other processes want the same cores."""
     import numpy as np
-    from fraud_detection import pipeline
+    from fraud_detection.training import gate, steps as pipeline
 
     settings = project_settings(state, data)
     contract = pipeline.load_project_contract(settings)
@@ -522,8 +523,8 @@ def run_category_levels(data: Path, state: Path, levels: list[int], batch: int, 
     """Train with each `max_category_levels` (1 thread), export, and time ORT against LightGBM
     on the same holdout rows. Each kept level of an open categorical (merchant_id) is a code;
     a LightGBM categorical split becomes a chain of BRANCH_EQ nodes, one per category code."""
-    from fraud_detection import pipeline
-    from fraud_detection.bundle import onnxruntime_session
+    from fraud_detection.training import gate, steps as pipeline
+    from fraud_detection.model.bundle import onnxruntime_session
 
     settings = project_settings(state, data)
     contract = pipeline.load_project_contract(settings)
@@ -567,7 +568,7 @@ def run_category_levels(data: Path, state: Path, levels: list[int], batch: int, 
 def run_profile(data: Path, state: Path, out: Path, steps: list[str]) -> None:
     """cProfile the named steps (load, validate, fit, log_and_register, gate, ...) after a plain run
     of the steps before them; writes the top functions by cumulative time."""
-    from fraud_detection import pipeline
+    from fraud_detection.training import gate, steps as pipeline
 
     recorder = Recorder()
     import_heavy(recorder)
@@ -605,7 +606,7 @@ def run_profile(data: Path, state: Path, out: Path, steps: list[str]) -> None:
             onnx_bytes=onnx_bytes, parity=parity, booster_params={}, run_tags={"trigger": "profile"},
         ),
     )  # fmt: skip
-    maybe_profile("gate", lambda: pipeline.gate(registered, evaluation, split, contract, settings, "profile"))
+    maybe_profile("gate", lambda: gate.gate(registered, evaluation, split, contract, settings, "profile"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report.getvalue(), encoding="utf-8")
 

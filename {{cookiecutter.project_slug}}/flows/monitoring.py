@@ -1,6 +1,6 @@
 """Monitoring: one window of live traffic against the model's reference, start to finish.
 
-Each step is a task around a function in the package (`monitor_run.py`), so
+Each step is a task around a function in the package (`monitoring.steps`), so
 this file reads as the table of contents of a monitoring run. With no
 parameters it judges the last complete window of the prediction log (a day by
 default); `start`/`end` replay any window, e.g. the demo's simulated days.
@@ -16,24 +16,25 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from {{ cookiecutter.package_name }} import monitor_run, summary
-from {{ cookiecutter.package_name }} import monitoring as engine
-from {{ cookiecutter.package_name }}.report import report_path as report_file
+from {{ cookiecutter.package_name }}.monitoring import steps, window
+from {{ cookiecutter.package_name }}.monitoring.assessment import assess
+from {{ cookiecutter.package_name }}.monitoring.report import artifacts
+from {{ cookiecutter.package_name }}.monitoring.report.html import report_path as report_file
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 # NO_CACHE: inputs are data frames, models and reports; never cache or hash them.
 
-choose_window = task(name="choose-window", cache_policy=NO_CACHE)(engine.resolve_window)
-read_window = task(name="read-prediction-log", cache_policy=NO_CACHE)(engine.load_window)
-load_reference = task(name="load-reference-profile", cache_policy=NO_CACHE)(monitor_run.reference_model)
-read_labels = task(name="read-labelled-answers", cache_policy=NO_CACHE)(monitor_run.with_labels)
-measure = task(name="measure-drift-and-performance", cache_policy=NO_CACHE)(monitor_run.measure)
-store = task(name="store-history", cache_policy=NO_CACHE)(monitor_run.store)
-decide_retraining = task(name="check-retraining-rules", cache_policy=NO_CACHE)(monitor_run.decide_retraining)
-send_alerts = task(name="send-alerts", cache_policy=NO_CACHE)(monitor_run.send_alerts)
-request_retraining = task(name="request-retraining", cache_policy=NO_CACHE)(monitor_run.request_retraining)
-copy_shadow_decisions = task(name="copy-shadow-decisions", cache_policy=NO_CACHE)(monitor_run.copy_shadow_decisions)
-write_report = task(name="write-report", cache_policy=NO_CACHE)(monitor_run.publish_report)
+choose_window = task(name="choose-window", cache_policy=NO_CACHE)(window.resolve_window)
+read_window = task(name="read-prediction-log", cache_policy=NO_CACHE)(window.load_window)
+load_reference = task(name="load-reference-profile", cache_policy=NO_CACHE)(steps.reference_model)
+read_labels = task(name="read-labelled-answers", cache_policy=NO_CACHE)(steps.with_labels)
+measure = task(name="measure-drift-and-performance", cache_policy=NO_CACHE)(assess)
+store = task(name="store-history", cache_policy=NO_CACHE)(steps.store)
+decide_retraining = task(name="check-retraining-rules", cache_policy=NO_CACHE)(steps.decide_retraining)
+send_alerts = task(name="send-alerts", cache_policy=NO_CACHE)(steps.send_alerts)
+request_retraining = task(name="request-retraining", cache_policy=NO_CACHE)(steps.request_retraining)
+copy_shadow_decisions = task(name="copy-shadow-decisions", cache_policy=NO_CACHE)(steps.copy_shadow_decisions)
+write_report = task(name="write-report", cache_policy=NO_CACHE)(steps.publish_report)
 
 
 @flow(name="monitoring")
@@ -44,32 +45,32 @@ def monitoring(start: datetime | None = None, end: datetime | None = None) -> di
     settings = get_settings()
     logger = get_run_logger()
 
-    window = choose_window(settings, start, end)
-    data = read_window(settings, window)
+    span = choose_window(settings, start, end)
+    data = read_window(settings, span)
     model = load_reference(settings, data)
     data = read_labels(settings, model, data)
     assessment = measure(settings, model, data)
-    logger.info("%s: %d answers against %s v%s", window.label, assessment.rows, model.name, model.version)
+    logger.info("%s: %d answers against %s v%s", span.label, assessment.rows, model.name, model.version)
     store(settings, assessment, str(flow_run.get_id() or ""))
 
     decision = decide_retraining(settings, assessment)
-    report_path = report_file(settings, window)
+    report_path = report_file(settings, span)
     outcomes = send_alerts(settings, assessment, decision, report_path)
     incident = request_retraining(settings, assessment, decision)
     copy_shadow_decisions(settings)
     write_report(settings, assessment)
 
     create_markdown_artifact(
-        key=summary.SUMMARY_KEY,
-        markdown=summary.markdown(assessment, decision, outcomes, str(report_path), incident),
-        description=f"monitoring {window.label}",
+        key=artifacts.SUMMARY_KEY,
+        markdown=artifacts.markdown(assessment, decision, outcomes, str(report_path), incident),
+        description=f"monitoring {span.label}",
     )
     create_table_artifact(
-        key=summary.FEATURES_KEY,
-        table=summary.feature_table(assessment),
-        description=f"feature drift {window.label}",
+        key=artifacts.FEATURES_KEY,
+        table=artifacts.feature_table(assessment),
+        description=f"feature drift {span.label}",
     )
-    return monitor_run.result(assessment, decision, outcomes, incident, report_path)
+    return steps.result(assessment, decision, outcomes, incident, report_path)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from {{ cookiecutter.package_name }}.batch_scoring import score_file
-from {{ cookiecutter.package_name }}.contract import load_contract
+from {{ cookiecutter.package_name }}.core.contract import load_contract
+from {{ cookiecutter.package_name }}.serving.batch_scoring import score_file
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 score = task(name="score-file", cache_policy=NO_CACHE)(score_file)

@@ -15,10 +15,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }} import shadow_evaluation as steps
-from {{ cookiecutter.package_name }}.contract import load_contract
+from {{ cookiecutter.package_name }}.core.contract import load_contract
+from {{ cookiecutter.package_name }}.promotion import shadow_steps as steps
 from {{ cookiecutter.package_name }}.settings import get_settings
+from {{ cookiecutter.package_name }}.stores import registry
 
 # Inputs are data frames and clients: never cache or hash them.
 read_pairs = task(name="read-paired-requests", cache_policy=NO_CACHE)(steps.read_pairs)

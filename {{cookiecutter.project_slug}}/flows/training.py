@@ -1,6 +1,7 @@
-"""Training: load, validate, split, train, evaluate, export, prove parity, register, gate.
+"""Training: load, add fresh labelled rows, validate, split, train, evaluate, export, prove
+parity, register, gate.
 
-Each step is a task around a function in the package (see `pipeline.py`), so
+Each step is a task around a function in the package (`training.steps`, `training.gate`), so
 this file reads as the table of contents of a training run. A failing step
 stops the run with its reason; nothing is registered before validation and the
 parity check pass, and nothing gets an alias before the gate passes.
@@ -15,20 +16,22 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from {{ cookiecutter.package_name }} import pipeline
 from {{ cookiecutter.package_name }}.settings import get_settings
-from {{ cookiecutter.package_name }}.train import lightgbm_params
+from {{ cookiecutter.package_name }}.training import gate, steps
+from {{ cookiecutter.package_name }}.training.fit import lightgbm_params
 
 # Inputs are data frames and models: never cache or hash them (cache_policy=NO_CACHE).
-load_data = task(name="load-data", cache_policy=NO_CACHE)(pipeline.load_training_data)
-validate_data = task(name="validate-data", cache_policy=NO_CACHE)(pipeline.validate)
-split_by_time = task(name="split-by-time", cache_policy=NO_CACHE)(pipeline.split)
-train_model = task(name="train-lightgbm", cache_policy=NO_CACHE)(pipeline.fit)
-evaluate_holdout = task(name="evaluate-holdout", cache_policy=NO_CACHE)(pipeline.evaluate_holdout)
-export_onnx = task(name="export-onnx", cache_policy=NO_CACHE)(pipeline.export)
-check_parity = task(name="check-parity", cache_policy=NO_CACHE)(pipeline.check_parity)
-log_to_mlflow = task(name="log-to-mlflow", cache_policy=NO_CACHE)(pipeline.log_and_register)
-gate_and_alias = task(name="gate-and-alias", cache_policy=NO_CACHE)(pipeline.gate)
+load_data = task(name="load-training-data", cache_policy=NO_CACHE)(steps.load_training_data)
+read_fresh_rows = task(name="read-fresh-labelled-rows", cache_policy=NO_CACHE)(steps.read_fresh_rows)
+add_fresh_rows = task(name="add-fresh-rows", cache_policy=NO_CACHE)(steps.add_fresh_rows)
+validate_data = task(name="validate-data", cache_policy=NO_CACHE)(steps.validate)
+split_by_time = task(name="split-by-time", cache_policy=NO_CACHE)(steps.split)
+train_model = task(name="train-lightgbm", cache_policy=NO_CACHE)(steps.fit)
+evaluate_holdout = task(name="evaluate-holdout", cache_policy=NO_CACHE)(steps.evaluate_holdout)
+export_onnx = task(name="export-onnx", cache_policy=NO_CACHE)(steps.export)
+check_parity = task(name="check-parity", cache_policy=NO_CACHE)(steps.check_parity)
+log_to_mlflow = task(name="log-to-mlflow", cache_policy=NO_CACHE)(steps.log_and_register)
+gate_and_alias = task(name="gate-and-alias", cache_policy=NO_CACHE)(gate.gate)
 
 
 @flow(name="training")
@@ -40,9 +43,11 @@ def training(
     settings = get_settings()
     logger = get_run_logger()
     logger.info("training because: %s", reason)
-    contract = pipeline.load_project_contract(settings)
+    contract = steps.load_project_contract(settings)
 
-    frame = load_data(settings, contract, Path(data_path) if data_path else None)
+    base = load_data(settings, contract, Path(data_path) if data_path else None)
+    fresh = read_fresh_rows(settings, contract)
+    frame = add_fresh_rows(base, fresh, settings, contract)
     report = validate_data(frame, settings)
     logger.info(report.summary())
     data = split_by_time(frame, contract, settings)
@@ -67,7 +72,7 @@ def training(
     )
     decision = gate_and_alias(registered, evaluation, data, contract, settings, reason)
 
-    outcome = pipeline.TrainingOutcome(
+    outcome = steps.TrainingOutcome(
         version=registered.version,
         run_id=registered.run_id,
         gate=decision,
@@ -76,7 +81,7 @@ def training(
     )
     create_markdown_artifact(
         key="training-summary",
-        markdown=f"```json\n{pipeline.summary(outcome)}\n```",
+        markdown=f"```json\n{steps.summary(outcome)}\n```",
         description=f"version {registered.version}",
     )
     return {

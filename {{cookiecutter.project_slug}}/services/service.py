@@ -27,16 +27,16 @@ from fastapi import FastAPI
 from pydantic import TypeAdapter, WithJsonSchema
 from starlette.responses import JSONResponse, Response
 
-from {{ cookiecutter.package_name }}.api_models import ErrorResponse, FeedbackResponse, LabelIn, Metadata, PredictResponse
-from {{ cookiecutter.package_name }}.contract import load_contract
-from {{ cookiecutter.package_name }}.edge import Edge, Rejected
-from {{ cookiecutter.package_name }}.gateway import Gateway, document_responses, quiet_client_errors
-from {{ cookiecutter.package_name }}.gc_tuning import tune_for_serving
-from {{ cookiecutter.package_name }}.predictions import from_settings
-from {{ cookiecutter.package_name }}.predictor import Predictor
-from {{ cookiecutter.package_name }}.request_body import JSONFirst
-from {{ cookiecutter.package_name }}.serving import ModelStore
+from {{ cookiecutter.package_name }}.core.contract import load_contract
+from {{ cookiecutter.package_name }}.serving.edge import Edge, Rejected
+from {{ cookiecutter.package_name }}.serving.http.api_models import ErrorResponse, FeedbackResponse, LabelIn, Metadata, PredictResponse
+from {{ cookiecutter.package_name }}.serving.http.gateway import Gateway, document_responses, quiet_client_errors
+from {{ cookiecutter.package_name }}.serving.http.gc_tuning import tune_for_serving
+from {{ cookiecutter.package_name }}.serving.http.request_body import JSONFirst
+from {{ cookiecutter.package_name }}.serving.model_store import ModelStore
+from {{ cookiecutter.package_name }}.serving.predictor import Predictor
 from {{ cookiecutter.package_name }}.settings import get_settings, secret_value
+from {{ cookiecutter.package_name }}.stores.prediction_log import from_settings
 
 SETTINGS = get_settings()
 CONTRACT = load_contract(SETTINGS.contract_file)

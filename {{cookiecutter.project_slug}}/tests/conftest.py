@@ -2,7 +2,7 @@
 
 Every test gets its state (MLflow, databases, caches) under pytest's temporary
 folders, never in the project's var/. The expensive things (a trained model, a
-Prefect server) are made once per session. Helpers live in tests/support.py.
+Prefect server) are made once per session. Helpers live in the tests/support package.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.contract import Contract, load_contract
-from {{ cookiecutter.package_name }}.data import demo_frame, prepare_frame
+from {{ cookiecutter.package_name }}.core.contract import Contract, load_contract
+from {{ cookiecutter.package_name }}.data.demo_world import demo_frame
+from {{ cookiecutter.package_name }}.data.tables import prepare_frame
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
-from tests.live_prefect import LiveServer, live_server, reporting_to
-from tests.support import PROJECT_ROOT, TEST_ROWS, Trained, make_settings, train_version
+from tests.support.live_prefect import LiveServer, live_server, reporting_to
+from tests.support.project import PROJECT_ROOT, TEST_ROWS, Trained, make_settings, train_version
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")

@@ -306,13 +306,6 @@ class PredictionLogSettings(BaseModel):
         default="NORMAL",
         description="NORMAL survives a killed process; FULL also a power cut, at an fsync per request.",
     )
-    writer: Literal["thread", "process"] = Field(
-        default="thread",
-        description=(
-            "Who commits the service's rows: a thread of the worker, or a process beside it "
-            "(off the worker's GIL, at more CPU and about 1 ms more per request: see docs/serving.md)."
-        ),
-    )
 
 
 class RetrainingSettings(BaseModel):

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.contract import Contract, suite_path
+from {{ cookiecutter.package_name }}.core.contract import Contract
+from {{ cookiecutter.package_name }}.core.contract_derived import suite_path
+from {{ cookiecutter.package_name }}.data.validation import Report, ensure_valid, load_suite, validate_frame
 from {{ cookiecutter.package_name }}.errors import ValidationFailed
-from {{ cookiecutter.package_name }}.validation import Report, ensure_valid, load_suite, validate_frame
-from tests.support import PROJECT_ROOT
+from tests.support.project import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import psutil  # type: ignore[import-untyped]  # no stubs in the lock
 import pytest
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from tests.support import PROJECT_ROOT
+from tests.support.project import PROJECT_ROOT
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 # Stopping waits up to 25 s per process group (the service, the worker, the Prefect server);

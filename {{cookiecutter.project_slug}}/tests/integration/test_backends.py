@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }}.bundle import load_bundle
-from {{ cookiecutter.package_name }}.contract import Contract
+from {{ cookiecutter.package_name }}.core.contract import Contract
+from {{ cookiecutter.package_name }}.model.bundle import load_bundle
 from {{ cookiecutter.package_name }}.settings import MlflowSettings
-from tests.postgres import scratch_database
-from tests.support import make_settings, train_version
+from {{ cookiecutter.package_name }}.stores import registry
+from tests.support.postgres import scratch_database
+from tests.support.project import make_settings, train_version
 
 pytestmark = pytest.mark.slow
 

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }}.batch_scoring import default_output, score_file
-from {{ cookiecutter.package_name }}.bundle import load_bundle
-from {{ cookiecutter.package_name }}.contract import Contract
+from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.errors import DataError
-from tests.live_prefect import LiveServer
-from tests.support import PROJECT_ROOT, Trained
+from {{ cookiecutter.package_name }}.model.bundle import load_bundle
+from {{ cookiecutter.package_name }}.serving.batch_scoring import default_output, score_file
+from {{ cookiecutter.package_name }}.stores import registry
+from tests.support.live_prefect import LiveServer
+from tests.support.project import PROJECT_ROOT, Trained
 
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.contract import Contract
+from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from tests.support import PROJECT_ROOT, TEST_ROWS
+from tests.support.project import PROJECT_ROOT, TEST_ROWS
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.events import Degradation, emit_degradation
-from {{ cookiecutter.package_name }}.processes import stop_group
+from {{ cookiecutter.package_name }}.demo.processes import stop_group
+from {{ cookiecutter.package_name }}.monitoring.degradation_event import Degradation, emit_degradation
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from tests.live_prefect import LiveServer, prefect_cli, reporting_to, wait_for
-from tests.support import PROJECT_ROOT, TEST_ROWS
+from tests.support.live_prefect import LiveServer, prefect_cli, reporting_to, wait_for
+from tests.support.project import PROJECT_ROOT, TEST_ROWS
 
 pytestmark = pytest.mark.slow
 

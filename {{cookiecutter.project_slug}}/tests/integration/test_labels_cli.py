@@ -11,11 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.contract import load_contract
-from {{ cookiecutter.package_name }}.predictions import CHAMPION, PredictionLog, PredictionRow
+from {{ cookiecutter.package_name }}.core.contract import load_contract
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from {{ cookiecutter.package_name }}.sqlstore import utcnow
-from tests.support import ALL_TIME, PROJECT_ROOT
+from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
+from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CHAMPION
+from {{ cookiecutter.package_name }}.stores.prediction_rows import PredictionRow
+from {{ cookiecutter.package_name }}.stores.sql import utcnow
+from tests.support.project import ALL_TIME, PROJECT_ROOT
 
 CONTRACT = load_contract(PROJECT_ROOT / "contract.yaml")
 TARGET = CONTRACT.target

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from tests.support import PROJECT_ROOT
+from tests.support.project import PROJECT_ROOT
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 

@@ -19,21 +19,24 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }} import alerts, monitor_run, registry, shadow_evaluation
-from {{ cookiecutter.package_name }}.bundle import load_bundle
-from {{ cookiecutter.package_name }}.challenger_evaluation import Agreement, MetricComparison, SegmentResult, ShadowEvidence
-from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.contract import load_contract
-from {{ cookiecutter.package_name }}.data import TrafficShift
-from {{ cookiecutter.package_name }}.events import DEGRADED, model_resource_id
-from {{ cookiecutter.package_name }}.history import History
-from {{ cookiecutter.package_name }}.monitoring import history_rows
-from {{ cookiecutter.package_name }}.predictions import from_settings
+from {{ cookiecutter.package_name }}.cli.app import app
+from {{ cookiecutter.package_name }}.core.contract import load_contract
+from {{ cookiecutter.package_name }}.data.demo_world import TrafficShift
+from {{ cookiecutter.package_name }}.model.bundle import load_bundle
+from {{ cookiecutter.package_name }}.monitoring import alerts
+from {{ cookiecutter.package_name }}.monitoring import steps as monitor_run
+from {{ cookiecutter.package_name }}.monitoring.degradation_event import DEGRADED, model_resource_id
+from {{ cookiecutter.package_name }}.monitoring.history_rows import history_rows
+from {{ cookiecutter.package_name }}.monitoring.report.artifacts import FEATURES_KEY, SUMMARY_KEY
+from {{ cookiecutter.package_name }}.promotion import shadow_steps as shadow_evaluation
+from {{ cookiecutter.package_name }}.promotion.shadow_statistics import Agreement, MetricComparison, SegmentResult, ShadowEvidence
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, AlertSettings, Settings, get_settings
-from {{ cookiecutter.package_name }}.summary import FEATURES_KEY, SUMMARY_KEY
-from tests.integration.service_support import add_version, private_registry
-from tests.monitoring_support import LIVE_START, HttpReceiver, assessment, http_receiver, log_answers, records, traffic
-from tests.support import PROJECT_ROOT, TEST_ROWS, Trained, make_settings
+from {{ cookiecutter.package_name }}.stores import registry
+from {{ cookiecutter.package_name }}.stores.monitoring_history import History
+from {{ cookiecutter.package_name }}.stores.prediction_log import from_settings
+from tests.support.monitoring import LIVE_START, HttpReceiver, assessment, http_receiver, log_answers, records, traffic
+from tests.support.project import PROJECT_ROOT, TEST_ROWS, Trained, make_settings
+from tests.support.service import add_version, private_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

@@ -9,14 +9,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import predictions, registry
-from {{ cookiecutter.package_name }}.contract import Contract
-from {{ cookiecutter.package_name }}.data import demo_frame
+from {{ cookiecutter.package_name }}.core.contract import Contract
+from {{ cookiecutter.package_name }}.data.demo_world import demo_frame
 from {{ cookiecutter.package_name }}.errors import ValidationFailed
-from {{ cookiecutter.package_name }}.predictions import PredictionRow
 from {{ cookiecutter.package_name }}.settings import Settings
-from tests.live_prefect import LiveServer
-from tests.support import PROJECT_ROOT, TEST_ROWS
+from {{ cookiecutter.package_name }}.stores import prediction_log as predictions
+from {{ cookiecutter.package_name }}.stores import registry
+from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CHAMPION
+from {{ cookiecutter.package_name }}.stores.prediction_rows import PredictionRow
+from tests.support.live_prefect import LiveServer
+from tests.support.project import PROJECT_ROOT, TEST_ROWS
 
 pytestmark = pytest.mark.slow
 FRESH = 2000
@@ -48,7 +50,7 @@ def log_answered(settings: Settings, contract: Contract, frame: pd.DataFrame) ->
             [
                 PredictionRow(
                     request_id=f"req-{i}",
-                    role=predictions.CHAMPION,
+                    role=CHAMPION,
                     logged_at=start + timedelta(seconds=i),
                     occurred_at=start + timedelta(seconds=i),
                     model_name=settings.mlflow.registered_model_name,

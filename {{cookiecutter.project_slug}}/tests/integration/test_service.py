@@ -15,16 +15,17 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }}.bundle import load_bundle
-from {{ cookiecutter.package_name }}.contract import load_contract
-from {{ cookiecutter.package_name }}.metrics import primary_metric
-from {{ cookiecutter.package_name }}.predictions import SCHEMA_VERSION, PredictionLog
+from {{ cookiecutter.package_name }}.core.contract import load_contract
+from {{ cookiecutter.package_name }}.core.metrics import primary_metric
+from {{ cookiecutter.package_name }}.model.bundle import load_bundle
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
-from {{ cookiecutter.package_name }}.sqlstore import utcnow
-from tests.integration.service_support import load_service, private_registry, service_env, transactions
-from tests.postgres import scratch_schema
-from tests.support import ALL_TIME, PROJECT_ROOT, Trained
+from {{ cookiecutter.package_name }}.stores import registry
+from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
+from {{ cookiecutter.package_name }}.stores.prediction_log_schema import SCHEMA_VERSION
+from {{ cookiecutter.package_name }}.stores.sql import utcnow
+from tests.support.postgres import scratch_schema
+from tests.support.project import ALL_TIME, PROJECT_ROOT, Trained
+from tests.support.service import load_service, private_registry, service_env, transactions
 
 JSON = {"content-type": "application/json"}
 

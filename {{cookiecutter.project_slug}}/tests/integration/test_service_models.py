@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }} import bundle as bundle_module
-from {{ cookiecutter.package_name }} import serving
-from {{ cookiecutter.package_name }}.bundle import ModelBundle
-from {{ cookiecutter.package_name }}.predictions import PredictionLog
-from {{ cookiecutter.package_name }}.processes import free_port
+from {{ cookiecutter.package_name }}.demo.processes import free_port
+from {{ cookiecutter.package_name }}.model import bundle as bundle_module
+from {{ cookiecutter.package_name }}.model.bundle import ModelBundle
+from {{ cookiecutter.package_name }}.serving import model_store as serving
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings
-from tests.integration.service_support import (
+from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
+from tests.support.project import ALL_TIME, Trained, make_settings
+from tests.support.service import (
     add_version,
     load_service,
     private_registry,
@@ -29,7 +30,6 @@ from tests.integration.service_support import (
     transactions,
     wait_until,
 )
-from tests.support import ALL_TIME, Trained, make_settings
 
 
 def logged(settings: Settings, roles: tuple[str, ...]) -> Any:

@@ -15,9 +15,9 @@ import bentoml
 import httpx
 import pytest
 
-from {{ cookiecutter.package_name }}.predictions import PredictionLog
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from tests.integration.service_support import (
+from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
+from tests.support.project import ALL_TIME, PROJECT_ROOT, Trained
+from tests.support.service import (
     find_uv,
     kill_server,
     private_registry,
@@ -26,7 +26,6 @@ from tests.integration.service_support import (
     transactions,
     wait_until,
 )
-from tests.support import ALL_TIME, PROJECT_ROOT, Trained
 
 pytestmark = pytest.mark.slow
 
@@ -67,14 +66,12 @@ def test_bentoml_serve_answers_through_the_sync_client(trained: Trained, tmp_pat
     assert "bentoml_service_request_duration_seconds" in metrics
 
 
-@pytest.mark.parametrize("writer", ["thread", "process"])
 def test_no_answered_request_is_missing_after_sigkill(
-    trained: Trained, tmp_path: Path, bentoml_home: Path, record_property: Any, writer: str
+    trained: Trained, tmp_path: Path, bentoml_home: Path, record_property: Any
 ) -> None:
     """Kill the server with SIGKILL while eight clients keep it busy: every request that got an
-    answer is in the prediction log (rows are committed before the answer is sent), whether a
-    thread of each worker or a process beside it writes them. The reverse, logged but never
-    answered, is allowed: the requests in flight at the kill."""
+    answer is in the prediction log (rows are committed before the answer is sent). The reverse,
+    logged but never answered, is allowed: the requests in flight at the kill."""
     # Given a server with two workers writing to one SQLite log, under load from eight threads
     settings = private_registry(trained, tmp_path / "state")
     answered: list[str] = []
@@ -95,7 +92,7 @@ def test_no_answered_request_is_missing_after_sigkill(
                     answered.extend(p["request_id"] for p in response.json()["predictions"])
                 i += 1
 
-    env = {**service_env(settings, workers=2), f"{ENV_PREFIX}PREDICTION_LOG__WRITER": writer}
+    env = service_env(settings, workers=2)
     with running_server(env, tmp_path / "server.log") as server:
         threads = [threading.Thread(target=client_loop, args=(server.url, n)) for n in range(8)]
         for thread in threads:
@@ -120,7 +117,7 @@ def test_no_answered_request_is_missing_after_sigkill(
     record_property("missing", len(missing))
     record_property("logged_not_answered", in_flight)
     sys.stderr.write(
-        f"durability ({writer}): {len(answered)} answered, {len(logged)} logged, {len(missing)} answered but missing, "
+        f"durability: {len(answered)} answered, {len(logged)} logged, {len(missing)} answered but missing, "
         f"{in_flight} logged but never answered (in flight at the kill)\n"
     )
     assert missing == set()

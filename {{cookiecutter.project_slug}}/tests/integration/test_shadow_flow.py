@@ -18,13 +18,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import predictions, registry
-from {{ cookiecutter.package_name }}.contract import Contract
-from {{ cookiecutter.package_name }}.registry import CHALLENGER, CHAMPION, PREVIOUS
+from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
-from tests.live_prefect import LiveServer
-from tests.shadow_data import log_rows, paired_frame
-from tests.support import PROJECT_ROOT, TEST_ROWS, make_settings, train_version
+from {{ cookiecutter.package_name }}.stores import prediction_log as predictions
+from {{ cookiecutter.package_name }}.stores import registry
+from {{ cookiecutter.package_name }}.stores.registry import CHALLENGER, CHAMPION, PREVIOUS
+from tests.support.live_prefect import LiveServer
+from tests.support.project import PROJECT_ROOT, TEST_ROWS, make_settings, train_version
+from tests.support.shadow_data import log_rows, paired_frame
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +110,7 @@ def version_tags(settings: Settings, version: str) -> dict[str, str]:
 
 def served_version(settings: Settings, contract: Contract) -> str | None:
     """The version the service would answer with: its model store, refreshed from the registry."""
-    from {{ cookiecutter.package_name }}.serving import ModelStore
+    from {{ cookiecutter.package_name }}.serving.model_store import ModelStore
 
     store = ModelStore(settings, contract.hash)
     lineup = store.refresh()

@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }}.contract import Contract
+from {{ cookiecutter.package_name }}.core.contract import Contract
+from {{ cookiecutter.package_name }}.core.metrics import primary_metric
 from {{ cookiecutter.package_name }}.errors import ValidationFailed
-from {{ cookiecutter.package_name }}.metrics import primary_metric
 from {{ cookiecutter.package_name }}.settings import Settings
-from tests.support import PROJECT_ROOT
+from {{ cookiecutter.package_name }}.stores import registry
+from tests.support.project import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import pipeline, registry
-from {{ cookiecutter.package_name }}.bundle import ModelBundle, load_bundle
-from {{ cookiecutter.package_name }}.contract import Contract
+from {{ cookiecutter.package_name }}.training import steps as pipeline
+from {{ cookiecutter.package_name }}.stores import registry
+from {{ cookiecutter.package_name }}.model.bundle import ModelBundle, load_bundle
+from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.errors import ParityError
-from {{ cookiecutter.package_name }}.export import ensure_parity, parity_report
+from {{ cookiecutter.package_name }}.training.onnx_export import ensure_parity, parity_report
 from {{ cookiecutter.package_name }}.settings import ParitySettings
-from tests.support import Trained, make_settings
+from tests.support.project import Trained, make_settings
 
 
 @pytest.fixture(scope="module")

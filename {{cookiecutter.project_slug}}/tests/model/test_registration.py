@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }}.bundle import load_bundle
-from tests.support import Trained
+from {{ cookiecutter.package_name }}.model.bundle import load_bundle
+from {{ cookiecutter.package_name }}.stores import registry
+from tests.support.project import Trained
 
 
 def test_first_passing_model_becomes_champion_with_complete_bundle(trained: Trained) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.predictions import PredictionLog
-from tests.postgres import scratch_schema
+from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
+from tests.support.postgres import scratch_schema
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -1,0 +1,98 @@
+"""Commands for serving: the service, and labels for its answers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import _print_json, _settings, _user_errors, app
+
+log = logging.getLogger(__name__)
+
+
+SERVICE = "services.service:ModelService"
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on; default: the service.host setting.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port; default: the service.port setting (3000).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Server processes; default: service.workers.")] = None,
+) -> None:
+    """Serve the champion locally with BentoML (the same service a Bento or container runs)."""
+    from ..errors import ProjectError
+    from ..settings import ENV_PREFIX
+
+    settings = _settings()
+    with _user_errors():
+        if not (settings.project_root / "services" / "service.py").is_file():
+            raise ProjectError(f"no services/service.py under {settings.project_root}")
+        bentoml_cli = Path(sys.executable).with_name("bentoml")
+        if not bentoml_cli.is_file():
+            raise ProjectError(f"bentoml is not installed next to {sys.executable}: run `make install`")
+    env = dict(os.environ)
+    env.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    if workers is not None:  # the service reads its worker count from the settings at import
+        env[f"{ENV_PREFIX}SERVICE__WORKERS"] = str(workers)
+    address = host or settings.service.host
+    chosen_port = port or settings.service.port
+    command = [str(bentoml_cli), "serve", SERVICE, "--working-dir", str(settings.project_root)]
+    command += ["--host", address, "--port", str(chosen_port)]
+    typer.echo(f"serving on http://{address}:{chosen_port}  (OpenAPI: /docs.json, model: /metadata)", err=True)
+    # Become the server: signals (Ctrl-C, SIGTERM from a supervisor) reach BentoML directly.
+    os.execve(command[0], command, env)  # noqa: S606 - a fixed argument list, no shell
+
+
+@app.command()
+def labels(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet file with an id column and a label column.")],
+    id_column: Annotated[str, typer.Option(help="The column holding the ids.")] = "request_id",
+    label_column: Annotated[
+        str | None, typer.Option(help="The column holding the true labels; default: the contract's target.")
+    ] = None,
+    by: Annotated[
+        str, typer.Option(help="request_id: the ids the service answered with; record_id: your own record ids.")
+    ] = "request_id",
+) -> None:
+    """Load true labels in bulk into the prediction log, joined to the answers by id."""
+    import pandas as pd
+
+    from ..core.contract import load_contract
+    from ..data.tables import read_table
+    from ..errors import DataError
+    from ..stores.prediction_log import from_settings
+
+    settings = _settings()
+    with _user_errors():
+        if by not in ("request_id", "record_id"):
+            raise DataError(f"--by must be request_id or record_id, not {by!r}")
+        contract = load_contract(settings.contract_file)
+        frame = read_table(file)
+        label_column = label_column or contract.target
+        missing = [c for c in (id_column, label_column) if c not in frame.columns]
+        if missing:
+            columns = ", ".join(map(str, frame.columns))
+            raise DataError(f"{file}: no column(s) {', '.join(missing)} (columns: {columns})")
+        # Text that is not a number counts as a bad label below, rather than failing the cast.
+        values = pd.to_numeric(frame[label_column], errors="coerce").astype("Float64")
+        bad = frame[id_column].isna() | values.isna()
+        if contract.is_classification:
+            bad |= ~values.isin([0.0, 1.0]).fillna(False)
+        if bad.any():
+            kind = "0/1 labels" if contract.is_classification else "numeric labels"
+            raise DataError(f"{file}: {int(bad.sum())} row(s) lack an id or hold something other than {kind}")
+        prediction_log = from_settings(settings)
+        try:
+            result = prediction_log.add_labels(
+                zip(frame[id_column].astype(str), values.astype(float), strict=True),
+                source=f"cli:{file.name}",
+                key="record_id" if by == "record_id" else "request_id",
+            )
+        finally:
+            prediction_log.close()
+    _print_json({"accepted": result.accepted, "unknown": len(result.unknown), "unknown_ids": result.unknown[:20]})

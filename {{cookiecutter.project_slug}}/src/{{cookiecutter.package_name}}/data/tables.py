@@ -1,0 +1,120 @@
+"""Loading tables, and the demo world: a seeded generator of card transactions.
+
+The generator is also the production simulator: `TransactionGenerator.sample`
+takes a `TrafficShift` that injects the incidents production ML meets (an
+upstream column nobody announced, a covariate shift, a new fraud pattern), so
+the demo, the tests and the benchmarks all draw from one realistic source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.contract import Contract
+from ..errors import DataError
+
+READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+# --- reading and preparing tables ---------------------------------------------------------------
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; every failure is a one-line DataError."""
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    try:
+        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file has no columns") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a readable CSV file ({str(err).splitlines()[0]})") from None
+    except (OSError, ValueError) as err:  # pyarrow raises ArrowInvalid, a ValueError
+        raise DataError(f"{path}: not a readable {kind} file ({str(err).splitlines()[0]})") from None
+    if frame.empty:
+        raise DataError(f"{path}: the file has a header but no rows")
+    return frame
+
+
+def _as_boolean(column: pd.Series) -> pd.Series:
+    """Booleans written as true/false, 0/1 or yes/no become pandas booleans; anything else
+    is left alone so that validation reports it with its values."""
+    mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "1.0": True, "0.0": False}
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype("boolean")
+    text = column.map(lambda v: v if pd.isna(v) else str(v).strip().lower())
+    if not text.dropna().isin(list(mapping)).all():
+        return column
+    return text.map(lambda v: pd.NA if pd.isna(v) else mapping[v]).astype("boolean")
+
+
+def _as_category_text(column: pd.Series, normalize: bool) -> pd.Series:
+    """Text categories as Python strings (None for missing), normalised once per distinct
+    value rather than once per row: a million rows hold only thousands of levels."""
+    codes, levels = pd.factorize(column, use_na_sentinel=True)
+    cleaned = np.array(
+        [" ".join(str(v).split()).lower() if normalize else str(v) for v in levels] + [None], dtype=object
+    )
+    return pd.Series(cleaned[codes], index=column.index, dtype=object)  # code -1 picks the trailing None
+
+
+def _as_timestamp(column: pd.Series) -> pd.Series:
+    try:
+        parsed = pd.to_datetime(column, utc=True, format="mixed")
+    except (ValueError, TypeError):
+        return column  # validation reports the column's type with sample values
+    return parsed.dt.tz_convert(None)
+
+
+def prepare_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Bring a raw table into the form the contract describes, without hiding errors:
+    categoricals become normalised text, booleans and timestamps are parsed where
+    they can be, and everything else is left for validation to judge."""
+    if contract.target not in frame.columns:
+        raise DataError(f"target column {contract.target!r} is missing (columns: {', '.join(map(str, frame.columns))})")
+    out = frame.copy()
+    if contract.timestamp_column in out.columns:
+        out[contract.timestamp_column] = _as_timestamp(out[contract.timestamp_column])
+    if contract.id_column in out.columns:
+        out[contract.id_column] = out[contract.id_column].map(lambda v: v if pd.isna(v) else str(v)).astype(object)
+    for feature in contract.features:
+        if feature.name not in out.columns:
+            continue
+        if feature.type == "categorical":
+            out[feature.name] = _as_category_text(out[feature.name], feature.normalize)
+        elif feature.type == "boolean":
+            out[feature.name] = _as_boolean(out[feature.name])
+    if contract.is_classification and pd.api.types.is_bool_dtype(out[contract.target]):
+        out[contract.target] = out[contract.target].astype(int)
+    return out
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A content hash of a table (values and column names), for the environment manifest."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+# --- the demo world ------------------------------------------------------------------------------
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path

@@ -1,0 +1,187 @@
+"""A model as it is served: the ONNX graph plus everything needed to use it.
+
+A bundle is a folder: `model.onnx`, `bundle.json` (task, feature encoding,
+decision threshold, contract hash, metrics and a canary), `manifest.json` (the
+environment it was built in), `contract.yaml` and `reference_profile.json`.
+Only JSON, YAML and ONNX: nothing here is ever unpickled. Loading needs
+onnxruntime and numpy, never LightGBM.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.encoding import Encoding
+from ..errors import ProjectError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+    import pandas as pd
+
+MODEL_FILE = "model.onnx"
+BUNDLE_FILE = "bundle.json"
+MANIFEST_FILE = "manifest.json"
+PROFILE_FILE = "reference_profile.json"
+CONTRACT_FILE = "contract.yaml"
+FORMAT_VERSION = 1
+# How far (relative to max(1, |score|)) a reloaded model may stray from the scores
+# the same ONNX graph gave its canary rows at training time.
+CANARY_TOLERANCE = 1e-5
+
+
+class ModelIncompatible(ProjectError):
+    """This runtime cannot serve the model (opset, runtime version, format or canary mismatch)."""
+
+
+@dataclass
+class ModelBundle:
+    session: ort.InferenceSession
+    encoding: Encoding
+    task: str
+    threshold: float | None
+    contract_hash: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def output_name(self) -> str:
+        return "probabilities" if self.task == "binary_classification" else "variable"
+
+    def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Scores for an encoded float32 matrix: P(positive) or the regression prediction."""
+        if len(matrix) == 0:
+            return np.empty(0, dtype=float)
+        (raw,) = self.session.run([self.output_name], {"input": matrix.astype(np.float32, copy=False)})
+        raw = np.asarray(raw)
+        return (raw[:, 1] if self.task == "binary_classification" else raw.reshape(-1)).astype(float)
+
+    def score_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.score_matrix(self.encoding.transform(frame))
+
+    def score_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        return self.score_matrix(self.encoding.transform_records(records))
+
+    def decide(self, scores: np.ndarray) -> np.ndarray | None:
+        """The yes/no decision at the stored threshold (classification only)."""
+        if self.threshold is None:
+            return None
+        return np.asarray(scores) >= self.threshold
+
+
+def onnxruntime_session(model: bytes | str, threads: int = 1) -> ort.InferenceSession:
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # silences a harmless VerifyOutputSizes warning on tree models
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def write_bundle(
+    path: Path,
+    onnx_bytes: bytes,
+    *,
+    encoding: Encoding,
+    task: str,
+    threshold: float | None,
+    contract_yaml: str,
+    contract_hash: str,
+    metadata: Mapping[str, Any],
+    manifest: Mapping[str, Any],
+    canary_inputs: np.ndarray,
+    canary_scores: np.ndarray,
+    profile: Mapping[str, Any] | None = None,
+) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / MODEL_FILE).write_bytes(onnx_bytes)
+    (path / CONTRACT_FILE).write_text(contract_yaml, encoding="utf-8")
+    description = {
+        "format_version": FORMAT_VERSION,
+        "task": task,
+        "threshold": threshold,
+        "contract_hash": contract_hash,
+        "encoding": encoding.to_dict(),
+        "metadata": dict(metadata),
+        # A few rows and the scores the ONNX graph gave them at training: a loader
+        # replays them to prove that its runtime reproduces the model, not just that
+        # the file opens.
+        "canary": {
+            "inputs": [[None if np.isnan(x) else float(x) for x in row] for row in canary_inputs],
+            "scores": [float(s) for s in canary_scores],
+        },
+    }
+    (path / BUNDLE_FILE).write_text(json.dumps(description, indent=2, allow_nan=False), encoding="utf-8")
+    (path / MANIFEST_FILE).write_text(json.dumps(dict(manifest), indent=2), encoding="utf-8")
+    if profile is not None:
+        (path / PROFILE_FILE).write_text(json.dumps(dict(profile), allow_nan=False), encoding="utf-8")
+    return path
+
+
+def _runtime_problems(manifest: Mapping[str, Any]) -> list[str]:
+    """What in the manifest this runtime cannot honour."""
+    import onnxruntime as ort
+
+    problems = []
+    runtime = ort.__version__
+    built_with = str(manifest.get("packages", {}).get("onnxruntime", ""))
+    if built_with and built_with.split(".", 1)[0] != runtime.split(".", 1)[0]:
+        problems.append(f"built for onnxruntime {built_with}, this runtime is {runtime}")
+    opset = manifest.get("onnx_opset")
+    try:
+        import onnx.defs
+
+        highest = onnx.defs.onnx_opset_version()
+    except ImportError:  # a minimal serving image may ship without the onnx package
+        highest = None
+    if isinstance(opset, int) and highest is not None and opset > highest:
+        problems.append(f"ONNX opset {opset} is newer than this runtime supports ({highest})")
+    return problems
+
+
+def load_bundle(path: Path, threads: int = 1, expected_contract_hash: str | None = None) -> ModelBundle:
+    """Open a bundle and prove it runs here; raises ModelIncompatible with the reason."""
+    try:
+        description = json.loads((path / BUNDLE_FILE).read_text(encoding="utf-8"))
+        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelIncompatible(f"{path} is not a model bundle: {err}") from None
+    if description.get("format_version") != FORMAT_VERSION:
+        raise ModelIncompatible(f"bundle format {description.get('format_version')} is not {FORMAT_VERSION}")
+    if expected_contract_hash is not None and description["contract_hash"] != expected_contract_hash:
+        raise ModelIncompatible(
+            f"the model was trained on contract {description['contract_hash'][:12]}, "
+            f"this service runs contract {expected_contract_hash[:12]}"
+        )
+    problems = _runtime_problems(manifest)
+    if problems:
+        raise ModelIncompatible("; ".join(problems))
+    try:
+        session = onnxruntime_session(str(path / MODEL_FILE), threads=threads)
+    except Exception as err:  # onnxruntime raises its own untyped errors for unsupported models
+        raise ModelIncompatible(f"onnxruntime cannot load the model: {str(err).splitlines()[0]}") from None
+    bundle = ModelBundle(
+        session=session,
+        encoding=Encoding.from_dict(description["encoding"]),
+        task=description["task"],
+        threshold=description["threshold"],
+        contract_hash=description["contract_hash"],
+        metadata=description.get("metadata", {}),
+        manifest=manifest,
+        path=path,
+    )
+    canary = description.get("canary") or {}
+    if canary.get("inputs"):
+        inputs = np.array(canary["inputs"], dtype=np.float32)  # None becomes NaN
+        expected = np.asarray(canary["scores"], dtype=float)
+        gap = float(np.max(np.abs(bundle.score_matrix(inputs) - expected) / np.maximum(1.0, np.abs(expected))))
+        if not gap <= CANARY_TOLERANCE:
+            raise ModelIncompatible(f"this runtime scores the canary rows {gap:.2e} away from training")
+    return bundle

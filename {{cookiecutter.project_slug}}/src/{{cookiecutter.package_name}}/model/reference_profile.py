@@ -1,0 +1,348 @@
+"""The reference profile: what the training data looked like, fitted once and stored as JSON.
+
+Monitoring compares each window of live data with this profile instead of with
+the training data itself, so scoring a window is a single pass over the window
+and no training rows (or pickles) travel with the model. The profile holds,
+per numeric feature, 50 quantile bins (edges, counts and bin means) with the
+null rate and summary statistics; per categorical or boolean feature, every
+level's count (up to MAX_LEVELS) with the null rate; the score distribution;
+the holdout performance, overall and per segment; and, for classifiers, the
+calibration map that performance estimation needs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core.contract import Contract, Feature
+from ..core.histogram import category_labels, column_kind, count_categories, count_numeric, numeric_values
+from ..core.metrics import evaluate, primary_metric
+from ..core.two_sample import quantile_groups
+from ..errors import DataError
+from .calibration import fit_calibration
+
+FORMAT_VERSION = 2
+QUANTILE_BINS = 50  # fine bins: KS reads the CDFs at their edges; PSI and JS merge them into deciles
+MAX_LEVELS = 5_000  # categoricals keep this many levels' counts; the rarest beyond pool into one count
+SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _sorted_quantiles(ordered: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """np.quantile's default (linear) quantiles of already sorted values: one sort serves
+    all 56 quantiles, where np.quantile would partition the data again for each call."""
+    position = levels * (len(ordered) - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, len(ordered) - 1)
+    weight = position - below
+    found: np.ndarray = ordered[below] * (1 - weight) + ordered[above] * weight
+    return found
+
+
+def numeric_profile(values: np.ndarray, feature_type: str = "numeric") -> dict[str, Any]:
+    """Quantile bins of the finite values; NaN, infinities and unparseable values count as missing."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.sort(values[np.isfinite(values)])
+    n = len(values)
+    edges = (
+        np.unique(_sorted_quantiles(finite, np.linspace(0, 1, QUANTILE_BINS + 1)[1:-1])) if len(finite) else np.empty(0)
+    )
+    counted = count_numeric(values, edges, spread=True)
+    used = counted.counts > 0
+    means = np.zeros(len(counted.counts))
+    means[used] = counted.sums[used] / counted.counts[used]
+    return {
+        "kind": "numeric",
+        "type": feature_type,
+        "n": n,
+        "missing": counted.missing,
+        "null_rate": counted.missing / n if n else 0.0,
+        "edges": edges.tolist(),
+        "counts": counted.counts.astype(int).tolist(),
+        "means": means.tolist(),
+        "mean": _finite_or_none(counted.mean),
+        "std": _finite_or_none(counted.std),
+        "min": _finite_or_none(counted.minimum),
+        "max": _finite_or_none(counted.maximum),
+        "quantiles": (
+            dict(
+                zip(
+                    map(str, SUMMARY_QUANTILES),
+                    _sorted_quantiles(finite, np.array(SUMMARY_QUANTILES)).tolist(),
+                    strict=True,
+                )
+            )
+            if len(finite)
+            else {}
+        ),
+    }
+
+
+def categorical_profile(column: pd.Series, boolean: bool = False, normalize: bool = True) -> dict[str, Any]:
+    """Every level's count, most frequent first (ties by name, so the profile is deterministic)."""
+    counts, missing = count_categories(column, boolean=boolean, normalize=normalize)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = ranked[:MAX_LEVELS]
+    n = len(column)
+    return {
+        "kind": "categorical",
+        "type": "boolean" if boolean else "categorical",
+        "normalize": normalize,
+        "n": n,
+        "missing": missing,
+        "null_rate": missing / n if n else 0.0,
+        "levels": [level for level, _ in kept],
+        "counts": [count for _, count in kept],
+        "other_count": sum(count for _, count in ranked[MAX_LEVELS:]),
+        "n_levels": len(ranked),
+        # Levels seen once: their share estimates how often live data brings a level the
+        # reference never saw (Good-Turing), the baseline for the unseen-category check.
+        "singletons": sum(1 for _, count in ranked if count == 1),
+    }
+
+
+def feature_profile(column: pd.Series, feature: Feature) -> dict[str, Any]:
+    if feature.type in ("categorical", "boolean"):
+        return categorical_profile(column, boolean=feature.type == "boolean", normalize=feature.normalize)
+    return numeric_profile(numeric_values(column)[0], feature.type)
+
+
+def _metrics_json(metrics: Mapping[str, float]) -> dict[str, float | None]:
+    return {name: _finite_or_none(float(value)) for name, value in metrics.items()}
+
+
+def _segment_performance(
+    frame: pd.DataFrame, contract: Contract, scores: np.ndarray, threshold: float | None
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    labels = frame[contract.target].to_numpy(dtype=float)
+    found: dict[str, dict[str, dict[str, float | None]]] = {}
+    for segment in contract.segments:
+        feature = contract.feature(segment)
+        names = category_labels(frame[segment], boolean=feature.type == "boolean", normalize=feature.normalize)
+        found[segment] = {}
+        for level in sorted({str(v) for v in names if v is not None}):
+            rows = names == level
+            found[segment][level] = _metrics_json(evaluate(contract.task, labels[rows], scores[rows], threshold))
+    return found
+
+
+def fit_profile(
+    frame: pd.DataFrame,
+    contract: Contract,
+    scores: np.ndarray | None = None,
+    performance: Mapping[str, float] | None = None,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """Profile the features of `frame` (the holdout at training time, or any reference table).
+
+    With `scores` (the model's, on the same rows) it also profiles the score
+    distribution and, when `frame` has the target, the per-segment performance
+    and (for classifiers) the calibration map.
+    """
+    missing = [name for name in contract.feature_names if name not in frame.columns]
+    if missing:
+        raise DataError(f"the reference data lacks feature column(s) {', '.join(missing)}")
+    features = {feature.name: feature_profile(frame[feature.name], feature) for feature in contract.features}
+    labelled = scores is not None and contract.target in frame.columns
+    score_array = np.asarray(scores, dtype=float) if scores is not None else None
+    if score_array is not None and len(score_array) != len(frame):
+        raise DataError(f"{len(score_array)} scores for {len(frame)} reference rows")
+    calibration = None
+    segment_performance: dict[str, Any] = {}
+    if labelled and score_array is not None:
+        segment_performance = _segment_performance(frame, contract, score_array, threshold)
+        if contract.is_classification:
+            calibration = fit_calibration(score_array, frame[contract.target].to_numpy(dtype=float))
+    return {
+        "format_version": FORMAT_VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "contract_hash": contract.hash,
+        "task": contract.task,
+        "target": contract.target,
+        "id_column": contract.id_column,
+        "timestamp_column": contract.timestamp_column,
+        "segments": list(contract.segments),
+        "n_rows": len(frame),
+        "columns": {
+            str(name): {"dtype": str(frame[name].dtype), "kind": column_kind(frame[name])} for name in frame.columns
+        },
+        "features": features,
+        "score": numeric_profile(score_array) if score_array is not None else None,
+        "threshold": threshold,
+        "primary_metric": primary_metric(contract.task).name,
+        "performance": _metrics_json(performance or {}),
+        "segment_performance": segment_performance,
+        "calibration": calibration,
+    }
+
+
+# --- reading a stored profile ------------------------------------------------------------------------
+
+REQUIRED_KEYS = ("format_version", "task", "features", "columns")
+FEATURE_KEYS = {
+    "numeric": ("n", "missing", "edges", "counts", "means", "std"),
+    "categorical": ("n", "missing", "levels", "counts", "other_count", "singletons", "normalize", "type"),
+}
+
+
+def check_profile(raw: Any, source: str = "profile") -> dict[str, Any]:
+    """The profile if it has the shape this code reads; otherwise a one-line DataError."""
+    if not isinstance(raw, dict):
+        raise DataError(f"{source} is not a reference profile (a JSON object)")
+    absent = [key for key in REQUIRED_KEYS if key not in raw]
+    if absent:
+        raise DataError(f"{source} is not a reference profile: it lacks {', '.join(absent)}")
+    if raw["format_version"] != FORMAT_VERSION:
+        raise DataError(
+            f"{source} is profile format {raw['format_version']}, this code reads {FORMAT_VERSION}: refit it"
+        )
+    if not isinstance(raw["features"], dict) or not raw["features"]:
+        raise DataError(f"{source} profiles no features")
+    for name, spec in [*raw["features"].items(), *([("score", raw["score"])] if raw.get("score") else [])]:
+        kind = spec.get("kind") if isinstance(spec, dict) else None
+        if kind not in FEATURE_KEYS:
+            raise DataError(f"{source}: feature {name!r} has no known kind")
+        lacking = [key for key in FEATURE_KEYS[kind] if key not in spec]
+        if lacking:
+            raise DataError(f"{source}: feature {name!r} lacks {', '.join(lacking)}")
+    return raw
+
+
+def load_profile(path: Path) -> dict[str, Any]:
+    """Read a reference_profile.json (as written by training or by `save_profile`)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read it ({err})") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    return check_profile(raw, str(path))
+
+
+def save_profile(profile: Mapping[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(profile), allow_nan=False), encoding="utf-8")
+    return path
+
+
+# --- the profile as arrays, ready for scoring -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NumericReference:
+    name: str
+    type: str
+    n: int
+    missing: int
+    edges: np.ndarray
+    counts: np.ndarray
+    sums: np.ndarray
+    std: float
+    groups: np.ndarray  # decile label per fine bin, for PSI and JS
+
+    @property
+    def spread(self) -> float:
+        """What Wasserstein distances are divided by: the reference standard deviation
+        (1 for a constant feature, whose distance is then in its own units)."""
+        return self.std if self.std > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class CategoricalReference:
+    name: str
+    type: str
+    boolean: bool
+    normalize: bool
+    n: int
+    missing: int
+    levels: tuple[str, ...]
+    index: Mapping[str, int]
+    counts: np.ndarray
+    other_count: int
+    singletons: int
+
+    @property
+    def expected_unseen(self) -> float:
+        """Share of live values expected to fall outside the stored levels with no drift at all."""
+        present = self.n - self.missing
+        return (self.other_count + self.singletons) / present if present else 0.0
+
+
+FeatureReference = NumericReference | CategoricalReference
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A profile compiled into arrays once, so that scoring many windows repeats no parsing."""
+
+    features: Mapping[str, FeatureReference]
+    score: NumericReference | None
+    column_kinds: Mapping[str, str]
+    optional_columns: frozenset[str]
+    task: str
+    threshold: float | None
+    profile: Mapping[str, Any] = field(repr=False)
+
+
+def _numeric_reference(name: str, spec: Mapping[str, Any]) -> NumericReference:
+    counts = np.asarray(spec["counts"], dtype=float)
+    return NumericReference(
+        name=name,
+        type=str(spec.get("type", "numeric")),
+        n=int(spec["n"]),
+        missing=int(spec["missing"]),
+        edges=np.asarray(spec["edges"], dtype=float),
+        counts=counts,
+        sums=np.asarray(spec["means"], dtype=float) * counts,
+        std=float(spec["std"]) if spec["std"] is not None else 0.0,
+        groups=quantile_groups(counts),
+    )
+
+
+def _categorical_reference(name: str, spec: Mapping[str, Any]) -> CategoricalReference:
+    levels = tuple(str(level) for level in spec["levels"])
+    return CategoricalReference(
+        name=name,
+        type=str(spec["type"]),
+        boolean=spec["type"] == "boolean",
+        normalize=bool(spec["normalize"]),
+        n=int(spec["n"]),
+        missing=int(spec["missing"]),
+        levels=levels,
+        index={level: i for i, level in enumerate(levels)},
+        counts=np.asarray(spec["counts"], dtype=float),
+        other_count=int(spec["other_count"]),
+        singletons=int(spec["singletons"]),
+    )
+
+
+def compile_profile(profile: Mapping[str, Any]) -> Reference:
+    """Arrays and lookups for a (checked) profile."""
+    raw = check_profile(dict(profile))
+    features: dict[str, FeatureReference] = {
+        name: _numeric_reference(name, spec) if spec["kind"] == "numeric" else _categorical_reference(name, spec)
+        for name, spec in raw["features"].items()
+    }
+    optional = {raw.get(key) for key in ("id_column", "timestamp_column", "target")}
+    return Reference(
+        features=features,
+        score=_numeric_reference("score", raw["score"]) if raw.get("score") else None,
+        column_kinds={name: str(info.get("kind", "")) for name, info in raw["columns"].items()},
+        optional_columns=frozenset(str(c) for c in optional if c),
+        task=str(raw["task"]),
+        threshold=raw.get("threshold"),
+        profile=raw,
+    )

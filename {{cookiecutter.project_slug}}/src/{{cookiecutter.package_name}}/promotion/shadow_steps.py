@@ -1,0 +1,253 @@
+"""Shadow evaluation's steps: read the paired requests, evaluate, record, act.
+
+flows/shadow.py runs them in order as Prefect tasks; each also runs on its own.
+The statistics and the decision rules are in `challenger_evaluation.py`; the
+alias moves and their guard rails in `promotion.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..promotion import aliases as promotion
+from ..stores import prediction_log as predictions
+from ..stores import registry
+from ..stores.registry import CHALLENGER, CHAMPION
+from .shadow_statistics import PROMOTE, REJECT, Latency, MetricComparison, Rules, ShadowEvidence, evaluate_pairs
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+    from ..core.contract import Contract
+    from ..settings import Settings
+
+log = logging.getLogger(__name__)
+DECISION, REASON, EVALUATED_AT, EVIDENCE = "shadow.decision", "shadow.reason", "shadow.evaluated_at", "shadow.evidence"
+PAIRED_COLUMNS = [
+    "request_id",
+    "logged_at",
+    "label",
+    "champion_score",
+    "challenger_score",
+    "champion_decision",
+    "challenger_decision",
+    "champion_latency_ms",
+    "challenger_latency_ms",
+]
+
+
+@dataclass(frozen=True)
+class Lineup:
+    model_name: str
+    champion: str | None
+    challenger: str | None
+
+    @property
+    def ready(self) -> bool:
+        return self.champion is not None and self.challenger is not None and self.champion != self.challenger
+
+
+def lineup(client: MlflowClient, name: str) -> Lineup:
+    found = registry.aliases(client, name)
+    return Lineup(name, found.get(CHAMPION), found.get(CHALLENGER))
+
+
+def window(settings: Settings, now: datetime | None = None, days: int | None = None) -> tuple[datetime, datetime]:
+    end = now or datetime.now(UTC)
+    return end - timedelta(days=days or settings.shadow_evaluation.window_days), end
+
+
+def _segment_values(column: pd.Series, contract: Contract, name: str) -> pd.Series:
+    """Segment values as the service judged them: categoricals normalised the contract's way."""
+    feature = next((f for f in contract.features if f.name == name), None)
+    if feature is None or feature.type != "categorical":
+        return column
+    return column.map(lambda v: feature.clean(v) if isinstance(v, str) else v)
+
+
+def pair_requests(frame: pd.DataFrame, lineup: Lineup, contract: Contract) -> pd.DataFrame:
+    """One row per request that the current champion answered and the current challenger
+    also scored: both scores, decisions and latencies, the label (if any) and the segments.
+    Rows from earlier versions in either role are left out."""
+    segments = [s for s in contract.segments if s in frame.columns]
+    if frame.empty:
+        return pd.DataFrame(columns=[*PAIRED_COLUMNS, *segments])
+    old = frame[(frame["role"] == CHAMPION) & (frame["model_version"].astype(str) == lineup.champion)]
+    new = frame[(frame["role"] == CHALLENGER) & (frame["model_version"].astype(str) == lineup.challenger)]
+    paired = old[["request_id", "logged_at", "label", "score", "decision", "latency_ms", *segments]].merge(
+        new[["request_id", "score", "decision", "latency_ms"]],
+        on="request_id",
+        suffixes=("_champion", "_challenger"),
+        validate="one_to_one",
+    )
+    measures, roles = ("score", "decision", "latency_ms"), ("champion", "challenger")
+    paired = paired.rename(columns={f"{m}_{role}": f"{role}_{m}" for m in measures for role in roles})
+    paired["label"] = pd.to_numeric(paired["label"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    for segment in segments:
+        paired[segment] = _segment_values(paired[segment], contract, segment)
+    return paired[[*PAIRED_COLUMNS, *segments]].reset_index(drop=True)
+
+
+def read_pairs(settings: Settings, lineup: Lineup, contract: Contract, start: datetime, end: datetime) -> pd.DataFrame:
+    frame = predictions.read_window(settings, start, end, roles=(CHAMPION, CHALLENGER))
+    return pair_requests(frame, lineup, contract)
+
+
+def evaluate(
+    paired: pd.DataFrame, lineup: Lineup, contract: Contract, settings: Settings, start: datetime, end: datetime
+) -> ShadowEvidence:
+    assert lineup.champion is not None
+    assert lineup.challenger is not None
+    return evaluate_pairs(
+        paired,
+        task=contract.task,
+        segments=[s for s in contract.segments if s in paired.columns],
+        rules=Rules.from_settings(settings.shadow_evaluation),
+        model_name=lineup.model_name,
+        champion_version=lineup.champion,
+        challenger_version=lineup.challenger,
+        window=(start.isoformat(timespec="seconds"), end.isoformat(timespec="seconds")),
+        evaluated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def record(client: MlflowClient, evidence: ShadowEvidence) -> None:
+    """The decision and its evidence as tags: in full on the challenger, in short on the champion."""
+    name = evidence.model_name
+    registry.set_tags(
+        client,
+        name,
+        evidence.challenger_version,
+        {
+            DECISION: evidence.decision,
+            REASON: evidence.reason,
+            EVALUATED_AT: evidence.evaluated_at,
+            "shadow.champion_version": evidence.champion_version,
+            EVIDENCE: evidence.to_json(),
+        },
+    )
+    registry.set_tags(
+        client,
+        name,
+        evidence.champion_version,
+        {
+            "shadow.last_challenger": evidence.challenger_version,
+            "shadow.last_decision": evidence.decision,
+            "shadow.last_evaluated_at": evidence.evaluated_at,
+        },
+    )
+
+
+def load_evidence(client: MlflowClient, name: str, version: str) -> ShadowEvidence | None:
+    """The last shadow evaluation recorded on a version (for the monitoring report)."""
+    text = client.get_model_version(name, version).tags.get(EVIDENCE)
+    return ShadowEvidence.from_dict(json.loads(text)) if text else None
+
+
+def act(client: MlflowClient, evidence: ShadowEvidence, who: str) -> promotion.AliasMove | None:
+    """Promote or reject as decided, only if the aliases still point where they did when the
+    evaluation read them (a person may have moved them meanwhile)."""
+    now = lineup(client, evidence.model_name)
+    if (now.champion, now.challenger) != (evidence.champion_version, evidence.challenger_version):
+        log.warning("aliases moved during the evaluation (%s); not acting on it", now)
+        return None
+    if evidence.decision == PROMOTE:
+        return promotion.promote(
+            client, evidence.model_name, version=evidence.challenger_version, who=who, why=evidence.reason
+        )
+    if evidence.decision == REJECT:
+        return promotion.reject(
+            client, evidence.model_name, version=evidence.challenger_version, who=who, why=evidence.reason
+        )
+    return None
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _interval(comparison: MetricComparison) -> str:
+    return f"{comparison.improvement:+.4f} [{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}]"
+
+
+def table_rows(evidence: ShadowEvidence) -> list[dict[str, Any]]:
+    """Overall and per segment, one row each: the Prefect table artifact and the report's table."""
+    rows = []
+    if evidence.overall is not None:
+        rows.append(_row("all", "all", evidence.labelled, evidence.positives, True, False, evidence.overall))
+    rows.extend(_row(s.column, s.value, s.n, s.positives, s.judged, s.worse, s.comparison) for s in evidence.segments)
+    return rows
+
+
+def _row(
+    column: str, value: str, n: int, positives: int | None, judged: bool, worse: bool, found: MetricComparison | None
+) -> dict[str, Any]:
+    return {
+        "segment": column,
+        "value": value,
+        "n": n,
+        "positives": positives,
+        "judged": judged,
+        "worse": worse,
+        "champion": None if found is None else _number(found.champion),
+        "challenger": None if found is None else _number(found.challenger),
+        "improvement [CI]": None if found is None else _interval(found),
+    }
+
+
+def _latency(found: Latency | None) -> str:
+    return "–" if found is None else f"{found.p50_ms:.2f}/{found.p95_ms:.2f} ms"
+
+
+def _table_line(row: dict[str, Any]) -> str:
+    cells = [
+        row["segment"],
+        row["value"],
+        row["n"],
+        "yes" if row["judged"] else "no",
+        "**yes**" if row["worse"] else "no",
+        row["champion"] or "–",
+        row["challenger"] or "–",
+        row["improvement [CI]"] or "–",
+    ]
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def markdown(evidence: ShadowEvidence) -> str:
+    """The Prefect artifact: the decision, its reasons, the table and how alike the models answer."""
+    agreement = evidence.agreement
+    metric = evidence.overall.metric if evidence.overall else "primary metric"
+    positives = f", {evidence.positives} positive" if evidence.positives is not None else ""
+    lines = [
+        f"# Shadow evaluation: {evidence.model_name} v{evidence.challenger_version} vs v{evidence.champion_version}",
+        "",
+        f"**Decision: {evidence.decision}** — {evidence.reason}",
+        "",
+        (
+            f"Window {evidence.window_start} to {evidence.window_end}: {evidence.paired} requests scored by both, "
+            f"{evidence.labelled} labelled{positives}."
+        ),
+        "",
+        f"| segment | value | n | judged | worse | champion {metric} | challenger {metric} | improvement [CI] |",
+        "|---|---|---|---|---|---|---|---|",
+        *(_table_line(row) for row in table_rows(evidence)),
+        "",
+        (
+            f"Decision agreement {_number(agreement.decision_agreement, 3)}, score correlation "
+            f"{_number(agreement.score_correlation, 3)}; latency p50/p95: champion "
+            f"{_latency(agreement.champion_latency)}, challenger {_latency(agreement.challenger_latency)}."
+        ),
+        "",
+        "Rules: " + ", ".join(f"{k}={v}" for k, v in evidence.rules.items()),
+    ]
+    return "\n".join(lines)

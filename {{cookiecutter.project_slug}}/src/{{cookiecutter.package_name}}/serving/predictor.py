@@ -1,0 +1,393 @@
+"""One request, end to end, without a web server: the contract check, the champion's
+answer, the prediction log and the hand-off to the shadow challenger.
+
+Order matters for the guarantees: the champion's rows are committed to the log
+*before* the answer is returned, so no answered request is missing from it; if
+they cannot be written, the request fails (503) rather than being answered
+unrecorded. The challenger's work is only handed over after that, and runs on
+the shadow thread. The commits are shared by the requests that arrive together,
+and happen on a thread of the worker (`log_writer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import sqlalchemy as sa
+from pydantic import TypeAdapter, ValidationError
+
+from ..core.contract import Contract
+from ..settings import Settings
+from ..stores.prediction_log import LabelResult, PredictionLog, PredictionLogError
+from ..stores.prediction_log_schema import CHALLENGER, CHAMPION
+from ..stores.prediction_rows import PredictionBatch
+from ..stores.sql import utcnow
+from .edge import CheckedRecords, Edge, Event, Problem, Rejected, parse_event_time
+from .http.api_models import LabelIn
+from .log_writer import LogWriter, RowWriter
+from .model_store import ModelStore, Served, one_line
+from .shadow_worker import Shadow
+
+log = logging.getLogger(__name__)
+# Shadow work waits this long for more requests to join its batch (see shadow.Shadow),
+# unless it comes alone from a request of at least SHADOW_ALONE_RECORDS records: about
+# where a batch's rows start to cost more than its commit and wake-ups.
+SHADOW_GATHER_S = 0.01
+SHADOW_ALONE_RECORDS = 20
+
+
+class Unavailable(Rejected):
+    """The service cannot answer right now (no model, or the log cannot be written): 503."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(503, error)
+
+
+@dataclass(frozen=True)
+class Answer:
+    model_name: str
+    model_version: str
+    request_ids: list[str]
+    record_ids: list[str | None]
+    scores: list[float]
+    decisions: list[bool] | None
+    events: list[list[Event]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "predictions": [
+                {
+                    "request_id": request_id,
+                    "record_id": self.record_ids[i],
+                    "score": self.scores[i],
+                    "decision": self.decisions[i] if self.decisions is not None else None,
+                    "model_version": self.model_version,
+                    "schema_events": self.events[i],
+                }
+                for i, request_id in enumerate(self.request_ids)
+            ],
+        }
+
+    def to_json(self) -> bytes:
+        """`as_dict` as JSON, in PredictResponse's shape."""
+        return orjson.dumps(self.as_dict())
+
+
+@dataclass(frozen=True)
+class ShadowJob:
+    challenger: Served
+    checked: CheckedRecords
+    request_ids: list[str]
+    matrix: np.ndarray | None  # the champion's encoded input, when the challenger encodes the same way
+
+
+def request_ids(count: int) -> list[str]:
+    """Ids that sort by time (a millisecond prefix keeps index inserts local) and never repeat
+    (80 random bits each, from one system call per request)."""
+    prefix = f"{time.time_ns() // 1_000_000:012x}"
+    random = os.urandom(10 * count).hex()
+    return [prefix + random[20 * i : 20 * (i + 1)] for i in range(count)]
+
+
+def prediction_batch(
+    role: str,
+    served: Served,
+    checked: CheckedRecords,
+    request_ids: list[str],
+    scores: list[float],
+    decisions: list[bool] | None,
+    latency_ms: float,
+) -> PredictionBatch:
+    return PredictionBatch(
+        role=role,
+        model_name=served.name,
+        model_version=served.version,
+        logged_at=utcnow(),
+        latency_ms=latency_ms,
+        request_ids=request_ids,
+        event_times=checked.event_times or [None] * len(request_ids),
+        record_ids=checked.record_ids,
+        features=checked.received if role == CHAMPION else None,  # a challenger row's are its champion row's
+        scores=scores,
+        decisions=decisions,
+        schema_events=checked.events or [[] for _ in request_ids],
+    )
+
+
+class Predictor:
+    """Everything /predict, /feedback and /metadata do, for one server process."""
+
+    def __init__(
+        self,
+        contract: Contract,
+        store: ModelStore,
+        prediction_log: PredictionLog | None,
+        *,
+        max_records: int,
+        reject_unknown_fields: bool = False,
+        shadow: bool = True,
+        shadow_queue: int = 1000,
+        shadow_max_age_s: float = 5.0,
+        limits: dict[str, Any] | None = None,
+        writer: RowWriter | None = None,
+    ) -> None:
+        self.contract = contract
+        self.store = store
+        self.log = prediction_log
+        # The answers' rows go through `writer` (default: a thread of this process); the log
+        # itself also serves rejections, labels and /metadata.
+        self.writer = writer or (LogWriter(prediction_log) if prediction_log is not None else None)
+        self.edge = Edge(contract, max_records=max_records, reject_unknown_fields=reject_unknown_fields)
+        self.shadow: Shadow[ShadowJob] | None = (
+            Shadow(self._shadow_work, shadow_queue, shadow_max_age_s, gather_s=SHADOW_GATHER_S) if shadow else None
+        )
+        self.limits = {
+            "max_records": max_records,
+            "max_body_bytes": 0,
+            "reject_unknown_fields": reject_unknown_fields,
+            "api_key_required": False,
+            **(limits or {}),
+        }
+        self._labels: TypeAdapter[list[LabelIn]] = TypeAdapter(list[LabelIn])
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, contract: Contract, store: ModelStore, prediction_log: PredictionLog | None
+    ) -> Predictor:
+        service = settings.service
+        return cls(
+            contract,
+            store,
+            prediction_log,
+            max_records=service.max_records,
+            reject_unknown_fields=service.reject_unknown_fields,
+            shadow=service.shadow,
+            shadow_queue=service.shadow_queue,
+            shadow_max_age_s=service.shadow_max_age_s,
+            limits={
+                "max_records": service.max_records,
+                "max_body_bytes": service.max_body_bytes,
+                "reject_unknown_fields": service.reject_unknown_fields,
+                "api_key_required": service.api_key is not None,
+            },
+        )
+
+    def close(self) -> None:
+        if self.shadow is not None:
+            self.shadow.close()  # its last rows go to the writer, which commits them before it stops
+        if self.writer is not None:
+            self.writer.close()
+        self.store.stop()
+        if self.log is not None:
+            self.log.close()
+
+    # --- /predict --------------------------------------------------------------------------------
+
+    async def predict(self, records: Any) -> tuple[Answer, Callable[[], None] | None]:
+        """The champion's answer, committed to the log; and, when a challenger shadows, the
+        call that hands its work over (to run once the answer is on its way).
+
+        The checks and the scoring are microseconds of CPU and run on the caller's event
+        loop; the only wait is for the commit, by the log's writer."""
+        started = time.perf_counter()
+        lineup = self.store.lineup  # read once: this request keeps these models even if a reload swaps them
+        try:
+            checked = self.edge.check(records)
+        except Rejected as rejected:
+            await asyncio.to_thread(self._remember_rejection, "/predict", rejected, records)
+            raise
+        champion = lineup.champion
+        if champion is None:
+            raise Unavailable("no model is loaded yet: the registry has no champion and no cached copy exists")
+        bundle = champion.bundle
+        matrix = bundle.encoding.transform_columns(checked.columns, len(checked), normalized=True)
+        raw_scores = bundle.score_matrix(matrix)
+        raw_decisions = bundle.decide(raw_scores)
+        scores = raw_scores.tolist()
+        decisions = raw_decisions.tolist() if raw_decisions is not None else None
+        ids = request_ids(len(checked))
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        if self.writer is not None:
+            batch = prediction_batch(CHAMPION, champion, checked, ids, scores, decisions, latency_ms)
+            try:
+                await asyncio.wrap_future(self.writer.write(batch))
+            except (sa.exc.SQLAlchemyError, PredictionLogError) as err:
+                log.error("prediction log write failed, request refused: %s", one_line(err))
+                raise Unavailable("the prediction log cannot be written: nothing was answered; retry") from None
+        answer = Answer(champion.name, champion.version, ids, checked.record_ids, scores, decisions, checked.events)
+        handoff = None
+        shadow, challenger = self.shadow, lineup.challenger
+        if shadow is not None and challenger is not None:
+            same_encoding = challenger.bundle.encoding == bundle.encoding
+            job = ShadowJob(challenger, checked, ids, matrix if same_encoding else None)
+
+            def handoff() -> None:
+                shadow.submit(job, gather=len(ids) < SHADOW_ALONE_RECORDS)
+
+        return answer, handoff
+
+    def _shadow_work(self, jobs: list[ShadowJob]) -> None:
+        """Score waiting requests with their challenger in one call and log them in one
+        transaction (a challenger swap mid-batch splits it by model)."""
+        groups: dict[int, list[ShadowJob]] = {}
+        for job in jobs:
+            groups.setdefault(id(job.challenger), []).append(job)
+        batches: list[PredictionBatch] = []
+        for group in groups.values():
+            challenger = group[0].challenger
+            bundle = challenger.bundle
+            started = time.perf_counter()
+            matrices = [
+                job.matrix
+                if job.matrix is not None
+                else bundle.encoding.transform_columns(job.checked.columns, len(job.checked), normalized=True)
+                for job in group
+            ]
+            raw_scores = bundle.score_matrix(np.vstack(matrices) if len(matrices) > 1 else matrices[0])
+            raw_decisions = bundle.decide(raw_scores)
+            scores = raw_scores.tolist()
+            decisions = raw_decisions.tolist() if raw_decisions is not None else None
+            per_record_ms = (time.perf_counter() - started) * 1000.0 / max(len(scores), 1)
+            offset = 0
+            for job in group:
+                size = len(job.request_ids)
+                batches.append(
+                    prediction_batch(
+                        CHALLENGER,
+                        challenger,
+                        job.checked,
+                        job.request_ids,
+                        scores[offset : offset + size],
+                        decisions[offset : offset + size] if decisions is not None else None,
+                        per_record_ms * size,
+                    )
+                )
+                offset += size
+        if self.writer is not None:
+            # Waits for the commits: a failure is the shadow's to count, and a slow database
+            # holds shadow work back (its queue sheds it) instead of piling rows up here.
+            for sent in [self.writer.write(batch, urgent=False) for batch in batches]:
+                sent.result()
+
+    def _sent_event_time(self, body: Any) -> datetime | None:
+        """The first readable event time in a refused body, so that the refusal counts on the
+        day its records belong to; None when there is none."""
+        records = body.get("records") if isinstance(body, dict) else None
+        for record in [records] if isinstance(records, dict) else records if isinstance(records, list) else []:
+            if isinstance(record, dict):
+                moment = parse_event_time(record.get(self.edge.contract.timestamp_column))
+                if moment is not None:
+                    return moment
+        return None
+
+    def _remember_rejection(self, endpoint: str, rejected: Rejected, body: Any) -> None:
+        """Keep what broke the contract, so monitoring sees it and a fixed upstream can replay it."""
+        if self.log is None or rejected.status != 400:
+            return
+        try:
+            self.log.record_rejection(
+                endpoint,
+                rejected.status,
+                rejected.error,
+                [p.as_dict() for p in rejected.problems],
+                body,
+                occurred_at=self._sent_event_time(body),
+            )
+        except sa.exc.SQLAlchemyError as err:  # the caller still gets its 400
+            log.warning("could not record a rejected request: %s", one_line(err))
+
+    # --- /feedback -------------------------------------------------------------------------------
+
+    def feedback(self, labels: Any) -> LabelResult:
+        items = [labels] if isinstance(labels, dict) else labels
+        if not isinstance(items, list) or not items:
+            raise Rejected(
+                400,
+                "`labels` must be one label object or a non-empty list of them",
+                [Problem(("labels",), "Input should be an object or a non-empty array", "model_type")],
+            )
+        limit = self.edge.max_records
+        if len(items) > limit:
+            raise Rejected(413, f"{len(items)} labels in one request; the limit is {limit}")
+        try:
+            parsed = self._labels.validate_python(items)
+        except ValidationError as err:
+            problems = [
+                Problem(("labels", *e["loc"]), e["msg"], e["type"])
+                for e in err.errors(include_url=False, include_context=False, include_input=False)
+            ]
+            listed = "; ".join(f"{p.where}: {p.msg}" for p in problems[:5])
+            raise Rejected(400, f"{len(problems)} problem(s) in the labels: {listed}", problems[:100]) from None
+        if self.contract.is_classification:
+            wrong = [
+                Problem(("labels", i, "label"), "a classification label is 0 or 1", "value_error", "0 or 1")
+                for i, item in enumerate(parsed)
+                if item.label not in (0.0, 1.0)
+            ]
+            if wrong:
+                raise Rejected(400, f"{len(wrong)} label(s) are neither 0 nor 1", wrong[:100])
+        if self.log is None:
+            raise Unavailable("the prediction log is disabled: labels have nowhere to go")
+        try:
+            return self.log.add_labels(((item.request_id, item.label) for item in parsed), source="api")
+        except sa.exc.SQLAlchemyError as err:
+            log.error("label write failed: %s", one_line(err))
+            raise Unavailable("the prediction log cannot be written: no label was stored; retry") from None
+
+    # --- /metadata -------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.store.ready
+
+    def metadata(self) -> dict[str, Any]:
+        store = self.store.describe()
+        champion = store["champion"] or {}
+        shadow = (
+            self.shadow.snapshot()
+            if self.shadow is not None
+            else {
+                "queued": 0,
+                "submitted": 0,
+                "completed": 0,
+                "failed": 0,
+                "dropped": 0,
+                "stale": 0,
+                "last_error": None,
+            }
+        )
+        schema_version = None
+        if self.log is not None:
+            try:
+                schema_version = self.log.schema_version()
+            except sa.exc.SQLAlchemyError:
+                schema_version = None
+        return {
+            "model_name": self.store.name,
+            "model_version": champion.get("version"),
+            "alias": CHAMPION,
+            "trained_at": champion.get("trained_at"),
+            "contract_hash": self.contract.hash,
+            "metrics": champion.get("metrics", {}),
+            "shadowing": self.shadow is not None and store["challenger"] is not None,
+            "ready": self.ready,
+            **store,
+            "shadow": {"enabled": self.shadow is not None, **shadow},
+            "prediction_log": {
+                "enabled": self.log is not None,
+                "url": self.log.display_url if self.log is not None else None,
+                "schema_version": schema_version,
+            },
+            "limits": self.limits,
+        }

@@ -1,0 +1,466 @@
+"""The prediction log: every answer the service gives, the labels that arrive later, and
+the requests it refused.
+
+SQLAlchemy Core on SQLite (WAL journal, the default, in var/) or PostgreSQL (by
+URL). The service writes a request's rows in one transaction *before* it
+answers, so a request whose answer left the server is in the log even when the
+process is killed a moment later (tests/integration/test_service_server.py
+measures it). Monitoring reads a time window with `PredictionLog.window`.
+
+The champion's answers are in `predictions`; the challenger's shadow scores in
+`shadow_scores`, narrow rows keyed by the request id their champion row carries
+(its features, event time and events are there). `window` returns both as one
+frame.
+
+The tables carry a schema version (`prediction_log_version`): a later release
+that changes them adds a step to `MIGRATIONS`, and a release that finds a log
+newer than itself refuses to write to it instead of corrupting it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..errors import ProjectError
+from .sql import (
+    chunks,
+    create_engine,
+    display_url,
+    finite,
+    prepare_schema,
+    schema_version,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..settings import Settings
+from .prediction_log_schema import (
+    CHALLENGER,
+    CHAMPION,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    labels,
+    metadata,
+    predictions,
+    rejections,
+    schema_versions,
+    shadow_scores,
+)
+from .prediction_rows import (
+    _ANSWERS,
+    _SHADOW,
+    PredictionBatch,
+    PredictionRow,
+    _shadow_row,
+    _sqlite_row_values,
+    _sqlite_values,
+    _SqliteInsert,
+)
+
+# SQLite: how often the background thread folds the WAL into the database file.
+CHECKPOINT_EVERY_S = 1.0
+# SQLite: the WAL content past which the checkpointer makes SQLite start the file over (below).
+WAL_RESTART_BYTES = 64 * 1024 * 1024
+
+log = logging.getLogger(__name__)
+
+
+class PredictionLogError(ProjectError):
+    """The prediction log cannot be opened or written (unreachable, or written by a newer release)."""
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    accepted: int
+    unknown: list[str]
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _upsert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        pg_statement = postgresql.insert(table)
+        connection.execute(
+            pg_statement.on_conflict_do_update(
+                index_elements=keys,
+                set_={c.name: pg_statement.excluded[c.name] for c in table.columns if c.name not in keys},
+            ),
+            rows,
+        )
+    elif dialect == "sqlite":
+        lite_statement = sqlite.insert(table)
+        connection.execute(
+            lite_statement.on_conflict_do_update(
+                index_elements=keys,
+                set_={c.name: lite_statement.excluded[c.name] for c in table.columns if c.name not in keys},
+            ),
+            rows,
+        )
+    else:  # other databases: delete then insert, in the caller's transaction
+        for row in rows:
+            connection.execute(table.delete().where(*(table.c[k] == row[k] for k in keys)))
+        connection.execute(table.insert(), rows)
+
+
+class PredictionLog:
+    """One prediction log database. Thread-safe; open one per process."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        db_schema: str | None = None,
+        sqlite_synchronous: str = "NORMAL",
+        checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+        wal_restart_bytes: int = WAL_RESTART_BYTES,
+    ) -> None:
+        self.url = url
+        self.checkpoint_every_s = checkpoint_every_s
+        self.wal_restart_bytes = wal_restart_bytes
+        self.wal_restarts = 0  # catch-up passes that let SQLite start the WAL over
+        self._page_size: int | None = None
+        self.db_schema = db_schema
+        # synchronous=NORMAL makes a commit durable against a killed process (it is in the WAL
+        # file when commit returns); FULL adds an fsync per commit to survive a power cut.
+        # SQLite would fold the WAL into the database inside whichever commit crosses 1000
+        # pages, with an fsync: a request would wait tens of milliseconds for it, so a
+        # background thread of the writing process checkpoints instead (wal_autocheckpoint=0).
+        engine = create_engine(url, {"synchronous": sqlite_synchronous, "wal_autocheckpoint": "0"})
+        self._raw_engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time, and a second thread of this process that finds the
+        # database locked sleeps in SQLite's busy handler (milliseconds); a lock queues it instead.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self._sqlite else contextlib.nullcontext()
+        )
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        self.engine: sa.Engine = (
+            engine.execution_options(schema_translate_map={None: db_schema}) if db_schema else engine
+        )
+        try:
+            self._prepare()
+        except sa.exc.SQLAlchemyError as err:
+            engine.dispose()
+            raise PredictionLogError(
+                f"cannot open the prediction log at {display_url(url)}: {str(err).splitlines()[0]}"
+            ) from None
+
+    @property
+    def display_url(self) -> str:
+        return display_url(self.url)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=10)
+            self._checkpoint()
+        self._raw_engine.dispose()
+
+    def _checkpoint(self) -> None:
+        try:
+            with self._raw_engine.connect() as connection:
+                _busy, frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+                if self._page_size is None:  # fixed once the database exists
+                    self._page_size = int(connection.exec_driver_sql("PRAGMA page_size").scalar_one())
+            if frames * self._page_size > self.wal_restart_bytes:
+                self._restart_wal()
+        except sa.exc.SQLAlchemyError as err:  # the next one retries; the data is safe in the WAL
+            log.warning("prediction log checkpoint failed: %s", str(err).splitlines()[0])
+
+    def _restart_wal(self) -> None:
+        """SQLite writes the WAL from its start again once a checkpoint has caught up with the
+        last commit; under sustained writes a passive one never does (commits land while it
+        copies), so the WAL grows without bound and every commit slows down with it
+        (measured: 1.2 GB after 200k rows, commits 3x slower). A second passive pass with
+        this process's writers held back catches up: it copies only what was committed
+        during the first, and the next commit starts the file over.
+
+        The file keeps its size and is written over, not shrunk: a TRUNCATE checkpoint held
+        the writers as long or longer (100-row commits every 4 ms, 64 MiB limit, two runs
+        each: 67-129 ms per restart this way, 76-197 ms truncating), and every commit after
+        it grew the file again. The hold grows with the limit: 23-44 ms at 16 MiB."""
+        with self._write_lock, self._raw_engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        self.wal_restarts += 1
+
+    def wal_bytes(self) -> int:
+        """The size of the SQLite WAL file (0 for other databases or when there is none)."""
+        database = self._raw_engine.url.database
+        if not self._sqlite or not database or database == ":memory:":
+            return 0
+        try:
+            return Path(f"{database}-wal").stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stop.wait(self.checkpoint_every_s):
+            self._checkpoint()
+
+    def _writing(self) -> None:
+        """Called before each write: a process that writes SQLite also checkpoints it."""
+        if self._sqlite and self._checkpointer is None:
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="wal-checkpoint", daemon=True)
+            self._checkpointer.start()
+
+    # --- schema ------------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        prepare_schema(
+            engine=self.engine,
+            raw_engine=self._raw_engine,
+            db_schema=self.db_schema,
+            metadata=metadata,
+            versions=schema_versions,
+            version=SCHEMA_VERSION,
+            migrations=MIGRATIONS,
+            what="prediction log",
+            url=self.url,
+            error=PredictionLogError,
+        )
+
+    def schema_version(self) -> int:
+        return schema_version(self.engine, schema_versions)
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def record(self, rows: Sequence[PredictionRow]) -> None:
+        """Write rows in one transaction; returns once they are committed."""
+        self.record_batches([rows])
+
+    def record_batches(self, batches: Sequence[Sequence[PredictionRow]]) -> None:
+        """Write several requests' rows in one transaction; returns once they are committed."""
+        if not any(batches):
+            return
+        self._writing()
+        if self._sqlite and not self.db_schema:
+            self._record_sqlite(batches)
+            return
+        rows = [row for batch in batches for row in batch]
+        answers = [row for row in rows if row["role"] != CHALLENGER]
+        shadow = [_shadow_row(row) for row in rows if row["role"] == CHALLENGER]
+        with self._write_lock, self.engine.begin() as connection:
+            if answers:
+                connection.execute(predictions.insert(), answers)
+            if shadow:
+                connection.execute(shadow_scores.insert(), shadow)
+
+    def _record_sqlite(self, batches: Sequence[Sequence[PredictionRow]]) -> None:
+        """The service's hot path on SQLite: the statements go straight to the driver with the
+        values already in SQLite's form (the text SQLAlchemy's types would store), because
+        SQLAlchemy's per-value processing costs as much as the insert itself."""
+        values: dict[_SqliteInsert, list[Any]] = {_ANSWERS: [], _SHADOW: []}
+        for batch in batches:
+            if isinstance(batch, PredictionBatch):
+                values[_SHADOW if batch.role == CHALLENGER else _ANSWERS] += _sqlite_values(batch)
+            else:
+                for row in batch:
+                    values[_SHADOW if row["role"] == CHALLENGER else _ANSWERS] += _sqlite_row_values(row)
+        statement = ""
+        with self._write_lock:
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                try:
+                    # Multi-row INSERTs, not executemany: the sqlite3 module gives up and retakes
+                    # the GIL around every statement it steps, and the event loop then waits
+                    # for the GIL once per row instead of once per statement.
+                    for insert, flat in values.items():
+                        for statement, chunk in insert.statements(flat):
+                            cursor.execute(statement, chunk)
+                    statement = "COMMIT"
+                    connection.commit()
+                except BaseException:
+                    connection.rollback()
+                    raise
+                finally:
+                    cursor.close()
+            except sqlite3.Error as err:  # the same error type the SQLAlchemy path raises
+                raise sa.exc.DBAPIError.instance(statement, None, err, sqlite3.Error) from err
+            finally:
+                connection.close()
+
+    def record_rejection(
+        self,
+        endpoint: str,
+        status: int,
+        error: str,
+        detail: Any = None,
+        body: Any = None,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        self._writing()
+        received_at = utcnow()
+        with self._write_lock, self.engine.begin() as connection:
+            connection.execute(
+                rejections.insert().values(
+                    received_at=received_at,
+                    occurred_at=_naive_utc(occurred_at) if occurred_at is not None else received_at,
+                    endpoint=endpoint,
+                    status=status,
+                    error=error[:4000],
+                    detail=finite(detail),
+                    body=finite(body),
+                )
+            )
+
+    def add_labels(
+        self,
+        pairs: Iterable[tuple[str, float]],
+        source: str,
+        key: Literal["request_id", "record_id"] = "request_id",
+    ) -> LabelResult:
+        """Store true labels for answered requests (the champion's rows), replacing earlier
+        labels for the same request. Ids the log does not know are returned, not stored.
+        With key="record_id" the ids are the caller's own ids (the contract's id column)."""
+        wanted: dict[str, float] = {}
+        for identifier, label in pairs:
+            wanted[str(identifier)] = float(label)
+        column = predictions.c[key]
+        now = utcnow()
+        accepted = 0
+        unknown: list[str] = []
+        ids = list(wanted)
+        self._writing()
+        with self._write_lock, self.engine.begin() as connection:
+            for chunk in chunks(ids):
+                found = connection.execute(
+                    sa.select(column, predictions.c.request_id).where(column.in_(chunk), predictions.c.role == CHAMPION)
+                ).all()
+                request_ids: dict[str, list[str]] = {}
+                for given, request_id in found:
+                    request_ids.setdefault(str(given), []).append(str(request_id))
+                rows = [
+                    {"request_id": request_id, "label": wanted[given], "labelled_at": now, "source": source[:200]}
+                    for given in chunk
+                    for request_id in request_ids.get(given, [])
+                ]
+                unknown.extend(given for given in chunk if given not in request_ids)
+                if rows:
+                    _upsert(connection, labels, rows, ["request_id"])
+                    accepted += len(rows)
+        return LabelResult(accepted=accepted, unknown=unknown)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def window(
+        self,
+        start: datetime,
+        end: datetime,
+        roles: Sequence[str] = (CHAMPION,),
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """The rows whose event time (`occurred_at`) is in [start, end) for these roles, oldest
+        first, as one DataFrame: the features as received expanded to one column each
+        (unknown fields included; none on challenger rows, whose champion row has them), then
+        `request_id, logged_at, occurred_at, role, model_name, model_version, record_id,
+        score, decision, latency_ms, schema_events` (a list, empty when clean), `label` and
+        `labelled_at` (missing until feedback arrives). A received field whose name
+        clashes with one of those columns is kept as `received.<name>`."""
+        import pandas as pd
+
+        start, end = _naive_utc(start), _naive_utc(end)
+        answered = predictions.c.occurred_at >= start, predictions.c.occurred_at < end, predictions.c.role == CHAMPION
+        parts: list[sa.Select[Any]] = []
+        if CHAMPION in roles:
+            parts.append(
+                sa.select(predictions, labels.c.label, labels.c.labelled_at)
+                .select_from(predictions.outerjoin(labels, predictions.c.request_id == labels.c.request_id))
+                .where(*answered)
+            )
+        if CHALLENGER in roles:  # its champion row gives it the event time, the caller's id and the events
+            shadow = shadow_scores.c
+            parts.append(
+                sa.select(
+                    shadow.request_id,
+                    sa.literal(CHALLENGER, predictions.c.role.type).label("role"),
+                    shadow.logged_at,
+                    predictions.c.occurred_at,
+                    shadow.model_name,
+                    shadow.model_version,
+                    predictions.c.record_id,
+                    sa.null().label("features"),
+                    shadow.score,
+                    shadow.decision,
+                    shadow.latency_ms,
+                    predictions.c.schema_events,
+                    labels.c.label,
+                    labels.c.labelled_at,
+                )
+                .select_from(
+                    shadow_scores.join(predictions, predictions.c.request_id == shadow.request_id).outerjoin(
+                        labels, labels.c.request_id == shadow.request_id
+                    )
+                )
+                .where(*answered)
+            )
+        if not parts:
+            parts.append(sa.select(predictions, labels.c.label, labels.c.labelled_at).where(sa.false()))
+        found = (sa.union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+        # A request's champion row before its challenger's ("champion" sorts after "challenger").
+        statement = sa.select(found).order_by(found.c.occurred_at, found.c.request_id, found.c.role.desc())
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        columns = [c.name for c in predictions.columns if c.name != "features"] + ["label", "labelled_at"]
+        meta = pd.DataFrame.from_records([{c: row[c] for c in columns} for row in rows], columns=columns)
+        meta["schema_events"] = [list(events) if events else [] for events in meta["schema_events"]]
+        meta["decision"] = meta["decision"].astype("boolean")
+        meta["label"] = meta["label"].astype("Float64")
+        reserved = set(columns)
+        received = pd.DataFrame.from_records(
+            [
+                {(f"received.{k}" if k in reserved else k): v for k, v in (row["features"] or {}).items()}
+                for row in rows
+            ],
+            index=meta.index,
+        )
+        return pd.concat([received, meta], axis=1)
+
+    def rejection_window(self, start: datetime, end: datetime) -> pd.DataFrame:
+        """Requests refused at the contract check in [start, end), with the body as received."""
+        import pandas as pd
+
+        statement = (
+            sa.select(rejections)
+            .where(rejections.c.occurred_at >= _naive_utc(start), rejections.c.occurred_at < _naive_utc(end))
+            .order_by(rejections.c.occurred_at, rejections.c.id)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        return pd.DataFrame.from_records([dict(r) for r in rows], columns=[c.name for c in rejections.columns])
+
+
+def from_settings(settings: Settings) -> PredictionLog:
+    """The project's prediction log (creates its tables on first use)."""
+    group = settings.prediction_log
+    return PredictionLog(
+        settings.prediction_log_url, db_schema=group.db_schema, sqlite_synchronous=group.sqlite_synchronous
+    )
+
+
+def read_window(settings: Settings, start: datetime, end: datetime, roles: Sequence[str] = (CHAMPION,)) -> pd.DataFrame:
+    """What monitoring calls: `PredictionLog.window` on the configured log."""
+    prediction_log = from_settings(settings)
+    try:
+        return prediction_log.window(start, end, roles)
+    finally:
+        prediction_log.close()

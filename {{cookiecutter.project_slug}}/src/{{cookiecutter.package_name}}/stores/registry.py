@@ -1,0 +1,126 @@
+"""MLflow: the experiment, the registered model, its versions and their aliases.
+
+Aliases are the switch: `champion` serves, `challenger` shadows, `previous` is
+where a rollback returns to. Stages are deprecated and never used. A version
+may hold `champion` only if its `gate.status` tag says it passed the gate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import RegistryError
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
+
+    from ..settings import Settings
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+BUNDLE_ARTIFACT = "bundle"
+GATE_STATUS, GATE_REASON = "gate.status", "gate.reason"
+PASSED, FAILED = "passed", "failed"
+
+log = logging.getLogger(__name__)
+
+
+def _quiet_mlflow() -> None:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def connect(settings: Settings) -> MlflowClient:
+    """Point MLflow at the configured tracking/registry URI and make sure the experiment
+    exists with an artifact root that does not depend on the working directory."""
+    _quiet_mlflow()
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    if settings.mlflow_tracking_uri.startswith("sqlite:///"):
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    if client.get_experiment_by_name(settings.mlflow.experiment_name) is None:
+        client.create_experiment(settings.mlflow.experiment_name, artifact_location=settings.mlflow_artifact_location)
+    mlflow.set_experiment(settings.mlflow.experiment_name)
+    return client
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as err:
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    """alias -> version for the registered model (empty when it does not exist yet)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}
+        raise
+    return {alias: str(version) for alias, version in (model.aliases or {}).items()}
+
+
+def download_bundle(client: MlflowClient, version: ModelVersion, destination: Path) -> Path:
+    """Fetch a version's bundle folder (ONNX, encoding, manifest, profile) into `destination`."""
+    if version.run_id is None:
+        raise RegistryError(f"model version {version.version} has no run, so no bundle")
+    destination.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
+        fetched = Path(client.download_artifacts(version.run_id, BUNDLE_ARTIFACT, scratch))
+        # Replace in one rename so that a reader never sees half a bundle.
+        staged = destination.with_name(destination.name + ".incoming")
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.move(str(fetched), staged)
+        old = destination.with_name(destination.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if destination.exists():
+            destination.rename(old)
+        staged.rename(destination)
+        shutil.rmtree(old, ignore_errors=True)
+    return destination
+
+
+@contextmanager
+def fetched_bundle(client: MlflowClient, version: ModelVersion) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as scratch:
+        yield download_bundle(client, version, Path(scratch) / "bundle")
+
+
+def set_tags(client: MlflowClient, name: str, version: str, tags: Mapping[str, Any]) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+
+
+def require_passed(client: MlflowClient, name: str, version: str) -> ModelVersion:
+    """The guard rail: only a version that passed validation, parity and the gate may serve."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = client.get_model_version(name, version)
+    except MlflowException:
+        raise RegistryError(f"{name} version {version} does not exist") from None
+    if found.tags.get(GATE_STATUS) != PASSED:
+        reason = found.tags.get(GATE_REASON, "it never passed the gate")
+        raise RegistryError(f"{name} version {version} may not serve: {reason}")
+    return found

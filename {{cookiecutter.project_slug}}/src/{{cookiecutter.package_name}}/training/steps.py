@@ -1,0 +1,196 @@
+"""The training pipeline's steps, each a plain function that runs without a Prefect server.
+
+flows/training.py wraps each step in a Prefect task; tests call them directly.
+The order is the contract of the pipeline: nothing is registered unless the
+data passed validation and the ONNX export passed the parity check, and no
+version gets an alias unless it passed the gate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from ..core.contract import Contract, load_contract
+from ..core.contract_derived import suite_path
+from ..core.encoding import Encoding, fit_encoding
+from ..core.metrics import evaluate, primary_metric
+from ..data.demo_world import demo_frame
+
+# The flow's read-fresh-labelled-rows and add-fresh-rows steps are data's own functions.
+from ..data.fresh_labels import add_fresh_rows as add_fresh_rows  # noqa: PLC0414 - a step of the flow
+from ..data.fresh_labels import read_fresh_rows as read_fresh_rows  # noqa: PLC0414 - a step of the flow
+from ..data.tables import fingerprint, prepare_frame, read_table
+from ..data.validation import Report, ensure_valid, load_suite, validate_frame
+from ..model.bundle import write_bundle
+from ..model.manifest import build_manifest
+from ..model.reference_profile import fit_profile
+from ..settings import Settings
+from ..stores import registry
+from .fit import choose_threshold, predict, train_booster
+from .gate import Evaluation, GateDecision, Registered
+from .onnx_export import ParityReport, ensure_parity, onnx_scores, parity_report, to_onnx
+from .split import Split, split_by_time
+
+log = logging.getLogger(__name__)
+CANARY_ROWS = 16
+SERVING_PACKAGES = ("onnx", "onnxruntime", "numpy", "pandas", "mlflow")
+
+
+@dataclass
+class TrainingOutcome:
+    version: str
+    run_id: str
+    gate: GateDecision
+    metrics: dict[str, float]
+    parity: dict[str, Any] = field(default_factory=dict)
+
+
+def load_training_data(settings: Settings, contract: Contract, data_path: Path | None = None) -> pd.DataFrame:
+    """The user's CSV/Parquet file (argument, then settings), else the built-in demo data;
+    prepared to the contract's form but not yet validated. The labelled answers from the
+    prediction log are added by their own step (`data.fresh_labels`)."""
+    path = data_path or settings.data_path
+    raw = read_table(path) if path is not None else demo_frame(contract, settings.demo_rows, settings.demo_days)
+    return prepare_frame(raw, contract)
+
+
+def validate(frame: pd.DataFrame, settings: Settings) -> Report:
+    report = validate_frame(frame, load_suite(suite_path(settings.gx_dir)))
+    ensure_valid(report)
+    return report
+
+
+def split(frame: pd.DataFrame, contract: Contract, settings: Settings) -> Split:
+    return split_by_time(frame, contract, settings.training.holdout_fraction, settings.training.validation_fraction)
+
+
+def fit(data: Split, contract: Contract, settings: Settings) -> tuple[lgb.Booster, Encoding]:
+    encoding = fit_encoding(data.train, contract, settings.training.max_category_levels)
+    return train_booster(data, contract, encoding, settings.training), encoding
+
+
+def evaluate_holdout(
+    booster: lgb.Booster, encoding: Encoding, data: Split, contract: Contract, settings: Settings
+) -> Evaluation:
+    """The threshold comes from the validation slice; the metrics from the holdout."""
+    valid_scores = predict(booster, encoding.transform(data.valid))
+    threshold = choose_threshold(contract, data.valid[contract.target].to_numpy(), valid_scores, settings.training)
+    holdout_scores = predict(booster, encoding.transform(data.holdout))
+    metrics = evaluate(contract.task, data.holdout[contract.target].to_numpy(), holdout_scores, threshold)
+    return Evaluation(threshold=threshold, metrics=metrics, holdout_scores=holdout_scores)
+
+
+def export(booster: lgb.Booster, encoding: Encoding, settings: Settings) -> bytes:
+    return to_onnx(booster, encoding.n_features, settings.training.onnx_opset)
+
+
+def check_parity(
+    onnx_bytes: bytes, encoding: Encoding, data: Split, evaluation: Evaluation, contract: Contract, settings: Settings
+) -> ParityReport:
+    """ONNX against LightGBM on every holdout row; raises ParityError beyond tolerance."""
+    exported = onnx_scores(onnx_bytes, encoding.transform(data.holdout), contract.task)
+    report = parity_report(evaluation.holdout_scores, exported, evaluation.threshold, settings.parity)
+    ensure_parity(report)
+    return report
+
+
+def log_and_register(
+    *,
+    settings: Settings,
+    contract: Contract,
+    frame: pd.DataFrame,
+    data: Split,
+    encoding: Encoding,
+    evaluation: Evaluation,
+    onnx_bytes: bytes,
+    parity: ParityReport,
+    booster_params: dict[str, Any],
+    run_tags: dict[str, str],
+) -> Registered:
+    """One MLflow run: parameters, metrics, the ONNX model (registered as a new version) and
+    the bundle (encoding, manifest, reference profile, contract)."""
+    import mlflow
+    import onnx
+    from mlflow.models import infer_signature
+
+    registry.connect(settings)
+    holdout_matrix = encoding.transform(data.holdout)
+    exported = parity.exported  # the holdout as the service will score it
+    manifest = build_manifest(
+        project_root=settings.project_root,
+        seed=settings.training.seed,
+        data_fingerprint=fingerprint(frame),
+        onnx_opset=settings.training.onnx_opset,
+    )
+    profile = fit_profile(data.holdout, contract, exported, evaluation.metrics, evaluation.threshold)
+    with mlflow.start_run(tags=run_tags) as run, tempfile.TemporaryDirectory() as scratch:
+        mlflow.log_params({**booster_params, **data.sizes(), "contract_hash": contract.hash[:12]})
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in evaluation.metrics.items() if np.isfinite(v)})
+        mlflow.log_metrics(parity.as_metrics())
+        if evaluation.threshold is not None:
+            mlflow.log_metric("threshold", evaluation.threshold)
+        bundle_dir = write_bundle(
+            Path(scratch) / registry.BUNDLE_ARTIFACT,
+            onnx_bytes,
+            encoding=encoding,
+            task=contract.task,
+            threshold=evaluation.threshold,
+            contract_yaml=contract.to_yaml(),
+            contract_hash=contract.hash,
+            metadata={
+                "metrics": {k: v for k, v in evaluation.metrics.items() if np.isfinite(v)},
+                "parity": parity.as_dict(),
+                "trained_at": manifest["created_at"],
+                "run_id": run.info.run_id,
+                "primary_metric": primary_metric(contract.task).name,
+                "data_rows": len(frame),
+            },
+            manifest=manifest,
+            canary_inputs=holdout_matrix[:CANARY_ROWS],
+            canary_scores=exported[:CANARY_ROWS],
+            profile=profile,
+        )
+        mlflow.log_artifacts(str(bundle_dir), artifact_path=registry.BUNDLE_ARTIFACT)
+        mlflow.log_dict(manifest, "manifest.json")
+        example = holdout_matrix[:5]
+        info = mlflow.onnx.log_model(
+            onnx.load_from_string(onnx_bytes),
+            name="model",
+            signature=infer_signature(example, evaluation.holdout_scores[:5]),
+            input_example=example,
+            registered_model_name=settings.mlflow.registered_model_name,
+            onnx_execution_providers=["CPUExecutionProvider"],
+            # Stated, not inferred: inference scans the environment (slow) and the model
+            # needs only these to be served by `mlflow models serve`.
+            pip_requirements=[f"{p}=={v}" for p, v in manifest["packages"].items() if p in SERVING_PACKAGES and v],
+            metadata={"contract_hash": contract.hash, "threshold": evaluation.threshold},
+        )
+    version = str(info.registered_model_version)
+    log.info("registered %s version %s (run %s)", settings.mlflow.registered_model_name, version, run.info.run_id)
+    return Registered(run_id=run.info.run_id, version=version)
+
+
+def load_project_contract(settings: Settings) -> Contract:
+    return load_contract(settings.contract_file)
+
+
+def summary(outcome: TrainingOutcome) -> str:
+    return json.dumps(
+        {
+            "version": outcome.version,
+            "alias": outcome.gate.alias,
+            "gate": outcome.gate.reason,
+            "metrics": outcome.metrics,
+        },
+        indent=2,
+        default=str,
+    )

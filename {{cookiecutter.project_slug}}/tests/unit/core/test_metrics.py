@@ -1,0 +1,56 @@
+"""Metric definitions used by the gate, monitoring and shadow evaluation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from {{ cookiecutter.package_name }}.core.metrics import best_f1_threshold, classification_metrics, primary_metric, regression_metrics
+
+
+def test_classification_metrics_on_a_known_case() -> None:
+    """Precision and recall at the threshold are counted exactly."""
+    # Given four labelled scores
+    y = np.array([1, 0, 1, 0])
+    scores = np.array([0.9, 0.8, 0.3, 0.1])
+
+    # When measured at 0.5
+    found = classification_metrics(y, scores, threshold=0.5)
+
+    # Then one of two flags is right, and one of two frauds is caught
+    assert found["precision"] == 0.5
+    assert found["recall"] == 0.5
+    assert found["roc_auc"] == 0.75
+
+
+def test_single_class_labels_give_nan_not_errors() -> None:
+    """A window without any positive has no ranking metrics, but does not crash."""
+    # Given labels of one class / When measured / Then ranking metrics are NaN
+    found = classification_metrics(np.zeros(10), np.linspace(0, 1, 10), threshold=0.5)
+    assert math.isnan(found["average_precision"])
+    assert math.isnan(found["recall"])
+
+
+def test_regression_metrics_and_direction() -> None:
+    """RMSE is primary for regression, and lower is better."""
+    # Given predictions one unit off everywhere
+    found = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0]))
+
+    # Then RMSE and MAE are 1 and the primary metric prefers smaller values
+    assert found["rmse"] == 1.0
+    assert found["mae"] == 1.0
+    primary = primary_metric("regression")
+    assert primary.better(0.9, 1.0)
+    assert not primary.better(1.1, 1.0)
+
+
+def test_f1_threshold_separates_perfectly_separable_scores() -> None:
+    """With separable scores the chosen threshold flags exactly the positives."""
+    # Given perfectly separable scores
+    y = np.array([0, 0, 0, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.7, 0.8])
+
+    # When a threshold is chosen / Then it keeps all positives and no negatives
+    threshold = best_f1_threshold(y, scores)
+    assert ((scores >= threshold) == (y == 1)).all()

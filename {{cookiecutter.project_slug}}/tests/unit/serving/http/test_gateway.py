@@ -1,0 +1,110 @@
+"""The HTTP front door: API key, content type, body size and empty bodies, before any parsing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.serving.http.gateway import Gateway
+
+
+async def echo(request: Request) -> JSONResponse:
+    body = await request.body()
+    return JSONResponse({"bytes": len(body)})
+
+
+def client_for(api_key: str | None = None, max_body_bytes: int = 100) -> TestClient:
+    app = Starlette(routes=[Route("/predict", echo, methods=["POST"]), Route("/livez", echo, methods=["GET"])])
+    app.add_middleware(
+        Gateway, api_key=api_key, max_body_bytes=max_body_bytes, protected=["/predict"], body_paths=["/predict"]
+    )
+    return TestClient(app)
+
+
+@pytest.fixture
+def open_client() -> Iterator[TestClient]:
+    with client_for() as client:
+        yield client
+
+
+def test_json_within_the_limit_passes(open_client: TestClient) -> None:
+    """A JSON body under the limit reaches the endpoint intact."""
+    # Given a small JSON body; When it is posted
+    response = open_client.post("/predict", content=b'{"records": {}}', headers={"content-type": "application/json"})
+
+    # Then the endpoint saw all of it
+    assert response.status_code == 200
+    assert response.json() == {"bytes": 15}
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "phrase"),
+    [
+        (b"", "application/json", 400, "empty"),
+        (b"a=1", "application/x-www-form-urlencoded", 415, "application/json"),
+        (b"{}", "text/plain", 415, "text/plain"),
+        (b"{" + b" " * 200 + b"}", "application/json", 413, "limit is 100"),
+    ],
+)
+def test_bad_bodies_get_a_clear_4xx(
+    open_client: TestClient, content: bytes, content_type: str, status: int, phrase: str
+) -> None:
+    """An empty body, a body that is not JSON, or one over the limit gets its own 4xx with a JSON reason."""
+    # Given a bad body; When it is posted
+    response = open_client.post("/predict", content=content, headers={"content-type": content_type})
+
+    # Then the status and the reason say what is wrong
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert phrase in response.json()["error"]
+
+
+def test_chunked_bodies_are_limited_too(open_client: TestClient) -> None:
+    """A body sent without Content-Length is measured while it is read."""
+
+    # Given bodies streamed in chunks (no Content-Length), one small and one too big
+    def small() -> Iterator[bytes]:
+        yield b'{"records":'
+        yield b" {}}"
+
+    def big() -> Iterator[bytes]:
+        for _ in range(5):
+            yield b" " * 30
+
+    # When they are posted
+    ok = open_client.post("/predict", content=small(), headers={"content-type": "application/json"})
+    too_big = open_client.post("/predict", content=big(), headers={"content-type": "application/json"})
+
+    # Then the small one arrives whole and the big one is refused
+    assert ok.status_code == 200
+    assert ok.json() == {"bytes": 15}
+    assert too_big.status_code == 413
+
+
+def test_api_key_guards_protected_paths_only() -> None:
+    """With a key set, protected paths need it (either header); probes stay open."""
+    # Given a gateway with an API key
+    with client_for(api_key="s3cret") as client:
+        # When requests come with no key, a wrong key, and the right key in each header
+        missing = client.post("/predict", content=b"{}", headers={"content-type": "application/json"})
+        wrong = client.post("/predict", content=b"{}", headers={"content-type": "application/json", "x-api-key": "no"})
+        by_header = client.post(
+            "/predict", content=b"{}", headers={"content-type": "application/json", "x-api-key": "s3cret"}
+        )
+        by_bearer = client.post(
+            "/predict", content=b"{}", headers={"content-type": "application/json", "authorization": "Bearer s3cret"}
+        )
+        probe = client.get("/livez")
+
+    # Then only the right key passes, the refusal explains itself, and the probe needs nothing
+    assert (missing.status_code, wrong.status_code) == (401, 401)
+    assert "API key" in json.loads(missing.content)["error"]
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    assert (by_header.status_code, by_bearer.status_code, probe.status_code) == (200, 200, 200)
