@@ -33,7 +33,6 @@ store = task(name="store-history", cache_policy=NO_CACHE)(steps.store)
 decide_retraining = task(name="check-retraining-rules", cache_policy=NO_CACHE)(steps.decide_retraining)
 send_alerts = task(name="send-alerts", cache_policy=NO_CACHE)(steps.send_alerts)
 request_retraining = task(name="request-retraining", cache_policy=NO_CACHE)(steps.request_retraining)
-copy_shadow_decisions = task(name="copy-shadow-decisions", cache_policy=NO_CACHE)(steps.copy_shadow_decisions)
 write_report = task(name="write-report", cache_policy=NO_CACHE)(steps.publish_report)
 
 
@@ -57,7 +56,6 @@ def monitoring(start: datetime | None = None, end: datetime | None = None) -> di
     report_path = report_file(settings, span)
     outcomes = send_alerts(settings, assessment, decision, report_path)
     incident = request_retraining(settings, assessment, decision)
-    copy_shadow_decisions(settings)
     write_report(settings, assessment)
 
     create_markdown_artifact(

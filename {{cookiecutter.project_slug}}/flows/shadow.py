@@ -18,7 +18,6 @@ from prefect.runtime import flow_run
 from {{ cookiecutter.package_name }}.core.contract import load_contract
 from {{ cookiecutter.package_name }}.promotion import shadow_steps as steps
 from {{ cookiecutter.package_name }}.settings import get_settings
-from {{ cookiecutter.package_name }}.stores import registry
 
 # Inputs are data frames and clients: never cache or hash them.
 read_pairs = task(name="read-paired-requests", cache_policy=NO_CACHE)(steps.read_pairs)
@@ -34,7 +33,7 @@ def shadow_evaluation(window_days: int | None = None, apply: bool | None = None)
     settings = get_settings()
     logger = get_run_logger()
     contract = load_contract(settings.contract_file)
-    client = registry.connect(settings)
+    client = steps.connect(settings)
     models = steps.lineup(client, settings.mlflow.registered_model_name)
     if not models.ready:
         logger.info("nothing to evaluate: champion %s, challenger %s", models.champion, models.challenger)
@@ -44,7 +43,7 @@ def shadow_evaluation(window_days: int | None = None, apply: bool | None = None)
     paired = read_pairs(settings, models, contract, start, end)
     evidence = evaluate(paired, models, contract, settings, start, end)
     logger.info("v%s vs v%s: %s (%s)", models.challenger, models.champion, evidence.decision, evidence.reason)
-    record(client, evidence)
+    record(client, evidence, settings)
     create_markdown_artifact(
         key="shadow-evaluation",
         markdown=steps.markdown(evidence),
@@ -64,7 +63,7 @@ def shadow_evaluation(window_days: int | None = None, apply: bool | None = None)
         "champion": models.champion,
         "challenger": models.challenger,
         "applied": moved is not None,
-        "aliases": registry.aliases(client, models.model_name),
+        "aliases": steps.aliases(client, models.model_name),
         "evidence": evidence.to_dict(),
     }
 

@@ -36,7 +36,6 @@ from {{ cookiecutter.package_name }}.serving.http.request_body import JSONFirst
 from {{ cookiecutter.package_name }}.serving.model_store import ModelStore
 from {{ cookiecutter.package_name }}.serving.predictor import Predictor
 from {{ cookiecutter.package_name }}.settings import get_settings, secret_value
-from {{ cookiecutter.package_name }}.stores.prediction_log import from_settings
 
 SETTINGS = get_settings()
 CONTRACT = load_contract(SETTINGS.contract_file)
@@ -114,8 +113,7 @@ class ModelService:
     def __init__(self) -> None:
         quiet_client_errors()
         store = ModelStore(SETTINGS, CONTRACT.hash)
-        prediction_log = from_settings(SETTINGS) if SETTINGS.prediction_log.enabled else None
-        self.predictor = Predictor.from_settings(SETTINGS, CONTRACT, store, prediction_log)
+        self.predictor = Predictor.from_settings(SETTINGS, CONTRACT, store)
         store.start()
         tune_for_serving()  # once the models are loaded: see gc_tuning
 

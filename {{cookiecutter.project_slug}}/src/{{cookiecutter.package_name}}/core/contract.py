@@ -51,6 +51,14 @@ BOOLEAN_DTYPES = ["bool", "BooleanDtype"]
 CATEGORICAL_DTYPES = ["str"]
 TIMESTAMP_DTYPES = ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"]
 
+# What a served record can do to the contract, as the service's edge logs it (schema events):
+# the retraining data leaves out the rows served outside the contract, monitoring counts them.
+UNKNOWN_FIELD = "unknown_field"
+UNSEEN_CATEGORY = "unseen_category"
+PATTERN_MISMATCH = "pattern_mismatch"
+OUT_OF_RANGE = "out_of_range"
+NORMALISED = "normalised"
+
 
 def clean_category(value: str) -> str:
     """How a categorical value is normalised when its feature says `normalize: true`."""

@@ -16,10 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from ..core.contract import Contract
+from ..core.contract import OUT_OF_RANGE, PATTERN_MISMATCH, UNSEEN_CATEGORY, Contract
 from ..core.contract_derived import suite_path
 from ..errors import ValidationFailed
-from ..serving.edge import OUT_OF_RANGE, PATTERN_MISMATCH, UNSEEN_CATEGORY
 from ..settings import Settings
 from ..stores.prediction_log import read_window
 from ..stores.prediction_log_schema import CHAMPION

@@ -101,15 +101,6 @@ def request_retraining(settings: Settings, assessment: Assessment, decision: Ret
     return incident
 
 
-def copy_shadow_decisions(settings: Settings) -> int:
-    """Bring the shadow-evaluation decisions recorded in MLflow into the history."""
-    from ..stores.registry import connect
-    from .shadow_decisions import sync_from_registry
-
-    with History.from_settings(settings) as history:
-        return sync_from_registry(connect(settings), history, settings.mlflow.registered_model_name)
-
-
 def publish_report(settings: Settings, assessment: Assessment) -> Path:
     path = report_path(settings, assessment.window)
     with History.from_settings(settings) as history:

@@ -16,10 +16,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..promotion import aliases as promotion
 from ..stores import prediction_log as predictions
 from ..stores import registry
+from ..stores.monitoring_history import History, ShadowDecision
 from ..stores.registry import CHALLENGER, CHAMPION
+
+# flows/shadow.py connects to the registry and reads the aliases through this module.
+from ..stores.registry import aliases as aliases  # noqa: PLC0414 - re-exported for the flow
+from ..stores.registry import connect as connect  # noqa: PLC0414 - re-exported for the flow
+from . import aliases as promotion
 from .shadow_statistics import PROMOTE, REJECT, Latency, MetricComparison, Rules, ShadowEvidence, evaluate_pairs
 
 if TYPE_CHECKING:
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 log = logging.getLogger(__name__)
+SOURCE = "shadow-evaluation"  # the history's source of the decisions this flow records
 DECISION, REASON, EVALUATED_AT, EVIDENCE = "shadow.decision", "shadow.reason", "shadow.evaluated_at", "shadow.evidence"
 PAIRED_COLUMNS = [
     "request_id",
@@ -118,8 +124,11 @@ def evaluate(
     )
 
 
-def record(client: MlflowClient, evidence: ShadowEvidence) -> None:
-    """The decision and its evidence as tags: in full on the challenger, in short on the champion."""
+def record(client: MlflowClient, evidence: ShadowEvidence, settings: Settings) -> None:
+    """The decision and its evidence: as tags in MLflow (in full on the challenger, in short on
+    the champion), and as a row of the monitoring history, where the report shows every
+    decision over time, including the "keep waiting" ones the next evaluation overwrites in
+    MLflow. Recording the same decision again adds no second row."""
     name = evidence.model_name
     registry.set_tags(
         client,
@@ -142,6 +151,49 @@ def record(client: MlflowClient, evidence: ShadowEvidence) -> None:
             "shadow.last_decision": evidence.decision,
             "shadow.last_evaluated_at": evidence.evaluated_at,
         },
+    )
+    with History.from_settings(settings) as history:
+        history.record_shadow_decision(decision_row(evidence))
+
+
+def decision_row(evidence: ShadowEvidence, source: str = SOURCE) -> ShadowDecision:
+    """One decision as the history stores it; `difference` is the challenger's improvement
+    in the primary metric's own units (positive: better), with its confidence interval."""
+    overall = evidence.overall
+    segments: list[dict[str, Any]] = []
+    for segment in evidence.segments:
+        found = segment.comparison
+        segments.append(
+            {
+                "segment": segment.column,
+                "level": segment.value,
+                "n": segment.n,
+                "judged": segment.judged,
+                "verdict": "worse" if segment.worse else "ok" if segment.judged else "too few",
+                "difference": found.improvement if found is not None else None,
+            }
+        )
+    return ShadowDecision(
+        decided_at=datetime.fromisoformat(evidence.evaluated_at),
+        model_name=evidence.model_name,
+        champion_version=evidence.champion_version,
+        challenger_version=evidence.challenger_version,
+        decision=str(evidence.decision),
+        reason=evidence.reason,
+        n=evidence.labelled,
+        primary_metric=overall.metric if overall is not None else None,
+        champion_value=overall.champion if overall is not None else None,
+        challenger_value=overall.challenger if overall is not None else None,
+        difference=overall.improvement if overall is not None else None,
+        ci_lower=overall.ci_low if overall is not None else None,
+        ci_upper=overall.ci_high if overall is not None else None,
+        segments=segments,
+        evidence={
+            "paired": evidence.paired,
+            "window": [evidence.window_start, evidence.window_end],
+            "rules": evidence.rules,
+        },
+        source=source,
     )
 
 

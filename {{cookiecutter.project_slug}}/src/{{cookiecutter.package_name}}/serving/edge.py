@@ -22,15 +22,19 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..core.contract import Contract, Feature, clean_category
+from ..core.contract import (
+    NORMALISED,
+    OUT_OF_RANGE,
+    PATTERN_MISMATCH,
+    UNKNOWN_FIELD,
+    UNSEEN_CATEGORY,
+    Contract,
+    Feature,
+    clean_category,
+)
 from ..core.contract_derived import request_model
 from ..errors import ProjectError
 
-UNKNOWN_FIELD = "unknown_field"
-UNSEEN_CATEGORY = "unseen_category"
-PATTERN_MISMATCH = "pattern_mismatch"
-OUT_OF_RANGE = "out_of_range"
-NORMALISED = "normalised"
 # An answer lists at most this many problems: enough to fix a request, bounded in size.
 MAX_PROBLEMS = 100
 

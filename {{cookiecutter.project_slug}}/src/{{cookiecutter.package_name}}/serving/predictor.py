@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ..core.contract import Contract
 from ..settings import Settings
-from ..stores.prediction_log import LabelResult, PredictionLog, PredictionLogError
+from ..stores.prediction_log import LabelResult, PredictionLog, PredictionLogError, from_settings
 from ..stores.prediction_log_schema import CHALLENGER, CHAMPION
 from ..stores.prediction_rows import PredictionBatch
 from ..stores.sql import utcnow
@@ -162,10 +162,10 @@ class Predictor:
         self._labels: TypeAdapter[list[LabelIn]] = TypeAdapter(list[LabelIn])
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, contract: Contract, store: ModelStore, prediction_log: PredictionLog | None
-    ) -> Predictor:
+    def from_settings(cls, settings: Settings, contract: Contract, store: ModelStore) -> Predictor:
+        """The service's predictor, with the configured prediction log (none when disabled)."""
         service = settings.service
+        prediction_log = from_settings(settings) if settings.prediction_log.enabled else None
         return cls(
             contract,
             store,

@@ -7,16 +7,15 @@ from typing import Any
 
 import pytest
 
-from {{ cookiecutter.package_name }}.core.contract import Contract
-from {{ cookiecutter.package_name }}.serving.edge import (
+from {{ cookiecutter.package_name }}.core.contract import (
     NORMALISED,
     OUT_OF_RANGE,
     PATTERN_MISMATCH,
     UNKNOWN_FIELD,
     UNSEEN_CATEGORY,
-    Edge,
-    Rejected,
+    Contract,
 )
+from {{ cookiecutter.package_name }}.serving.edge import Edge, Rejected
 
 
 def good_record() -> dict[str, Any]:
