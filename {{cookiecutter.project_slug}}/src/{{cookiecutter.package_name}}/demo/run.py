@@ -323,7 +323,8 @@ class Demo:
     def _degradation_emitted(self, start: datetime, end: datetime) -> bool:
         import sqlalchemy as sa
 
-        from ..stores.monitoring_history import History, naive_utc
+        from ..stores.monitoring_history import History
+        from ..stores.sql import naive_utc
         from ..stores.monitoring_history_schema import runs
 
         with History.from_settings(self._child_settings()) as history, history.engine.connect() as connection:

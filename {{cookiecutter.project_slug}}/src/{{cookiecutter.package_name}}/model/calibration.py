@@ -15,28 +15,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from scipy.optimize import isotonic_regression
 
 JEFFREYS = 0.5  # Beta(k + 1/2, n - k + 1/2): the usual uninformative prior for a rate
 
 
-def pool_adjacent_violators(rates: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted isotonic (non-decreasing) fit. Returns the fitted value per input and
-    the block id per input (inputs merged into one block share an id)."""
-    values: list[float] = []
-    sizes: list[float] = []
-    members: list[int] = []
-    for rate, weight in zip(rates.tolist(), weights.tolist(), strict=True):
-        values.append(rate)
-        sizes.append(weight)
-        members.append(1)
-        while len(values) > 1 and values[-2] >= values[-1]:
-            weight_sum = sizes[-2] + sizes[-1]
-            merged = (values[-2] * sizes[-2] + values[-1] * sizes[-1]) / weight_sum if weight_sum else values[-1]
-            count = members[-2] + members[-1]
-            del values[-1], sizes[-1], members[-1]
-            values[-1], sizes[-1], members[-1] = merged, weight_sum, count
-    block_ids = np.repeat(np.arange(len(members)), members)
-    return np.asarray(values)[block_ids], block_ids
+def _isotonic(rates: np.ndarray, weights: np.ndarray) -> Any:
+    """Weighted isotonic (non-decreasing) fit by pool-adjacent-violators: the fitted value per
+    input in `.x`, and in `.blocks` where each block of inputs that share a value starts
+    (adjacent equal values are one block), with the input count at the end."""
+    return isotonic_regression(rates, weights=weights)
 
 
 def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
@@ -49,10 +37,8 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         return {"method": "isotonic", "lower": [], "upper": [], "n": [], "positives": []}
     distinct, inverse, size = np.unique(scores, return_inverse=True, return_counts=True)
     positives = np.bincount(inverse, weights=labels, minlength=len(distinct))
-    _, blocks = pool_adjacent_violators(positives / size, size.astype(float))
-    edges = np.flatnonzero(np.diff(blocks)) + 1
-    starts = np.concatenate(([0], edges))
-    ends = np.concatenate((edges, [len(distinct)])) - 1
+    bounds = _isotonic(positives / size, size.astype(float)).blocks
+    starts, ends = bounds[:-1], bounds[1:] - 1
     return {
         "method": "isotonic",
         "lower": distinct[starts].tolist(),
@@ -90,4 +76,4 @@ def draw_rates(calibration: Mapping[str, Any], draws: int, rng: np.random.Genera
     if not len(n):
         return np.empty((draws, 0))
     sampled = rng.beta(k + JEFFREYS, n - k + JEFFREYS, size=(draws, len(n)))
-    return np.vstack([pool_adjacent_violators(row, n)[0] for row in sampled])
+    return np.vstack([_isotonic(row, n).x for row in sampled])

@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import ProjectError
-from ..stores.monitoring_history import naive_utc
+from ..stores.sql import naive_utc
 from ..stores.prediction_log import from_settings
 from ..stores.prediction_log_schema import CHAMPION, labels, predictions
 from ..stores.sql import utcnow

@@ -19,13 +19,13 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..errors import ProjectError
-from .sql import create_engine, display_url, prepare_schema, schema_version
+from .sql import SqlStore, naive_utc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,10 +59,6 @@ def number(value: Any) -> float | None:
         return None
     found = float(value)
     return found if math.isfinite(found) else None
-
-
-def naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 @dataclass(frozen=True)
@@ -107,57 +103,20 @@ class ShadowDecision:
         }
 
 
-class History:
+class History(SqlStore):
     """The monitoring history tables of one database. Open one per flow run."""
 
-    def __init__(self, url: str, *, db_schema: str | None = None) -> None:
-        self.url = url
-        self.db_schema = db_schema
-        engine = create_engine(url)
-        self._raw_engine = engine
-        self.engine: sa.Engine = (
-            engine.execution_options(schema_translate_map={None: db_schema}) if db_schema else engine
-        )
-        try:
-            self._prepare()
-        except sa.exc.SQLAlchemyError as err:
-            engine.dispose()
-            raise HistoryError(
-                f"cannot open the monitoring history at {display_url(url)}: {str(err).splitlines()[0]}"
-            ) from None
+    what = "monitoring history"
+    metadata = metadata
+    versions = versions
+    version = SCHEMA_VERSION
+    migrations = MIGRATIONS
+    error = HistoryError
 
     @classmethod
     def from_settings(cls, settings: Settings) -> History:
         """The history beside the configured prediction log (same URL, same schema)."""
         return cls(settings.prediction_log_url, db_schema=settings.prediction_log.db_schema)
-
-    def close(self) -> None:
-        self._raw_engine.dispose()
-
-    def __enter__(self) -> History:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    # --- schema ------------------------------------------------------------------------------
-
-    def _prepare(self) -> None:
-        prepare_schema(
-            engine=self.engine,
-            raw_engine=self._raw_engine,
-            db_schema=self.db_schema,
-            metadata=metadata,
-            versions=versions,
-            version=SCHEMA_VERSION,
-            migrations=MIGRATIONS,
-            what="monitoring history",
-            url=self.url,
-            error=HistoryError,
-        )
-
-    def schema_version(self) -> int:
-        return schema_version(self.engine, versions)
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -207,15 +166,6 @@ class History:
         return True
 
     # --- reading -----------------------------------------------------------------------------
-
-    def _frame(self, statement: sa.Select[Any]) -> pd.DataFrame:
-        import pandas as pd
-
-        with self.engine.connect() as connection:
-            result = connection.execute(statement)
-            columns = [str(k) for k in list(result.keys())]
-            records = [{str(k): v for k, v in row.items()} for row in result.mappings()]
-        return pd.DataFrame.from_records(records, columns=columns)
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as connection:

@@ -25,23 +25,14 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import ProjectError
-from .sql import (
-    chunks,
-    create_engine,
-    display_url,
-    finite,
-    prepare_schema,
-    schema_version,
-    utcnow,
-)
+from .sql import SqlStore, chunks, finite, naive_utc, upsert, utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,38 +79,15 @@ class LabelResult:
     unknown: list[str]
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def _upsert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        pg_statement = postgresql.insert(table)
-        connection.execute(
-            pg_statement.on_conflict_do_update(
-                index_elements=keys,
-                set_={c.name: pg_statement.excluded[c.name] for c in table.columns if c.name not in keys},
-            ),
-            rows,
-        )
-    elif dialect == "sqlite":
-        lite_statement = sqlite.insert(table)
-        connection.execute(
-            lite_statement.on_conflict_do_update(
-                index_elements=keys,
-                set_={c.name: lite_statement.excluded[c.name] for c in table.columns if c.name not in keys},
-            ),
-            rows,
-        )
-    else:  # other databases: delete then insert, in the caller's transaction
-        for row in rows:
-            connection.execute(table.delete().where(*(table.c[k] == row[k] for k in keys)))
-        connection.execute(table.insert(), rows)
-
-
-class PredictionLog:
+class PredictionLog(SqlStore):
     """One prediction log database. Thread-safe; open one per process."""
+
+    what = "prediction log"
+    metadata = metadata
+    versions = schema_versions
+    version = SCHEMA_VERSION
+    migrations = MIGRATIONS
+    error = PredictionLogError
 
     def __init__(
         self,
@@ -130,48 +98,32 @@ class PredictionLog:
         checkpoint_every_s: float = CHECKPOINT_EVERY_S,
         wal_restart_bytes: int = WAL_RESTART_BYTES,
     ) -> None:
-        self.url = url
         self.checkpoint_every_s = checkpoint_every_s
         self.wal_restart_bytes = wal_restart_bytes
         self.wal_restarts = 0  # catch-up passes that let SQLite start the WAL over
         self._page_size: int | None = None
-        self.db_schema = db_schema
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         # synchronous=NORMAL makes a commit durable against a killed process (it is in the WAL
         # file when commit returns); FULL adds an fsync per commit to survive a power cut.
         # SQLite would fold the WAL into the database inside whichever commit crosses 1000
         # pages, with an fsync: a request would wait tens of milliseconds for it, so a
         # background thread of the writing process checkpoints instead (wal_autocheckpoint=0).
-        engine = create_engine(url, {"synchronous": sqlite_synchronous, "wal_autocheckpoint": "0"})
-        self._raw_engine = engine
-        self._sqlite = engine.dialect.name == "sqlite"
+        pragmas = {"synchronous": sqlite_synchronous, "wal_autocheckpoint": "0"}
+        super().__init__(url, db_schema=db_schema, sqlite_pragmas=pragmas)
+        self._sqlite = self._raw_engine.dialect.name == "sqlite"
         # SQLite has one writer at a time, and a second thread of this process that finds the
         # database locked sleeps in SQLite's busy handler (milliseconds); a lock queues it instead.
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if self._sqlite else contextlib.nullcontext()
         )
-        self._stop = threading.Event()
-        self._checkpointer: threading.Thread | None = None
-        self.engine: sa.Engine = (
-            engine.execution_options(schema_translate_map={None: db_schema}) if db_schema else engine
-        )
-        try:
-            self._prepare()
-        except sa.exc.SQLAlchemyError as err:
-            engine.dispose()
-            raise PredictionLogError(
-                f"cannot open the prediction log at {display_url(url)}: {str(err).splitlines()[0]}"
-            ) from None
-
-    @property
-    def display_url(self) -> str:
-        return display_url(self.url)
 
     def close(self) -> None:
         self._stop.set()
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=10)
             self._checkpoint()
-        self._raw_engine.dispose()
+        super().close()
 
     def _checkpoint(self) -> None:
         try:
@@ -219,25 +171,6 @@ class PredictionLog:
         if self._sqlite and self._checkpointer is None:
             self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="wal-checkpoint", daemon=True)
             self._checkpointer.start()
-
-    # --- schema ------------------------------------------------------------------------------
-
-    def _prepare(self) -> None:
-        prepare_schema(
-            engine=self.engine,
-            raw_engine=self._raw_engine,
-            db_schema=self.db_schema,
-            metadata=metadata,
-            versions=schema_versions,
-            version=SCHEMA_VERSION,
-            migrations=MIGRATIONS,
-            what="prediction log",
-            url=self.url,
-            error=PredictionLogError,
-        )
-
-    def schema_version(self) -> int:
-        return schema_version(self.engine, schema_versions)
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -312,7 +245,7 @@ class PredictionLog:
             connection.execute(
                 rejections.insert().values(
                     received_at=received_at,
-                    occurred_at=_naive_utc(occurred_at) if occurred_at is not None else received_at,
+                    occurred_at=naive_utc(occurred_at) if occurred_at is not None else received_at,
                     endpoint=endpoint,
                     status=status,
                     error=error[:4000],
@@ -354,7 +287,7 @@ class PredictionLog:
                 ]
                 unknown.extend(given for given in chunk if given not in request_ids)
                 if rows:
-                    _upsert(connection, labels, rows, ["request_id"])
+                    upsert(connection, labels, rows, ["request_id"])
                     accepted += len(rows)
         return LabelResult(accepted=accepted, unknown=unknown)
 
@@ -376,7 +309,7 @@ class PredictionLog:
         clashes with one of those columns is kept as `received.<name>`."""
         import pandas as pd
 
-        start, end = _naive_utc(start), _naive_utc(end)
+        start, end = naive_utc(start), naive_utc(end)
         answered = predictions.c.occurred_at >= start, predictions.c.occurred_at < end, predictions.c.role == CHAMPION
         parts: list[sa.Select[Any]] = []
         if CHAMPION in roles:
@@ -441,7 +374,7 @@ class PredictionLog:
 
         statement = (
             sa.select(rejections)
-            .where(rejections.c.occurred_at >= _naive_utc(start), rejections.c.occurred_at < _naive_utc(end))
+            .where(rejections.c.occurred_at >= naive_utc(start), rejections.c.occurred_at < naive_utc(end))
             .order_by(rejections.c.occurred_at, rejections.c.id)
         )
         with self.engine.connect() as connection:

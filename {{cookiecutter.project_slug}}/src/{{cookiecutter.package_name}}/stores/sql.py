@@ -1,8 +1,8 @@
 """What the project's SQL stores share: engines for SQLite (WAL) and PostgreSQL, a JSON column
-type, and versioned schemas that a later release can migrate.
+type, versioned schemas that a later release can migrate, and `SqlStore`, the base of both.
 
 The prediction log and the monitoring history are two stores in one database; each keeps
-its own version table, created and migrated by `prepare_schema`.
+its own version table, created and migrated by `prepare_schema` when the store is opened.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import ProjectError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 Migration = tuple[str, Callable[[sa.Connection], None]]  # description, step run inside the upgrade
@@ -28,6 +31,11 @@ Migration = tuple[str, Callable[[sa.Connection], None]]  # description, step run
 def utcnow() -> datetime:
     """Now in UTC, naive: SQLite keeps no time zone, so every stored time is naive UTC."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """A moment as the stores keep it: UTC without a zone (a naive moment is taken as UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def json_type(*, none_as_null: bool = False) -> sa.types.TypeEngine[Any]:
@@ -151,3 +159,92 @@ CHUNK = 500
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def upsert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """Insert `rows`, replacing the rows with the same `keys`, in the caller's transaction."""
+    dialect = connection.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=keys,
+                set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys},
+            ),
+            rows,
+        )
+    else:  # other databases: delete then insert
+        for row in rows:
+            connection.execute(table.delete().where(*(table.c[k] == row[k] for k in keys)))
+        connection.execute(table.insert(), rows)
+
+
+class SqlStore:
+    """One store's tables in one database: opened with its schema created or migrated, and
+    refused (with `error`) when unreachable or written by a newer release.
+
+    A subclass names its tables and their versions in the class attributes below. On
+    PostgreSQL the tables live in `db_schema` (created when missing) when one is given.
+    """
+
+    what: ClassVar[str]  # the store's name in messages, e.g. "prediction log"
+    metadata: ClassVar[sa.MetaData]
+    versions: ClassVar[sa.Table]
+    version: ClassVar[int]
+    migrations: ClassVar[Mapping[int, Migration]]
+    error: ClassVar[type[ProjectError]]
+
+    def __init__(
+        self, url: str, *, db_schema: str | None = None, sqlite_pragmas: Mapping[str, str] | None = None
+    ) -> None:
+        self.url = url
+        self.db_schema = db_schema
+        engine = create_engine(url, sqlite_pragmas)
+        self._raw_engine = engine
+        self.engine: sa.Engine = (
+            engine.execution_options(schema_translate_map={None: db_schema}) if db_schema else engine
+        )
+        try:
+            prepare_schema(
+                engine=self.engine,
+                raw_engine=engine,
+                db_schema=db_schema,
+                metadata=self.metadata,
+                versions=self.versions,
+                version=self.version,
+                migrations=self.migrations,
+                what=self.what,
+                url=url,
+                error=self.error,
+            )
+        except sa.exc.SQLAlchemyError as err:
+            engine.dispose()
+            raise self.error(
+                f"cannot open the {self.what} at {display_url(url)}: {str(err).splitlines()[0]}"
+            ) from None
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, for messages and /metadata."""
+        return display_url(self.url)
+
+    def schema_version(self) -> int:
+        return schema_version(self.engine, self.versions)
+
+    def close(self) -> None:
+        self._raw_engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _frame(self, statement: sa.Select[Any]) -> pd.DataFrame:
+        import pandas as pd
+
+        with self.engine.connect() as connection:
+            result = connection.execute(statement)
+            columns = [str(k) for k in list(result.keys())]
+            records = [{str(k): v for k, v in row.items()} for row in result.mappings()]
+        return pd.DataFrame.from_records(records, columns=columns)
