@@ -1,4 +1,12 @@
-"""The model's package: contract, data, training, export, registry, serving, monitoring.
+"""The model's package, by lifecycle stage: data -> training -> serving -> monitoring -> promotion.
+
+Layers, each importing only those below it (checked by `make lint`):
+  cli, demo                                  entry points
+  training | serving | monitoring | promotion   the stages, which never import each other
+  data                                       tables, the demo world, validation, fresh labels
+  model, stores                              what a version carries; SQL stores and the registry
+  core                                       the contract and shared statistics, no I/O
+  settings, errors
 
 Importing it is cheap on purpose; each module pulls in its own heavy libraries.
 """

@@ -28,7 +28,7 @@ from {{ cookiecutter.package_name }}.monitoring.degradation_event import DEGRADE
 from {{ cookiecutter.package_name }}.monitoring.history_rows import history_rows
 from {{ cookiecutter.package_name }}.monitoring.report.artifacts import FEATURES_KEY, SUMMARY_KEY
 from {{ cookiecutter.package_name }}.promotion import shadow_steps as shadow_evaluation
-from {{ cookiecutter.package_name }}.promotion.shadow_statistics import Agreement, MetricComparison, SegmentResult, ShadowEvidence
+from {{ cookiecutter.package_name }}.promotion.shadow_evidence import Agreement, MetricComparison, SegmentResult, ShadowEvidence
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, AlertSettings, Settings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.monitoring_history import History

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.training import steps as pipeline
-from {{ cookiecutter.package_name }}.stores import registry
-from {{ cookiecutter.package_name }}.model.bundle import ModelBundle, load_bundle
 from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.errors import ParityError
-from {{ cookiecutter.package_name }}.training.onnx_export import ensure_parity, parity_report
+from {{ cookiecutter.package_name }}.model.bundle import ModelBundle, load_bundle
 from {{ cookiecutter.package_name }}.settings import ParitySettings
+from {{ cookiecutter.package_name }}.stores import registry
+from {{ cookiecutter.package_name }}.training import steps
+from {{ cookiecutter.package_name }}.training.onnx_export import ensure_parity, parity_report
 from tests.support.project import Trained, make_settings
 
 
@@ -90,11 +90,11 @@ def test_training_is_deterministic(
     """Two trainings on the same data give identical predictions (seeded, fixed threads)."""
     # Given the same data and settings twice
     settings = make_settings(tmp_path_factory.mktemp("determinism"))
-    data = pipeline.split(demo, contract, settings)
+    data = steps.split(demo, contract, settings)
 
     # When trained twice
-    first, encoding = pipeline.fit(data, contract, settings)
-    second, _ = pipeline.fit(data, contract, settings)
+    first, encoding = steps.fit(data, contract, settings)
+    second, _ = steps.fit(data, contract, settings)
     matrix = encoding.transform(data.holdout)
 
     # Then the models and their predictions are identical

@@ -324,8 +324,8 @@ class Demo:
         import sqlalchemy as sa
 
         from ..stores.monitoring_history import History
-        from ..stores.sql import naive_utc
         from ..stores.monitoring_history_schema import runs
+        from ..stores.sql import naive_utc
 
         with History.from_settings(self._child_settings()) as history, history.engine.connect() as connection:
             emitted = (

@@ -17,10 +17,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import ProjectError
-from ..stores.sql import naive_utc
 from ..stores.prediction_log import from_settings
 from ..stores.prediction_log_schema import CHAMPION, labels, predictions
-from ..stores.sql import utcnow
+from ..stores.sql import naive_utc, utcnow
 
 if TYPE_CHECKING:
     from ..settings import Settings

@@ -25,7 +25,8 @@ from ..stores.registry import CHALLENGER, CHAMPION
 from ..stores.registry import aliases as aliases  # noqa: PLC0414 - re-exported for the flow
 from ..stores.registry import connect as connect  # noqa: PLC0414 - re-exported for the flow
 from . import aliases as promotion
-from .shadow_statistics import PROMOTE, REJECT, Latency, MetricComparison, Rules, ShadowEvidence, evaluate_pairs
+from .shadow_evidence import PROMOTE, REJECT, Latency, MetricComparison, Rules, ShadowEvidence
+from .shadow_statistics import evaluate_pairs
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

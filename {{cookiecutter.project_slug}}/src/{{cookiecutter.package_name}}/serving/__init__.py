@@ -1,1 +1,9 @@
-"""serving."""
+"""Stage: answering requests with the champion, shadowing the challenger, logging everything.
+
+In: JSON records over HTTP (services/service.py) or a file (batch scoring). Out: answers, and
+their rows in the prediction log before each answer leaves. `predictor` (one request end to
+end), `edge` (the contract check and its schema events), `model_store` (champion and
+challenger by alias, reloaded without a restart), `shadow_worker` (the challenger's thread),
+`log_writer` (shared commits), `batch_scoring`; `http/` is what BentoML needs around them.
+Never imports LightGBM, Great Expectations or Prefect (a lint contract): onnxruntime serves.
+"""

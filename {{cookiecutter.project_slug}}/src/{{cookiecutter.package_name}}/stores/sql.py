@@ -219,9 +219,7 @@ class SqlStore:
             )
         except sa.exc.SQLAlchemyError as err:
             engine.dispose()
-            raise self.error(
-                f"cannot open the {self.what} at {display_url(url)}: {str(err).splitlines()[0]}"
-            ) from None
+            raise self.error(f"cannot open the {self.what} at {display_url(url)}: {str(err).splitlines()[0]}") from None
 
     @property
     def display_url(self) -> str:

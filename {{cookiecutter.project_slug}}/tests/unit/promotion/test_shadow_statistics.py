@@ -11,16 +11,8 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from {{ cookiecutter.package_name }}.core.bootstrap import resample_counts, weighted_average_precision, weighted_rmse
-from {{ cookiecutter.package_name }}.promotion.shadow_statistics import (
-    KEEP_WAITING,
-    PROMOTE,
-    REJECT,
-    Rules,
-    ShadowEvidence,
-    agreement,
-    compare,
-    evaluate_pairs,
-)
+from {{ cookiecutter.package_name }}.promotion.shadow_evidence import KEEP_WAITING, PROMOTE, REJECT, Rules, ShadowEvidence
+from {{ cookiecutter.package_name }}.promotion.shadow_statistics import agreement, compare, evaluate_pairs
 from tests.support.shadow_data import paired_frame
 
 SEGMENTS = ("channel", "card_type")

@@ -1,1 +1,6 @@
-"""http."""
+"""The HTTP front: what the BentoML service needs around the predictor.
+
+`gateway` (API key, content type and body size, before BentoML parses anything),
+`request_body` (orjson first), `api_models` (the answers' pydantic models and so the OpenAPI
+document), `gc_tuning` (the collector set for a long-running worker).
+"""
