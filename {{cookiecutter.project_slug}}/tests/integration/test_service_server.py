@@ -156,7 +156,10 @@ def test_bentoml_build_works_offline(tmp_path: Path, bentoml_home: Path) -> None
     (bento,) = [p for p in store.iterdir() if p.is_dir() and p.name != "latest"]
     source = bento / "src"
     assert (source / "services" / "service.py").is_file()
-    assert (source / "src" / "{{ cookiecutter.package_name }}" / "serving.py").is_file()
+    package = PROJECT_ROOT / "src" / "{{ cookiecutter.package_name }}"
+    modules = {p.relative_to(package) for p in package.rglob("*.py")}
+    packed = {p.relative_to(source / "src" / "{{ cookiecutter.package_name }}") for p in (source / "src").rglob("*.py")}
+    assert modules - packed == set(), "modules of the package missing from the Bento"
     assert (source / "contract.yaml").is_file()
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
     assert "onnxruntime==" in requirements

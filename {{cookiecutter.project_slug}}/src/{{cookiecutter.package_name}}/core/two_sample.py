@@ -8,10 +8,12 @@ the truth (a goodness-of-fit test) alarms on undrifted data.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
 from scipy import special, stats
+from scipy.spatial import distance
 
 Correction = Literal["bh", "holm", "none"]
 PSI_SMOOTHING = 0.5  # added to every count so that an empty bin gives a finite PSI
@@ -61,27 +63,29 @@ def pool_levels(
 
 
 def chi2_two_sample(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
-    """Pearson's chi-square on the 2 x k table of (already pooled) level counts."""
-    m, n = reference.sum(), current.sum()
-    if m == 0 or n == 0 or len(reference) < 2:
+    """Pearson's chi-square on the 2 x k table of (already pooled) level counts.
+
+    A level empty in both samples says nothing and is left out (it has no expected
+    count); with an empty sample or fewer than two levels left there is nothing to test.
+    """
+    if not reference.sum() or not current.sum():
         return 0.0, 1.0
-    totals = reference + current
-    expected_ref = totals * m / (m + n)
-    expected_cur = totals * n / (m + n)
-    statistic = float(
-        np.sum((reference - expected_ref) ** 2 / expected_ref + (current - expected_cur) ** 2 / expected_cur)
-    )
-    return statistic, float(stats.chi2.sf(statistic, len(reference) - 1))
+    table = np.vstack((reference, current))
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 0.0, 1.0
+    result = stats.chi2_contingency(table, correction=False)
+    return float(result.statistic), float(result.pvalue)
 
 
 def js_distance(reference: np.ndarray, current: np.ndarray) -> float:
     """Jensen-Shannon distance (natural log, as scipy computes it: 0 to sqrt(ln 2) ~ 0.83)."""
-    p, q = _shares(reference), _shares(current)
-    if not p.any() or not q.any():
+    if not reference.any() or not current.any():
         return float("nan")
-    mid = (p + q) / 2
-    divergence = 0.5 * (special.rel_entr(p, mid).sum() + special.rel_entr(q, mid).sum())
-    return float(np.sqrt(max(divergence, 0.0)))
+    # On nearly equal shares the divergence can round to -1e-17, whose root scipy gives as NaN.
+    with np.errstate(invalid="ignore"):
+        value = float(distance.jensenshannon(reference, current))
+    return 0.0 if math.isnan(value) else value
 
 
 def psi(reference: np.ndarray, current: np.ndarray) -> float:
@@ -162,22 +166,23 @@ def proportion_test(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float:
 def adjust_p_values(p_values: np.ndarray, method: Correction) -> np.ndarray:
     """Benjamini-Hochberg or Holm adjusted p-values (NaN entries stay NaN and do not count)."""
     adjusted = np.full(len(p_values), np.nan)
-    tested = np.flatnonzero(~np.isnan(p_values))
-    k = len(tested)
-    if k == 0:
+    tested = ~np.isnan(p_values)
+    if not tested.any():
         return adjusted
     p = p_values[tested]
-    order = np.argsort(p, kind="stable")
-    ranked = p[order]
     if method == "bh":
-        # Step-up: each p times k/rank, then the running minimum from the largest down.
-        scaled = np.minimum.accumulate((ranked * k / np.arange(1, k + 1))[::-1])[::-1]
+        adjusted[tested] = stats.false_discovery_control(p, method="bh")
     elif method == "holm":
-        # Step-down: each p times the number of hypotheses still standing, running maximum.
-        scaled = np.maximum.accumulate(ranked * (k - np.arange(k)))
+        adjusted[tested] = _holm(p)
     else:
-        scaled = ranked
-    result = np.empty(k)
-    result[order] = np.minimum(scaled, 1.0)
-    adjusted[tested] = result
+        adjusted[tested] = np.minimum(p, 1.0)
     return adjusted
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Step-down: each p times the number of hypotheses still standing, running maximum."""
+    order = np.argsort(p, kind="stable")
+    scaled = np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p))))
+    result = np.empty(len(p))
+    result[order] = np.minimum(scaled, 1.0)
+    return result

@@ -20,13 +20,6 @@ from scipy.optimize import isotonic_regression
 JEFFREYS = 0.5  # Beta(k + 1/2, n - k + 1/2): the usual uninformative prior for a rate
 
 
-def _isotonic(rates: np.ndarray, weights: np.ndarray) -> Any:
-    """Weighted isotonic (non-decreasing) fit by pool-adjacent-violators: the fitted value per
-    input in `.x`, and in `.blocks` where each block of inputs that share a value starts
-    (adjacent equal values are one block), with the input count at the end."""
-    return isotonic_regression(rates, weights=weights)
-
-
 def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """Isotonic calibration blocks from holdout scores and 0/1 labels."""
     scores = np.asarray(scores, dtype=float)
@@ -37,7 +30,9 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         return {"method": "isotonic", "lower": [], "upper": [], "n": [], "positives": []}
     distinct, inverse, size = np.unique(scores, return_inverse=True, return_counts=True)
     positives = np.bincount(inverse, weights=labels, minlength=len(distinct))
-    bounds = _isotonic(positives / size, size.astype(float)).blocks
+    # Pool-adjacent-violators; `blocks` holds where each block starts (adjacent equal rates
+    # are one block), then the number of levels.
+    bounds = isotonic_regression(positives / size, weights=size.astype(float)).blocks
     starts, ends = bounds[:-1], bounds[1:] - 1
     return {
         "method": "isotonic",
@@ -76,4 +71,4 @@ def draw_rates(calibration: Mapping[str, Any], draws: int, rng: np.random.Genera
     if not len(n):
         return np.empty((draws, 0))
     sampled = rng.beta(k + JEFFREYS, n - k + JEFFREYS, size=(draws, len(n)))
-    return np.vstack([_isotonic(row, n).x for row in sampled])
+    return np.vstack([isotonic_regression(row, weights=n).x for row in sampled])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from {{ cookiecutter.package_name }}.core.metrics import evaluate
 from {{ cookiecutter.package_name }}.model.reference_profile import fit_profile
@@ -20,10 +22,11 @@ from {{ cookiecutter.package_name }}.monitoring import alerts
 from {{ cookiecutter.package_name }}.monitoring.assessment import assess
 from {{ cookiecutter.package_name }}.monitoring.history_rows import history_rows
 from {{ cookiecutter.package_name }}.monitoring.monitored_model import MonitoredModel
-from {{ cookiecutter.package_name }}.monitoring.report.html import report_path, write_report
+from {{ cookiecutter.package_name }}.monitoring.report.html import render, report_path, write_report
+from {{ cookiecutter.package_name }}.monitoring.report.report_data import gather
 from {{ cookiecutter.package_name }}.monitoring.retrain_rules import evaluate as decide
 from {{ cookiecutter.package_name }}.monitoring.window import Labelled, Window, WindowData
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.settings import AlertSettings, Settings
 from {{ cookiecutter.package_name }}.stores.monitoring_history import History, ShadowDecision
 from tests.support.drift_data import labelled_scores, synthetic_contract, synthetic_frame
 from tests.support.project import make_settings
@@ -69,8 +72,7 @@ def served(frame: pd.DataFrame, scores: np.ndarray, at: datetime) -> pd.DataFram
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
     """Eight daily windows of the wide model, the last four drifting, with alerts and two
     shadow decisions stored; the report of the last one."""
-    settings = make_settings(tmp_path_factory.mktemp("report") / "state")
-    settings.alerts.channel = "none"
+    settings = make_settings(tmp_path_factory.mktemp("report") / "state", alerts=AlertSettings(channel="none"))
     model = MonitoredModel("wide", "1", wide_profile(), "champion")
     with History.from_settings(settings) as history:
         for day in range(8):
@@ -175,3 +177,28 @@ def test_the_report_holds_every_plot(report: tuple[Path, Settings]) -> None:
     assert set(order[:3]) <= {f"num_{i}" for i in range(14)} | {"cat_1"}
     assert "worse on cat_0=level_03" in html
     assert "dataset drift" in html
+
+
+def test_text_from_the_history_is_shown_as_text_never_as_markup(report: tuple[Path, Settings]) -> None:
+    """A feature name, an alert or a shadow decision's reason holding markup is escaped: the
+    page shows it as text and runs nothing. Only the charts go in as markup (they escape
+    their own text)."""
+    # Given the last window's data, with a script in a feature's name, an alert and a reason
+    _, settings = report
+    with History.from_settings(settings) as history:
+        run_id = str(history.windows("wide", 30)["run_id"].iloc[-1])
+        data = gather(history, run_id, settings)
+    script = "<script>alert('x')</script>"
+    features = data.features.assign(feature=[script, *data.features["feature"].iloc[1:]])
+    found_alerts = data.alerts.assign(title=script)
+    shadow = data.shadow.assign(reason=script)
+
+    # When the report is rendered
+    html = render(replace(data, features=features, alerts=found_alerts, recent_alerts=found_alerts, shadow=shadow))
+
+    # Then no script element is in the page; the feature's row, the alert and the reason show it as text
+    assert "<script" not in html
+    shown = f"<td>{escape(script)}</td>"
+    assert f"<tr><td>{escape(script)}</td>" in html  # the features table's first column
+    assert html.count(shown) >= 1 + 2 * len(found_alerts) + len(shadow)
+    assert len(re.findall(r"<svg\b", html)) >= 100
