@@ -28,6 +28,7 @@ from pydantic import TypeAdapter, WithJsonSchema
 from starlette.responses import JSONResponse, Response
 
 from {{ cookiecutter.package_name }}.core.contract import load_contract
+from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.serving.edge import Edge, Rejected
 from {{ cookiecutter.package_name }}.serving.http.api_models import ErrorResponse, FeedbackResponse, LabelIn, Metadata, PredictResponse
 from {{ cookiecutter.package_name }}.serving.http.gateway import Gateway, document_responses, quiet_client_errors
@@ -37,7 +38,10 @@ from {{ cookiecutter.package_name }}.serving.model_store import ModelStore
 from {{ cookiecutter.package_name }}.serving.predictor import Predictor
 from {{ cookiecutter.package_name }}.settings import get_settings, secret_value
 
-SETTINGS = get_settings()
+try:
+    SETTINGS = get_settings()
+except ProjectError as err:  # a misspelled or refused setting: its one line, not an import traceback
+    raise SystemExit(f"error: {err}") from None
 CONTRACT = load_contract(SETTINGS.contract_file)
 OPTIONS = SETTINGS.service
 API_KEY = secret_value(OPTIONS.api_key)

@@ -27,3 +27,8 @@ class ParityError(ProjectError):
 
 class RegistryError(ProjectError):
     """A model registry operation was refused (missing alias, failed gate, ...)."""
+
+
+class SettingsError(ProjectError):
+    """An environment variable (or `.env` key) with the project's prefix names no setting,
+    or holds a value the setting refuses."""

@@ -5,18 +5,48 @@ laptop: SQLite for MLflow and the prediction log, artifacts in `var/` inside the
 project. Production moves each default by setting an environment variable, e.g.
 `{{ cookiecutter.package_name | upper }}_MLFLOW__TRACKING_URI=postgresql://...`. Secrets are `SecretStr`, so
 they never print in logs, flow parameters or artifacts.
+
+Settings cannot be misspelled: a variable with the prefix that names no setting stops
+the program at start, naming the closest setting, and each group is frozen and refuses
+fields it does not have. docs/settings.md lists every setting; `settings_reference()`
+writes it (`{{ cookiecutter.project_slug }} settings --write docs/settings.md`).
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import json
+import os
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from dotenv import dotenv_values
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+
+from .errors import SettingsError
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
+# Variables with the prefix that something other than Settings reads: they are no typos.
+# None today: the prefixed variables the project's own files set are settings (the Makefile
+# reads ..._STATE_DIR, `state_dir`; prefect.yaml, the worker target and the containers set
+# ..._PROJECT_ROOT, `project_root`). A variable another tool reads under this prefix goes
+# here, or every command stops at start calling it an unknown setting.
+NOT_SETTINGS: frozenset[str] = frozenset()
 
 
 def _find_project_root() -> Path:
@@ -31,32 +61,53 @@ def _find_project_root() -> Path:
     return Path.cwd()
 
 
-class MlflowSettings(BaseModel):
+class SettingsGroup(BaseModel):
+    """A group of settings, read from `PREFIX_GROUP__FIELD`. Frozen: code cannot change a
+    setting behind the environment's back (`model_copy(update=...)` makes a changed copy).
+    Closed: a field it does not have is refused, not ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MlflowSettings(SettingsGroup):
     """Where models are tracked and registered."""
 
     tracking_uri: str | None = Field(default=None, description="MLflow tracking/registry URI; default: SQLite in var/.")
     artifact_location: str | None = Field(
         default=None, description="Experiment artifact root; default: var/mlartifacts."
     )
-    experiment_name: str = "{{ cookiecutter.project_slug }}"
-    registered_model_name: str = "{{ cookiecutter.project_slug }}"
+    experiment_name: str = Field(
+        default="{{ cookiecutter.project_slug }}",
+        description="MLflow experiment the training runs are logged in.",
+    )
+    registered_model_name: str = Field(
+        default="{{ cookiecutter.project_slug }}",
+        description="Registered model whose `champion` and `challenger` aliases the service and flows follow.",
+    )
 
 
-class TrainingSettings(BaseModel):
+class TrainingSettings(SettingsGroup):
     """How the model is trained and split. Defaults suit 10k-1M rows."""
 
-    seed: int = 42
+    seed: int = Field(
+        42,
+        description="LightGBM's seed, recorded in the model's manifest: a rerun on the same data gives the same model.",
+    )
     holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="Most recent share kept for evaluation.")
     validation_fraction: float = Field(
         0.15, gt=0, lt=0.5, description="Share before the holdout, for early stopping and the threshold."
     )
-    num_boost_round: int = Field(400, ge=1)
-    early_stopping_rounds: int = Field(40, ge=1)
-    learning_rate: float = Field(0.05, gt=0, le=1)
-    num_leaves: int = Field(31, ge=2)
-    min_data_in_leaf: int = Field(50, ge=1)
-    feature_fraction: float = Field(0.9, gt=0, le=1)
-    lambda_l2: float = Field(1.0, ge=0)
+    num_boost_round: int = Field(
+        400, ge=1, description="Most boosting rounds (trees); early stopping usually ends sooner."
+    )
+    early_stopping_rounds: int = Field(
+        40, ge=1, description="Stop when the validation metric has not improved for this many rounds."
+    )
+    learning_rate: float = Field(0.05, gt=0, le=1, description="LightGBM's shrinkage per tree.")
+    num_leaves: int = Field(31, ge=2, description="LightGBM's most leaves per tree.")
+    min_data_in_leaf: int = Field(50, ge=1, description="LightGBM's fewest training rows in a leaf.")
+    feature_fraction: float = Field(0.9, gt=0, le=1, description="Share of features LightGBM samples per tree.")
+    lambda_l2: float = Field(1.0, ge=0, description="LightGBM's L2 regularisation of leaf values.")
     max_category_levels: int = Field(
         64,
         ge=2,
@@ -74,24 +125,31 @@ class TrainingSettings(BaseModel):
             "distorting scores as much as full balancing; the decision threshold does the rest."
         ),
     )
-    threshold_strategy: Literal["max_f1", "fixed"] = "max_f1"
-    fixed_threshold: float = Field(0.5, gt=0, lt=1)
+    threshold_strategy: Literal["max_f1", "fixed"] = Field(
+        "max_f1",
+        description="Classification: the decision threshold maximises F1 on the validation share, or is fixed.",
+    )
+    fixed_threshold: float = Field(
+        0.5, gt=0, lt=1, description="The decision threshold when threshold_strategy is fixed."
+    )
     onnx_opset: int = Field(15, ge=9, le=15, description="onnxmltools 1.16 refuses opsets above 15.")
 
 
-class ParitySettings(BaseModel):
+class ParitySettings(SettingsGroup):
     """How closely the ONNX model must reproduce LightGBM on the holdout.
 
     float32 thresholds in the ONNX graph move scores by ~1e-7; a score gap
     above 1e-4 means the export is wrong (encoding, feature order), not noise.
     """
 
-    max_abs_diff: float = Field(1e-4, gt=0)
+    max_abs_diff: float = Field(1e-4, gt=0, description="Largest score difference allowed on any holdout row.")
     regression_rel_diff: float = Field(1e-5, gt=0, description="Regression: also allowed relative to |prediction|.")
-    min_decision_agreement: float = Field(0.999, gt=0, le=1)
+    min_decision_agreement: float = Field(
+        0.999, gt=0, le=1, description="Classification: share of holdout rows on which both decide alike."
+    )
 
 
-class GateSettings(BaseModel):
+class GateSettings(SettingsGroup):
     """What a new version must achieve before it may hold an alias."""
 
     min_average_precision: float = Field(
@@ -106,13 +164,13 @@ class GateSettings(BaseModel):
     )
     min_roc_auc: float = Field(0.75, ge=0, le=1, description="A sanity floor; it does not move with the fraud rate.")
     max_rmse: float | None = Field(None, gt=0, description="Regression: absolute ceiling (unset: none).")
-    min_r2: float = Field(0.2, le=1)
+    min_r2: float = Field(0.2, le=1, description="Regression: a sanity floor of R² on the holdout.")
     champion_tolerance: float = Field(
         0.0, ge=0, description="How much worse than the champion on the same holdout a challenger may be."
     )
 
 
-class DriftSettings(BaseModel):
+class DriftSettings(SettingsGroup):
     """How the monitoring engine judges a window of live data against the reference profile.
 
     A feature drifts only when a two-sample test says the change is real (after
@@ -238,15 +296,18 @@ class DriftSettings(BaseModel):
     )
 
 
-class ServiceSettings(BaseModel):
+class ServiceSettings(SettingsGroup):
     """How the BentoML service runs: processes, limits, authentication, model reload, shadow."""
 
     host: str = Field(default="127.0.0.1", description="Where `serve` listens; a container listens on 0.0.0.0.")
-    port: int = Field(default=3000, ge=1, le=65535)
+    port: int = Field(default=3000, ge=1, le=65535, description="Where `serve` listens.")
     workers: int = Field(default=1, ge=1, description="Server processes; each loads the models and polls the registry.")
     api_key: SecretStr | None = Field(
         default=None,
-        description="When set, /predict, /feedback, /metadata and /reload need it (X-API-Key or Bearer token).",
+        description=(
+            "When set, /predict, /feedback, /metadata and /reload need it (X-API-Key or Bearer token); "
+            "probes, metrics and the OpenAPI document stay open."
+        ),
     )
     max_records: int = Field(
         default=1000, ge=1, description="The largest batch /predict and /feedback accept (413 above)."
@@ -293,7 +354,7 @@ class ServiceSettings(BaseModel):
     )
 
 
-class PredictionLogSettings(BaseModel):
+class PredictionLogSettings(SettingsGroup):
     """Where every answer is recorded (and labels joined): SQLite by default, PostgreSQL by URL."""
 
     enabled: bool = Field(default=True, description="Off only for benchmarks: an unlogged service cannot be monitored.")
@@ -308,7 +369,7 @@ class PredictionLogSettings(BaseModel):
     )
 
 
-class RetrainingSettings(BaseModel):
+class RetrainingSettings(SettingsGroup):
     """What a retraining run learns from: the base training data plus the most recent
     labelled answers from the prediction log (the data the model now meets)."""
 
@@ -328,7 +389,7 @@ class RetrainingSettings(BaseModel):
     )
 
 
-class ShadowEvaluationSettings(BaseModel):
+class ShadowEvaluationSettings(SettingsGroup):
     """When a challenger, scored in shadow on live traffic, may replace the champion.
 
     Both models scored the same requests; once enough of them have labels the
@@ -381,7 +442,7 @@ class ShadowEvaluationSettings(BaseModel):
     )
 
 
-class MonitoringSettings(BaseModel):
+class MonitoringSettings(SettingsGroup):
     """The monitoring flow: which window it judges, and how much of the past it looks at."""
 
     window_hours: float = Field(
@@ -415,7 +476,7 @@ class MonitoringSettings(BaseModel):
     estimate_seed: int = Field(default=0, description="Seed of the performance estimate's simulation: reruns agree.")
 
 
-class AlertSettings(BaseModel):
+class AlertSettings(SettingsGroup):
     """Where alerts go and how often. Every alert is stored in the history tables, sent or not."""
 
     channel: Literal["none", "slack", "webhook", "email"] = Field(
@@ -426,7 +487,8 @@ class AlertSettings(BaseModel):
         default=None,
         description=(
             "A saved Prefect block to deliver through instead of the settings below: a Slack Webhook or Custom "
-            "Webhook notification block, or prefect-email's Email Server Credentials (needs the Prefect API)."
+            "Webhook notification block, or prefect-email's Email Server Credentials (needs the Prefect API), "
+            "named `slack-webhook/...`, `custom-webhook/...` or `email-server-credentials/...`."
         ),
     )
     min_severity: Literal["info", "warning", "critical"] = Field(
@@ -441,7 +503,10 @@ class AlertSettings(BaseModel):
             "run reminds about an open incident once a day instead of at every run."
         ),
     )
-    subject_prefix: str = "[{{ cookiecutter.project_slug }}]"
+    subject_prefix: str = Field(
+        default="[{{ cookiecutter.project_slug }}]",
+        description="Starts the subject of every alert message.",
+    )
     timeout_s: float = Field(default=10.0, gt=0, description="Per delivery attempt (HTTP or SMTP).")
     slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming-webhook URL (channel slack).")
     webhook_url: SecretStr | None = Field(default=None, description="URL that receives a JSON POST (channel webhook).")
@@ -451,13 +516,15 @@ class AlertSettings(BaseModel):
     smtp_security: Literal["SSL", "STARTTLS", "INSECURE"] = Field(
         default="STARTTLS", description="INSECURE (plain SMTP) only for a relay on a trusted network."
     )
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
+    smtp_username: str | None = Field(
+        default=None, description="SMTP login (channel email); also the sender when email_from is unset."
+    )
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password (channel email).")
     email_from: str | None = Field(default=None, description="Sender; default: the SMTP username.")
     email_to: list[str] = Field(default_factory=list, description="Recipients (a JSON list in the environment).")
 
 
-class RetrainRuleSettings(BaseModel):
+class RetrainRuleSettings(SettingsGroup):
     """When monitoring asks for a new model: the evidence that emits the degradation event
     the training deployment listens for. Each rule fires once per incident (when it starts
     to hold for the current champion), not at every run while it keeps holding."""
@@ -509,25 +576,42 @@ class RetrainRuleSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    """All settings. Nested groups read `PREFIX_GROUP__FIELD`."""
+    """All settings. Nested groups read `PREFIX_GROUP__FIELD`. Frozen like its groups:
+    `model_copy(update=...)` makes a changed copy."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         env_file=".env",
-        extra="ignore",
+        extra="ignore",  # unprefixed keys of .env belong to other tools; misspelled settings stop below
+        frozen=True,
     )
 
-    project_root: Path = Field(default_factory=_find_project_root)
+    project_root: Path = Field(
+        default_factory=_find_project_root,
+        validate_default=True,
+        description=(
+            "The project folder (holding contract.yaml, flows/ and services/); default: the checkout the package "
+            "is installed from, else the working directory."
+        ),
+    )
     state_dir: Path | None = Field(
         None, description="Where run-time state goes (databases, artifacts, reports); default: var/ in the project."
     )
-    contract_path: Path | None = Field(None, description="Default: contract.yaml in the project root.")
+    contract_path: Path | None = Field(
+        None,
+        validate_default=True,
+        description="The data contract; default: contract.yaml in the project root (relative paths start there).",
+    )
     data_path: Path | None = Field(
-        None, description="Training data (CSV or Parquet). Unset: the built-in demo data set."
+        None,
+        description=(
+            "Training data (CSV or Parquet); relative paths start at the project root. Unset: the built-in demo "
+            "data set."
+        ),
     )
     demo_rows: int = Field(60_000, ge=1_000, description="Rows of demo data when no data_path is set.")
-    demo_days: int = Field(90, ge=7)
+    demo_days: int = Field(90, ge=7, description="Days the demo data spans when no data_path is set.")
 
     mlflow: MlflowSettings = MlflowSettings()
     training: TrainingSettings = TrainingSettings()
@@ -542,16 +626,27 @@ class Settings(BaseSettings):
     retraining: RetrainingSettings = RetrainingSettings()
     shadow_evaluation: ShadowEvaluationSettings = ShadowEvaluationSettings()
 
-    @model_validator(mode="after")
-    def _resolve_paths(self) -> Settings:
-        self.project_root = self.project_root.resolve()
-        if self.contract_path is None:
-            self.contract_path = self.project_root / "contract.yaml"
-        elif not self.contract_path.is_absolute():
-            self.contract_path = self.project_root / self.contract_path
-        if self.data_path is not None and not self.data_path.is_absolute():
-            self.data_path = self.project_root / self.data_path
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _known_variables_only(cls, data: Any) -> Any:
+        """Before validation: every prefixed variable (and .env key) must name a setting."""
+        check_environment(os.environ, _env_file())
+        return data
+
+    @field_validator("project_root")
+    @classmethod
+    def _resolve_root(cls, root: Path) -> Path:
+        return root.resolve()
+
+    @field_validator("contract_path", "data_path")
+    @classmethod
+    def _under_root(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        root = info.data.get("project_root")
+        if root is None:  # project_root itself was refused, with its own error
+            return path
+        if path is None:
+            return root / "contract.yaml" if info.field_name == "contract_path" else None
+        return path if path.is_absolute() else root / path
 
     @property
     def var_dir(self) -> Path:
@@ -594,9 +689,168 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings; tests call `get_settings.cache_clear()` after changing the environment."""
-    return Settings()
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing the environment.
+
+    A misspelled variable, or a value a setting refuses, raises SettingsError: one line
+    naming the variable, which the command line prints without a traceback.
+    """
+    try:
+        return Settings()
+    except ValidationError as err:
+        raise SettingsError(_refusals(err)) from err
+    except SourceError as err:  # a list or a whole group that is not valid JSON
+        raise SettingsError(f"invalid setting: {err}: lists and whole groups are JSON") from err
 
 
 def secret_value(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None
+
+
+# --- what the environment may hold ---------------------------------------------------------
+
+
+def _groups() -> dict[str, type[SettingsGroup]]:
+    """The groups by field name (`training`, `service`, ...), in declaration order."""
+    return {
+        name: field.annotation
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, SettingsGroup)
+    }
+
+
+def setting_variables() -> list[str]:
+    """Every variable Settings reads: `PREFIX_FIELD`, `PREFIX_GROUP` (a whole group as JSON)
+    and `PREFIX_GROUP__FIELD`, in capitals (they are read in any case)."""
+    names = [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    for group, model in _groups().items():
+        names += [f"{ENV_PREFIX}{group.upper()}__{name.upper()}" for name in model.model_fields]
+    return names
+
+
+def _env_file() -> Path | None:
+    """The `.env` file Settings reads (relative to the working directory), when there is one."""
+    configured = Settings.model_config.get("env_file")
+    path = Path(configured) if isinstance(configured, str | Path) else None
+    return path if path is not None and path.is_file() else None
+
+
+def check_environment(environ: Mapping[str, object], env_file: Path | None = None) -> None:
+    """Refuse a variable (or `.env` key) with the prefix that names no setting: SettingsError,
+    one line naming the closest setting for each."""
+    known = set(setting_variables())
+    allowed = known | NOT_SETTINGS
+    sources: list[tuple[Iterable[str], str]] = [(environ, "")]
+    if env_file is not None:
+        sources.append((dotenv_values(env_file), f" (in {env_file})"))
+    problems = [
+        _unknown(name, where, sorted(known))
+        for names, where in sources
+        for name in sorted(names)
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in allowed
+    ]
+    if problems:
+        raise SettingsError("; ".join(problems))
+
+
+def _unknown(name: str, where: str, known: list[str]) -> str:
+    """`unknown setting X: did you mean Y?`, comparing the parts after the prefix (which all share)."""
+    suffixes = {variable.removeprefix(ENV_PREFIX): variable for variable in known}
+    close = difflib.get_close_matches(name.upper().removeprefix(ENV_PREFIX), list(suffixes), n=1)
+    hint = f"did you mean {suffixes[close[0]]}?" if close else "no setting has a similar name (see docs/settings.md)"
+    return f"unknown setting {name}{where}: {hint}"
+
+
+def _refusals(err: ValidationError) -> str:
+    """A validation error in one line, each refusal named by its variable (never its value: it may be a secret)."""
+    refusals = []
+    for error in err.errors(include_url=False, include_input=False):
+        path = [str(part) for part in error["loc"] if isinstance(part, str)]
+        refusals.append(f"invalid setting {ENV_PREFIX}{'__'.join(path).upper()}: {error['msg']}")
+    return "; ".join(refusals)
+
+
+# --- the reference (docs/settings.md) --------------------------------------------------------
+
+_JSON_LIST = '["a@example.com", "b@example.com"]'
+_JSON_GROUP = '{"num_leaves": 63, "learning_rate": 0.1}'
+
+
+def settings_reference() -> str:
+    """docs/settings.md: every setting's variable, type, default and description, made from
+    the models above (`{{ cookiecutter.project_slug }} settings --write docs/settings.md`)."""
+    groups = _groups()
+    general = [(ENV_PREFIX + name.upper(), f) for name, f in Settings.model_fields.items() if name not in groups]
+    lines = [
+        "# Settings",
+        "",
+        (
+            "<!-- Generated from src/{{ cookiecutter.package_name }}/settings.py by "
+            "`{{ cookiecutter.project_slug }} settings --write docs/settings.md`: edit the settings, not this file. -->"
+        ),
+        "",
+        (
+            f"Every setting is an environment variable (or a line in `.env`) with the prefix `{ENV_PREFIX}`; "
+            f"a setting of a group adds the group's name and `__`, e.g. `{ENV_PREFIX}TRAINING__NUM_LEAVES=63`. "
+            f"Names are read in any case. Lists are JSON (`'{_JSON_LIST}'`), and so is a whole group given "
+            f"at once (`{ENV_PREFIX}TRAINING='{_JSON_GROUP}'`)."
+        ),
+        "",
+        (
+            "A variable with the prefix that names no setting stops every command, the service and the flows at "
+            "start with one line naming the closest setting, and so does a value a setting refuses. Secrets "
+            "(type `secret`) never appear in logs, flow parameters or artifacts, and their defaults are not shown."
+        ),
+        "",
+        "## General",
+        "",
+        *_table(general),
+    ]
+    for group, model in groups.items():
+        lines += ["", f"## `{group}`", "", inspect.cleandoc(model.__doc__ or ""), ""]
+        lines += _table((f"{ENV_PREFIX}{group.upper()}__{name.upper()}", f) for name, f in model.model_fields.items())
+    return "\n".join(lines) + "\n"
+
+
+def _table(rows: Iterable[tuple[str, FieldInfo]]) -> list[str]:
+    lines = ["| Variable | Type | Default | Description |", "|---|---|---|---|"]
+    for variable, field in rows:
+        cells = (f"`{variable}`", _type_text(field), _default_text(field), field.description or "")
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return lines
+
+
+def _type_text(field: FieldInfo) -> str:
+    bounds = [
+        f"{symbol} {getattr(rule, attribute)}"
+        for rule in field.metadata
+        for attribute, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+        if hasattr(rule, attribute)
+    ]
+    return ", ".join([_type_name(field.annotation), *bounds])
+
+
+def _type_name(annotation: Any) -> str:
+    args = [arg for arg in get_args(annotation) if arg is not type(None)]
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(f"`{arg}`" for arg in args)
+    if get_origin(annotation) is list:
+        return f"list of {_type_name(args[0])}s (JSON)"
+    if args and len(args) < len(get_args(annotation)):  # X | None: unset is the default, not a type
+        return _type_name(args[0])
+    names = {SecretStr: "secret", Path: "path", str: "string", bool: "bool", int: "int", float: "float"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _default_text(field: FieldInfo) -> str:
+    value = field.get_default(call_default_factory=True, validated_data={})
+    if value is None:
+        return "unset"
+    if isinstance(value, SecretStr) or _type_name(field.annotation) == "secret":
+        return "(secret)"
+    if isinstance(value, Path):  # found on each machine (project_root): see the description
+        return "found at start"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, list | dict):
+        return f"`{json.dumps(value)}`"
+    return f"`{value}`"

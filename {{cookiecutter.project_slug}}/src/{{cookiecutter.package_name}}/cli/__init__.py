@@ -4,7 +4,7 @@
 `{{ cookiecutter.package_name }}.cli:main` (the console script) and `app` in tests see them all.
 """
 
-from . import data, demo, monitoring, promotion, serving, training  # noqa: F401 - registers the commands
+from . import data, demo, monitoring, promotion, serving, settings, training  # noqa: F401 - registers the commands
 from .app import app, main
 
 __all__ = ["app", "main"]

@@ -70,7 +70,8 @@ def _user_errors() -> Iterator[None]:
 def _settings() -> Any:
     from ..settings import get_settings
 
-    return get_settings()
+    with _user_errors():  # a misspelled or refused setting: one line, before any work
+        return get_settings()
 
 
 def load_flow(name: str, function: str) -> Callable[..., Any]:
