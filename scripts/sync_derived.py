@@ -24,7 +24,8 @@ PROBLEM_TYPES = ("binary_classification", "regression")
 def derived_suite(problem_type: str, scratch: Path, python: str) -> str:
     project = bake(scratch / problem_type, {"problem_type": problem_type})
     code = (
-        "from pathlib import Path; from fraud_detection.contract import load_contract, suite_json; "
+        "from pathlib import Path; from fraud_detection.core.contract import load_contract; "
+        "from fraud_detection.core.contract_derived import suite_json; "
         "print(suite_json(load_contract(Path('contract.yaml'))), end='')"
     )
     return subprocess.run(

@@ -1,20 +1,22 @@
-"""Baking helpers for the template's tests."""
+"""Fixtures shared by the template's tests. Baking and installing go through `scripts/bake.py`
+(on the path through pytest's `pythonpath`), the helper `make bake`, `make demo` and the
+benchmarks use too."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from cookiecutter.main import cookiecutter
 
-from tests.matrix import TEMPLATE
-
-
-def bake(output_dir: Path, answers: dict[str, str]) -> Path:
-    """Bake the template with `answers` (non-interactive) and return the project folder."""
-    return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
+from bake import bake, install
 
 
 @pytest.fixture(scope="session")
-def default_bake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return bake(tmp_path_factory.mktemp("default"), {})
+def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default bake with its own `.venv` (`make install`), made once per process.
+
+    The default bake's own checks and the benchmarks' smoke tests share it: both run in
+    `DEFAULT_BAKE_LANE`, so one worker bakes and installs it once."""
+    project = bake(tmp_path_factory.mktemp("default"), {})
+    install(project)
+    return project

@@ -12,11 +12,11 @@ import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-TEMPLATE = Path(__file__).resolve().parents[1]
+from bake import TEMPLATE
+
 CHOICES = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
 
 # Options whose answer changes the files, the code or the toolchain of a bake.
@@ -107,6 +107,8 @@ def representatives() -> list[Combination]:
 # most of it waiting on its servers) beside `make demo` (609 s), then the representative
 # bakes, one lane per Python version, because the bakes of one version share an environment
 # and a mypy cache that each lane builds once (lanes of 1,815 and 1,339 s in that run).
+# The benchmarks' smoke tests (tests/test_benchmarks.py) join the default bake's lane: they
+# reuse its environment and mypy cache (about 130 s on 2 cores with the other lane running).
 def lane(python_version: str) -> pytest.MarkDecorator:
     """The xdist group of the lane that runs the bakes of `python_version`."""
     return pytest.mark.xdist_group(f"python-{python_version}")

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from tests.matrix import DEMO_LANE, TEMPLATE
-from tests.test_baked_project import clean_env
+from bake import TEMPLATE, baked_env
+from tests.matrix import DEMO_LANE
 
 pytestmark = [pytest.mark.slow, DEMO_LANE]
 OUTCOME = TEMPLATE / "build" / "demo" / "fraud-detection" / "var" / "demo" / "outcome.json"
@@ -20,7 +20,7 @@ def test_make_demo_catches_every_incident() -> None:
     """The two-command promise, first command: `make demo` on the template."""
     # Given a template checkout / When `make demo` runs
     result = subprocess.run(
-        ["make", "demo"], cwd=TEMPLATE, env=clean_env(), capture_output=True, text=True, timeout=3000, check=False
+        ["make", "demo"], cwd=TEMPLATE, env=baked_env(), capture_output=True, text=True, timeout=3000, check=False
     )
 
     # Then it succeeds and prints the summary

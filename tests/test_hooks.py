@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.matrix import TEMPLATE
+from bake import TEMPLATE
 
 COOKIECUTTER = str(Path(sys.executable).with_name("cookiecutter"))
 

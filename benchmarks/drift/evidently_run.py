@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.presets import DataDriftPreset
+
+# Installed only in the Evidently environment run.py makes: type-checked without it.
+from evidently import DataDefinition, Dataset, Report  # type: ignore[import-not-found]
+from evidently.presets import DataDriftPreset  # type: ignore[import-not-found]
 
 MIB = 1024 * 1024
 

@@ -102,7 +102,7 @@ def measure(function: Callable[[], Any], repeats: int = 3) -> tuple[Any, dict[st
 
 
 def environment() -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -215,8 +215,8 @@ def generate(rows: int, out: Path) -> dict[str, Any]:
 
 
 def run_engine(data: Path) -> dict[str, Any]:
-    from fraud_detection.monitoring.drift import score_window
     from fraud_detection.model.reference_profile import compile_profile, fit_profile
+    from fraud_detection.monitoring.drift import score_window
 
     reference = pd.read_parquet(data / "reference.parquet")
     start = time.perf_counter()
@@ -302,8 +302,8 @@ def _rates(flags: list[int], features: int) -> dict[str, float]:
 
 
 def synthetic_trials(trials: int, reference_rows: int) -> dict[str, Any]:
-    from fraud_detection.monitoring.drift import score_window
     from fraud_detection.model.reference_profile import compile_profile, fit_profile
+    from fraud_detection.monitoring.drift import score_window
     from fraud_detection.settings import DriftSettings
 
     uncorrected = DriftSettings(correction="none")
@@ -351,8 +351,8 @@ def demo_trials(trials: int, reference_rows: int) -> dict[str, Any]:
     """Undrifted days of the demo world (the project's contract, real dependencies between features)."""
     from fraud_detection.core.contract import load_contract
     from fraud_detection.data.demo_world import TransactionGenerator
-    from fraud_detection.monitoring.drift import score_window
     from fraud_detection.model.reference_profile import compile_profile, fit_profile
+    from fraud_detection.monitoring.drift import score_window
     from fraud_detection.settings import get_settings
 
     project = load_contract(get_settings().contract_file)
@@ -375,7 +375,7 @@ def demo_trials(trials: int, reference_rows: int) -> dict[str, Any]:
 
 def run_trials(trials: int) -> dict[str, Any]:
     start = time.perf_counter()
-    found = {
+    found: dict[str, Any] = {
         "synthetic": synthetic_trials(trials, reference_rows=20_000),
         "demo": demo_trials(trials, reference_rows=20_000),
     }
@@ -391,7 +391,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--trials", type=int, default=100)
     args = parser.parse_args()
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if args.command == "generate":
         generate(args.rows, args.out)
         return

@@ -8,98 +8,78 @@ On 1M rows x 50 features (40 numeric, 10 categorical with 20 levels; drift
 injected in 6) it times each tool, measures its memory and records which
 features it flags; then it repeats undrifted and drifted trials to measure the
 engine's false-alarm rate and power. Results go to results.json and results.md
-beside this script. Needs Python 3.11+, make and network access for the
-Evidently environment (made with uv: Evidently 0.7 does not import with pandas 3).
+beside this script (or --results-dir). The bake and its environment are made through
+scripts/bake.py (`--project` measures an installed bake instead). Needs Python 3.11+, make
+and network access for the Evidently environment (made with the template's uv: Evidently
+0.7 does not import with pandas 3).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import shutil
-import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import (
+    BUILD,
+    UV,
+    Record,
+    add_project_arguments,
+    baked_project,
+    header,
+    machine_section,
+    measure_env,
+    read_json,
+    start_record,
+    timed_run,
+    write_results,
+)
+
 HERE = Path(__file__).resolve().parent
-TEMPLATE = HERE.parents[1]
+MEASURE = HERE / "measure.py"
 EVIDENTLY = ("evidently==0.7.*", "pandas<3", "pyarrow")
 TARGET_SECONDS, TARGET_MEMORY_RATIO, TARGET_SPEEDUP = 2.0, 2.0, 100.0  # issue 4's targets
 
 
-def sh(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
-    print("+", " ".join(str(a) for a in args), flush=True)
-    subprocess.run([str(a) for a in args], cwd=cwd, check=True, env={**os.environ, **(env or {})})
-
-
-def find_uv() -> str:
-    found = shutil.which("uv") or (TEMPLATE / ".venv" / "bin" / "uv")
-    if not Path(found).exists():
-        sys.exit("uv not found: run `make install` in the template (it installs uv into .venv)")
-    return str(found)
-
-
-def baked_project(project: Path | None, uv: str) -> Path:
-    """The project whose engine is measured: the given bake, or a fresh default bake."""
-    if project is None:
-        out = TEMPLATE / "build" / "bench-drift"
-        sh(sys.executable, TEMPLATE / "scripts" / "bake.py", "--output-dir", out)
-        project = out / "fraud-detection"
-    project = project.resolve()
-    sh("make", "install", f"UV={uv}", f"PYTHON={sys.executable}", cwd=project)
-    return project
-
-
-def evidently_python(work: Path, uv: str) -> Path:
+def evidently_python(work: Path) -> Path:
+    """A virtual environment of its own for Evidently (pandas < 3), made with the template's uv."""
     venv = work / "evidently-venv"
     if not (venv / "bin" / "python").exists():
-        sh(uv, "venv", "--quiet", "--python", sys.executable, venv)
-    sh(uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", *EVIDENTLY)
+        timed_run([UV, "venv", "--quiet", "--python", sys.executable, venv], cwd=work)
+    timed_run([UV, "pip", "install", "--quiet", "--python", venv / "bin" / "python", *EVIDENTLY], cwd=work)
     return venv / "bin" / "python"
-
-
-def machine() -> dict[str, Any]:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
-    memory = next(
-        (int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
-         if line.startswith("MemTotal")),
-        None,
-    )  # fmt: skip
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_mib": memory,
-        "os": platform.platform(),
-        "load_1min_at_start": round(os.getloadavg()[0], 2),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
 
 
 def _flags(names: list[str]) -> str:
     return ", ".join(names) or "none"
 
 
-def markdown(results: dict[str, Any]) -> str:
+def markdown_report(results: Record) -> str:
+    lines = [
+        *header("Drift", results, "benchmarks/drift/run.py"),
+        *machine_section(results),
+        "Rerun from the template: `make install && .venv/bin/python benchmarks/drift/run.py` (see its docstring).",
+        "",
+        *comparison_markdown(results),
+        "Targets: "
+        + "; ".join(f"{name}: {'met' if ok else 'MISSED'} ({detail})" for name, ok, detail in results["targets"])
+        + ".",
+        "",
+        *trials_markdown(results["trials"]),
+        "",
+        *method_markdown(results.get("evidently")),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(results: Record) -> list[str]:
+    """The three tools on the same window: time, memory, and the features each flags."""
     engine, scipy_, evidently = results["engine"], results["scipy"], results.get("evidently")
     truth = sorted(results["truth"]["injected"])
     rows = results["truth"]["rows"]
-    host = results["machine"]
-    lines = [
-        "# Drift benchmark: results",
-        "",
-        f"Recorded {host['date']} on {host['cpu']} ({host['cores']} cores, {host['memory_mib']:,} MiB RAM, "
-        f"{host['os']}; load {host['load_1min_at_start']} at start).",
-        "",
-        "Rerun from the template: `make install && .venv/bin/python benchmarks/drift/run.py` (see its docstring).",
-        "",
+    return [
         f"## {rows:,} rows x {results['truth']['numeric'] + results['truth']['categorical']} features, "
         f"drift injected in {len(truth)}",
         "",
@@ -127,14 +107,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"cores busy): engine {engine['load_1min']}, scipy {scipy_['load_1min']}"
         + (f", Evidently {evidently['load_1min']}." if evidently else "."),
         "",
-        "Targets: "
-        + "; ".join(f"{name}: {'met' if ok else 'MISSED'} ({detail})" for name, ok, detail in results["targets"])
-        + ".",
-        "",
     ]
-    lines += trials_markdown(results["trials"])
-    lines += [
-        "",
+
+
+def method_markdown(evidently: Record | None) -> list[str]:
+    return [
         "## How it is measured",
         "",
         "- Each tool runs in a fresh process on the same Parquet files; the engine fits the reference profile once "
@@ -149,7 +126,6 @@ def markdown(results: dict[str, Any]) -> str:
         + ", each at its default threshold); a column is flagged when Evidently says it drifted.",
         "- The machine is shared: timings vary with its load (recorded beside each figure).",
     ]
-    return "\n".join(lines) + "\n"
 
 
 def trials_markdown(trials: dict[str, Any]) -> list[str]:
@@ -214,39 +190,52 @@ def targets(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
     return found
 
 
+def measure(project: Path, work: Path, args: argparse.Namespace) -> Record:
+    """Each tool on the same data, then the repeated trials: one process each."""
+    python, env = project / ".venv" / "bin" / "python", measure_env()
+    data = work / f"data-{args.rows}"
+    found: Record = {}
+    if not (data / "truth.json").exists():
+        timed_run([python, MEASURE, "generate", "--rows", str(args.rows), "--out", data], cwd=project, env=env)
+    found["truth"] = read_json(data / "truth.json")
+    for tool in ("engine", "scipy"):
+        timed_run([python, MEASURE, tool, "--data", data, "--out", work / f"{tool}.json"], cwd=project, env=env)
+        found[tool] = read_json(work / f"{tool}.json")
+    if not args.skip_evidently:
+        evidently: list[str | Path] = [
+            evidently_python(work),
+            HERE / "evidently_run.py",
+            "--data",
+            data,
+            "--out",
+            work / "evidently.json",
+        ]
+        timed_run(evidently, cwd=work)
+        found["evidently"] = read_json(work / "evidently.json")
+    trials: list[str | Path] = [python, MEASURE, "trials", "--trials", str(args.trials), "--out", work / "trials.json"]
+    timed_run(trials, cwd=project, env=env)
+    found["trials"] = read_json(work / "trials.json")
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--project", type=Path, help="an installed bake to measure (default: bake build/bench-drift)")
+    add_project_arguments(parser, BUILD / "bench-drift", HERE)
     parser.add_argument("--work", type=Path, help="where data and the Evidently environment go")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--skip-evidently", action="store_true")
-    parser.add_argument("--out", type=Path, default=HERE, help="where results.json and results.md are written")
     args = parser.parse_args()
-    os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    uv = find_uv()
-    project = baked_project(args.project, uv)
-    python = project / ".venv" / "bin" / "python"
-    work = (args.work or project.parent / "drift-bench").resolve()
-    data = work / f"data-{args.rows}"
-    measure = HERE / "measure.py"
-    results: dict[str, Any] = {"machine": machine()}
-    if not (data / "truth.json").exists():
-        sh(python, measure, "generate", "--rows", args.rows, "--out", data)
-    results["truth"] = json.loads((data / "truth.json").read_text(encoding="utf-8"))
-    for tool in ("engine", "scipy"):
-        sh(python, measure, tool, "--data", data, "--out", work / f"{tool}.json", cwd=project)
-        results[tool] = json.loads((work / f"{tool}.json").read_text(encoding="utf-8"))
-    if not args.skip_evidently:
-        sh(evidently_python(work, uv), HERE / "evidently_run.py", "--data", data, "--out", work / "evidently.json")
-        results["evidently"] = json.loads((work / "evidently.json").read_text(encoding="utf-8"))
-    sh(python, measure, "trials", "--trials", args.trials, "--out", work / "trials.json", cwd=project)
-    results["trials"] = json.loads((work / "trials.json").read_text(encoding="utf-8"))
+    project, setup = baked_project(args)
+    work = (args.work or args.build_dir / "drift-bench").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    results = start_record({"rows": args.rows, "trials": args.trials, "evidently": not args.skip_evidently})
+    results["setup"] = setup
+    results.update(measure(project, work, args))
+    results["environment"] = results["engine"]["environment"]
     results["targets"] = targets(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    (args.out / "results.md").write_text(markdown(results), encoding="utf-8")
-    print((args.out / "results.md").read_text(encoding="utf-8"))
+    markdown = write_results(args.results_dir, results, markdown_report)
+    print(markdown.read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

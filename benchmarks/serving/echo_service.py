@@ -21,7 +21,8 @@ OPTIONS: dict[str, Any] = (
 )
 
 
-@bentoml.service(name="echo", workers=WORKERS, **OPTIONS)
+# mypy takes `bentoml.service` for the _bentoml_sdk.service subpackage of the same name.
+@bentoml.service(name="echo", workers=WORKERS, **OPTIONS)  # type: ignore[operator]
 class Echo:
     @bentoml.api(route="/predict")
     def predict(self, records: Any) -> Any:

@@ -165,7 +165,7 @@ def run(url: str, body: bytes, connections: int, duration: float, max_requests: 
     collected = [results.get() for _ in workers]
     for worker in workers:
         worker.join()
-    latencies = sorted(value for part in collected for value in part["latencies"])
+    latencies: list[float] = sorted(value for part in collected for value in part["latencies"])
     seconds = max(part["seconds"] for part in collected)
 
     def percentile(q: float) -> float:

@@ -6,8 +6,6 @@ processes; its CPU per request is recorded next to the server's):
 
   full      this service: gateway, contract check, champion, prediction log (SQLite),
             shadow challenger (a second version holding `challenger`)
-  process   the full path with the log written by a process beside the worker instead
-            of a thread of it (PREDICTION_LOG__WRITER=process)
   logonly   the same with the shadow off
   lean      the same with the log and the shadow off
   mlflow    `mlflow models serve --env-manager local` of the same ONNX model (the client
@@ -37,19 +35,22 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs in the baked environment
 from loadgen import TIME_MARK, UNIQUE_MARK  # run as a script from this folder, beside loadgen.py
 
 HERE = Path(__file__).resolve().parent
 LOADGEN = HERE / "loadgen.py"
+SERVERS = ("full", "logonly", "lean", "mlflow", "echo", "study")  # `--only` picks from these
+BASELINE = "log + shadow on, code of --baseline"
 SCENARIOS = [(1, 1), (1, 16), (100, 1), (100, 16)]  # (records per request, concurrent connections)
 STUDY_SCENARIOS = [(1, 1), (1, 16)]
 # BentoML's defaults, then each setting off alone, then all off (the project's choice is
@@ -79,12 +80,12 @@ def free_port() -> int:
 def prepare(project: Path, state: Path, rows: int) -> dict[str, Any]:
     """Train a champion into a fresh registry, register its bundle again as `challenger`."""
     sys.path.insert(0, str(project))
-    from fraud_detection.stores import registry
     from fraud_detection.core.contract import load_contract
     from fraud_detection.data.demo_world import demo_frame
     from fraud_detection.data.tables import prepare_frame
     from fraud_detection.settings import Settings
-    from tests.support import train_version  # the baked project's own "every step, no Prefect"
+    from fraud_detection.stores import registry
+    from tests.support.project import train_version  # the baked project's own "every step, no Prefect"
 
     shutil.rmtree(state, ignore_errors=True)
     settings = Settings(project_root=project, state_dir=state, demo_rows=rows)
@@ -107,11 +108,11 @@ def prepare(project: Path, state: Path, rows: int) -> dict[str, Any]:
 def write_bodies(project: Path, state: Path, bodies: Path) -> None:
     """Realistic records (as callers send them) for the service and the echo; the same
     records encoded as the float matrix for `mlflow models serve`."""
-    from fraud_detection.stores import registry
-    from fraud_detection.model.bundle import load_bundle
     from fraud_detection.core.contract import load_contract
     from fraud_detection.data.demo_world import TransactionGenerator
+    from fraud_detection.model.bundle import load_bundle
     from fraud_detection.settings import Settings
+    from fraud_detection.stores import registry
 
     settings = Settings(project_root=project, state_dir=state)
     timestamp_column = load_contract(settings.contract_file).timestamp_column
@@ -267,6 +268,38 @@ def summarise(target: Running, batch: int, connections: int, rounds: list[dict[s
     }
 
 
+def start_all(stack: contextlib.ExitStack, group: list[tuple[Server, str]], args: argparse.Namespace) -> list[Running]:
+    """Start every server of the group (stopped when `stack` closes), then warm each up:
+    imports, caches, the first model calls."""
+    targets = []
+    for server, variant in group:
+        log(f"starting {server.name} ({variant})")
+        slug = variant.replace(" ", "-").replace("(", "").replace(")", "").replace(",", "")
+        url, pid = stack.enter_context(running(server, free_port(), args.work / f"{server.name}-{slug}.log"))
+        targets.append(Running(server, variant, url, pid))
+    for target in targets:
+        body = args.bodies / f"{target.server.body_prefix}-1.json"
+        load(target.url + target.server.predict_path, body, 4, args.warmup, 10**9)
+    return targets
+
+
+def scenario(targets: list[Running], batch: int, connections: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One scenario in rounds, the servers taking turns in a rotating order; a row per server."""
+    results: list[list[dict[str, Any]]] = [[] for _ in targets]
+    for round_ in range(args.rounds):
+        for i in [(i + round_) % len(targets) for i in range(len(targets))]:
+            results[i].append(one_run(targets[i], batch, connections, args))
+    rows = [summarise(target, batch, connections, found) for target, found in zip(targets, results, strict=True)]
+    for row in rows:
+        log(
+            f"  {row['server']:>7} {batch:>3} records x {connections:>2}: {row['requests_per_s']:>7} req/s "
+            f"(rounds {row['requests_per_s_rounds']}), p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, "
+            f"server CPU {row['server_cpu_ms_per_request']} ms/req, client CPU "
+            f"{row['client_cpu_ms_per_request']} ms/req, errors {row['errors']}, load {row['load_average_1m']}"
+        )
+    return rows
+
+
 def compare(
     group: list[tuple[Server, str]], scenarios: list[tuple[int, int]], args: argparse.Namespace
 ) -> list[dict[str, Any]]:
@@ -274,45 +307,13 @@ def compare(
     turns in a rotating order, so that a noisy minute on a shared machine hits them all."""
     rows = []
     with contextlib.ExitStack() as stack:
-        targets = []
-        for server, variant in group:
-            log(f"starting {server.name} ({variant})")
-            slug = variant.replace(" ", "-").replace("(", "").replace(")", "").replace(",", "")
-            url, pid = stack.enter_context(running(server, free_port(), args.work / f"{server.name}-{slug}.log"))
-            targets.append(Running(server, variant, url, pid))
-        for target in targets:  # warm-up: imports, caches, the first model calls
-            load(
-                target.url + target.server.predict_path,
-                args.bodies / f"{target.server.body_prefix}-1.json",
-                4,
-                args.warmup,
-                10**9,
-            )
+        targets = start_all(stack, group, args)
         for batch, connections in scenarios:
-            results: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(targets))}
-            for round_ in range(args.rounds):
-                order = [(i + round_) % len(targets) for i in range(len(targets))]
-                for i in order:
-                    results[i].append(one_run(targets[i], batch, connections, args))
-            for i, target in enumerate(targets):
-                row = summarise(target, batch, connections, results[i])
-                rows.append(row)
-                log(
-                    f"  {target.server.name:>7} {batch:>3} records x {connections:>2}: "
-                    f"{row['requests_per_s']:>7} req/s "
-                    f"(rounds {row['requests_per_s_rounds']}), p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, "
-                    f"server CPU {row['server_cpu_ms_per_request']} ms/req, client CPU "
-                    f"{row['client_cpu_ms_per_request']} ms/req, errors {row['errors']}, load {row['load_average_1m']}"
-                )
+            rows += scenario(targets, batch, connections, args)
         for target in targets:
             if target.server.name == "full":
-                rows.append(
-                    {
-                        "server": "full",
-                        "variant": target.variant,
-                        "shadow": httpx.get(target.url + "/metadata", timeout=10).json()["shadow"],
-                    }
-                )
+                shadow = httpx.get(target.url + "/metadata", timeout=10).json()["shadow"]
+                rows.append({"server": "full", "variant": target.variant, "shadow": shadow})
     return rows
 
 
@@ -331,20 +332,73 @@ def service(name: str, project: Path, state: Path, workers: int, **settings: str
     )
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
+def environment() -> dict[str, Any]:
+    """The baked environment's Python and the packages the servers run on."""
+    packages = ("bentoml", "mlflow", "onnxruntime", "numpy", "pandas", "sqlalchemy", "orjson", "httpx")
+    versions: dict[str, str | None] = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"python": platform.python_version(), "packages": versions}
+
+
+def mlflow_server(model: dict[str, Any], project: Path, workers: int) -> Server:
+    """`mlflow models serve` of the champion, from this environment."""
+    venv_bin = Path(sys.executable).parent
+    command = [str(venv_bin / "mlflow"), "models", "serve", "-m", f"models:/{model['name']}@champion"]
+    command += ["--env-manager", "local", "-h", "127.0.0.1", "-p", "{port}", "-w", str(workers)]
+    env = {"MLFLOW_TRACKING_URI": model["tracking_uri"], "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
+    return Server("mlflow", command, env, "/ping", "/invocations", "mlflow", project)
+
+
+def echo_server(state: Path, workers: int) -> Server:
+    """The bare BentoML endpoint (echo_service.py), BentoML's defaults."""
+    command = [str(Path(sys.executable).with_name("bentoml")), "serve", "echo_service:Echo", "--working-dir", str(HERE)]
+    command += ["--host", "127.0.0.1", "--port", "{port}"]
+    env = {"BENCH_WORKERS": str(workers), "BENTOML_DO_NOT_TRACK": "true", "BENTOML_HOME": str(state / "bentoml")}
+    return Server("echo", command, env, "/readyz", "/predict", "records", HERE)
+
+
+def baseline_server(earlier: Path, state: Path, workers: int) -> Server:
+    """The full path with an earlier bake's code, in this environment: its package ahead of the
+    installed one on the path, and a prediction log of its own (a log this code has migrated is
+    refused by older code)."""
+    baseline_log = f"sqlite:///{state / 'baseline' / 'predictions.db'}"
+    before = service("baseline", earlier.resolve(), state, workers, PREDICTION_LOG__URL=baseline_log)
+    before.env["PYTHONPATH"] = str(earlier.resolve() / "src")
+    return before
+
+
+def headline_group(
+    chosen: set[str], project: Path, state: Path, model: dict[str, Any], args: argparse.Namespace
+) -> list[tuple[Server, str]]:
+    """The servers compared side by side in the headline table, in its order."""
+    workers = args.workers
+    candidates: list[tuple[str, Callable[[], Server], str]] = [
+        ("full", lambda: service("full", project, state, workers), "log + shadow on"),
+        ("logonly", lambda: service("logonly", project, state, workers, SERVICE__SHADOW="false"), "log on, shadow off"),
+        (
+            "lean",
+            lambda: service("lean", project, state, workers, PREDICTION_LOG__ENABLED="false", SERVICE__SHADOW="false"),
+            "log + shadow off",
+        ),
+        ("mlflow", lambda: mlflow_server(model, project, workers), "mlflow models serve"),
+        ("echo", lambda: echo_server(state, workers), "bentoml defaults"),
+    ]
+    group = [(make(), variant) for name, make, variant in candidates if name in chosen]
+    if args.baseline is not None:
+        group.insert(1 if "full" in chosen else 0, (baseline_server(args.baseline, state, workers), BASELINE))
+    return group
+
+
+def study_group(project: Path, state: Path, workers: int) -> list[tuple[Server, str]]:
+    """The full path under each of BentoML's access-log / metrics / tracing settings."""
+    return [
+        (service("study", project, state, workers, **{f"SERVICE__{k}": v for k, v in toggles.items()}), variant)
+        for variant, toggles in STUDY.items()
+    ]
 
 
 def main() -> None:
@@ -358,7 +412,7 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=20_000, help="answers per run (upper bound)")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--rows", type=int, default=40_000, help="training rows for the benchmark's model")
-    parser.add_argument("--only", nargs="*", help="server names to run (full process logonly lean mlflow echo study)")
+    parser.add_argument("--only", nargs="*", choices=SERVERS, help="the servers to run (default: all)")
     parser.add_argument("--baseline", type=Path, help="an earlier bake of the project: its full path runs too")
     args = parser.parse_args()
     project = args.project.resolve()
@@ -366,91 +420,16 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     args.bodies = args.work / "bodies"
     state = args.work / "state"
-    started = datetime.now(UTC)
     log("training the benchmark's model")
     model = prepare(project, state, args.rows)
     write_bodies(project, state, args.bodies)
-    venv_bin = str(Path(sys.executable).parent)
-    mlflow = Server(
-        "mlflow",
-        [
-            str(Path(venv_bin) / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            f"models:/{model['name']}@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            "{port}",
-            "-w",
-            str(args.workers),
-        ],
-        {"MLFLOW_TRACKING_URI": model["tracking_uri"], "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"},
-        "/ping",
-        "/invocations",
-        "mlflow",
-        project,
-    )
-    echo = Server(
-        "echo",
-        [
-            str(Path(venv_bin) / "bentoml"),
-            "serve",
-            "echo_service:Echo",
-            "--working-dir",
-            str(HERE),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-        ],
-        {"BENCH_WORKERS": str(args.workers), "BENTOML_DO_NOT_TRACK": "true", "BENTOML_HOME": str(state / "bentoml")},
-        "/readyz",
-        "/predict",
-        "records",
-        HERE,
-    )
-    chosen = set(args.only or ["full", "process", "logonly", "lean", "mlflow", "echo", "study"])
-    group: list[tuple[Server, str]] = []
-    if "full" in chosen:
-        group.append((service("full", project, state, args.workers), "log + shadow on"))
-    if args.baseline is not None:
-        # The earlier code in this environment: its package ahead of the installed one on the path.
-        earlier = args.baseline.resolve()
-        # Its own prediction log: a log this code has migrated is refused by older code.
-        baseline_log = f"sqlite:///{state / 'baseline' / 'predictions.db'}"
-        before = service("baseline", earlier, state, args.workers, PREDICTION_LOG__URL=baseline_log)
-        before.env["PYTHONPATH"] = str(earlier / "src")
-        group.append((before, "log + shadow on, code of --baseline"))
-    if "process" in chosen:
-        beside = service("process", project, state, args.workers, PREDICTION_LOG__WRITER="process")
-        group.append((beside, "log written by a process beside the worker, shadow on"))
-    if "logonly" in chosen:
-        group.append((service("logonly", project, state, args.workers, SERVICE__SHADOW="false"), "log on, shadow off"))
-    if "lean" in chosen:
-        lean = service("lean", project, state, args.workers, PREDICTION_LOG__ENABLED="false", SERVICE__SHADOW="false")
-        group.append((lean, "log + shadow off"))
-    if "mlflow" in chosen:
-        group.append((mlflow, "mlflow models serve"))
-    if "echo" in chosen:
-        group.append((echo, "bentoml defaults"))
-    runs: list[dict[str, Any]] = compare(group, SCENARIOS, args) if group else []
+    chosen = set(args.only or SERVERS)
+    group = headline_group(chosen, project, state, model, args)
+    runs = compare(group, SCENARIOS, args) if group else []
     if "study" in chosen:
-        study = [
-            (
-                service("study", project, state, args.workers, **{f"SERVICE__{k}": v for k, v in toggles.items()}),
-                variant,
-            )
-            for variant, toggles in STUDY.items()
-        ]
-        runs += compare(study, STUDY_SCENARIOS, args)
+        runs += compare(study_group(project, state, args.workers), STUDY_SCENARIOS, args)
     result = {
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "environment": environment(),
         "model": model,
         "config": {
             "workers": args.workers,
@@ -462,6 +441,7 @@ def main() -> None:
         },
         "runs": runs,
     }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     log(f"wrote {args.out}")
 

@@ -2,12 +2,13 @@
 
     .venv/bin/python benchmarks/serving/run.py              # from the template's root (make install first)
 
-It bakes the default project into build/serving (an existing bake keeps its environment),
-runs `make install` there, then `measure.py` with the baked Python: a fresh registry with
-the benchmark's model as champion and again as challenger, the servers one after another
-on loopback with the same worker count, each driven by `loadgen.py`. Raw numbers go to
-results.json, a readable account to results.md (next to this file unless --results-dir
-says otherwise). About 10 minutes on 2 cores.
+It bakes the default project into build/serving (an existing bake keeps its environment) and
+runs `make install` there (both through scripts/bake.py; `--project` measures an installed
+bake instead), then `measure.py` with the baked Python: a fresh registry with the benchmark's
+model as champion and again as challenger, the servers one after another on loopback with the
+same worker count, each driven by `loadgen.py`. Raw numbers go to results.json, a readable
+account to results.md (next to this file unless --results-dir says otherwise). About 10
+minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -19,17 +20,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import (
+    BUILD,
+    TEMPLATE,
+    Record,
+    add_project_arguments,
+    bake,
+    baked_project,
+    header,
+    log,
+    machine_section,
+    measure_env,
+    read_json,
+    start_record,
+    timed_run,
+    write_results,
+)
+
 HERE = Path(__file__).resolve().parent
-TEMPLATE = HERE.parents[1]
-SLUG = "fraud-detection"
-
-
-def bake(build_dir: Path) -> Path:
-    subprocess.run([sys.executable, str(TEMPLATE / "scripts" / "bake.py"), "--output-dir", str(build_dir)], check=True)
-    project = build_dir / SLUG
-    uv = Path(sys.executable).with_name("uv")
-    subprocess.run(["make", "install", f"UV={uv}", "PYTHON=python3"], cwd=project, check=True)
-    return project
+SERVERS = ("full", "logonly", "lean", "mlflow", "echo", "study")
 
 
 def bake_baseline(commit: str, build_dir: Path) -> Path:
@@ -39,10 +49,10 @@ def bake_baseline(commit: str, build_dir: Path) -> Path:
     for stale in (source, out):
         subprocess.run(["rm", "-rf", str(stale)], check=True)
     source.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(TEMPLATE), "archive", commit], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
-    subprocess.run([sys.executable, str(source / "scripts" / "bake.py"), "--output-dir", str(out)], check=True)
-    return out / SLUG
+    archive = subprocess.run(["git", "-C", str(TEMPLATE), "archive", commit], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    log(f"baking the template of {commit} into {out}")
+    return bake(out, template=source)
 
 
 def fmt(value: float, digits: int = 1) -> str:
@@ -64,11 +74,6 @@ def find(runs: list[dict[str, Any]], server: str, variant: str, batch: int, conn
 HEADLINE = [
     ("full", "log + shadow on", "this service, full path (contract check, log, shadow)"),
     ("baseline", "log + shadow on, code of --baseline", "the same full path, code of the --baseline commit"),
-    (
-        "process",
-        "log written by a process beside the worker, shadow on",
-        "this service, full path, log written by a process beside the worker",
-    ),
     ("logonly", "log on, shadow off", "this service, log on, shadow off"),
     ("lean", "log + shadow off", "this service, log and shadow off"),
     ("mlflow", "mlflow models serve", "`mlflow models serve --env-manager local`"),
@@ -158,14 +163,12 @@ def client_table(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_markdown(result: dict[str, Any], path: Path) -> None:
-    machine, config, runs = result["machine"], result["config"], result["runs"]
+def render(result: Record) -> str:
+    config, runs = result["config"], result["runs"]
     shadow = next((r["shadow"] for r in runs if r.get("shadow")), None)
     lines = [
-        "# Serving benchmark: results",
-        "",
-        f"Recorded {result['started']} to {result['finished']} on {machine['cpu']}, {machine['logical_cpus']} "
-        f"logical CPUs, {machine['memory_gib']} GiB, {machine['os']}, Python {machine['python']}. "
+        *header("Serving", result, "benchmarks/serving/run.py"),
+        *machine_section(result),
         f"{config['workers']} worker per server; each run is bounded by {config['max_requests']:,} requests and "
         f"{config['duration_s']:.0f} s, after a {config['warmup_s']:.0f} s warm-up; client: {config['client']}. "
         f"The servers of a table run side by side and take turns, {config['rounds']} rounds per scenario in "
@@ -200,51 +203,39 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
     ]
     if shadow:
         lines += ["Shadow counters of the full path after its runs: " + json.dumps(shadow), ""]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build-dir", type=Path, default=TEMPLATE / "build" / "serving")
-    parser.add_argument("--results-dir", type=Path, default=HERE)
-    parser.add_argument("--no-bake", action="store_true", help="reuse the last bake and its environment")
+    add_project_arguments(parser, BUILD / "serving", HERE)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per server")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per server and scenario")
     parser.add_argument("--max-requests", type=int, default=20_000)
-    parser.add_argument("--only", nargs="*", help="full process logonly lean mlflow echo study")
+    parser.add_argument("--rows", type=int, default=40_000, help="training rows for the benchmark's model")
+    parser.add_argument("--only", nargs="*", choices=SERVERS, help="the servers to run (default: all)")
     parser.add_argument(
         "--baseline", metavar="COMMIT", help="also serve the full path as the template baked it at COMMIT, side by side"
     )
     args = parser.parse_args()
-    project = args.build_dir / SLUG if args.no_bake else bake(args.build_dir)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    raw = args.results_dir / "results.json"
-    command = [
-        str(project / ".venv" / "bin" / "python"),
-        str(HERE / "measure.py"),
-        "--project",
-        str(project),
-        "--work",
-        str(args.build_dir / "bench"),
-        "--out",
-        str(raw),
-        "--workers",
-        str(args.workers),
-        "--duration",
-        str(args.duration),
-        "--max-requests",
-        str(args.max_requests),
-        "--rounds",
-        str(args.rounds),
-    ]
+    project, setup = baked_project(args)
+    build = args.build_dir.resolve()
+    settings = {k: getattr(args, k) for k in ("workers", "duration", "warmup", "rounds", "max_requests", "rows")}
+    record = start_record({**settings, "only": args.only, "baseline": args.baseline})
+    record["setup"] = setup
+    out = build / "bench" / "measure.json"
+    command: list[str | Path] = [project / ".venv" / "bin" / "python", HERE / "measure.py", "--project", project]
+    command += ["--work", build / "bench", "--out", out]
+    command += [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
     if args.only:
         command += ["--only", *args.only]
     if args.baseline:
-        command += ["--baseline", str(bake_baseline(args.baseline, args.build_dir))]
-    subprocess.run(command, check=True)
-    write_markdown(json.loads(raw.read_text()), args.results_dir / "results.md")
-    print(f"wrote {args.results_dir / 'results.md'}")
+        command += ["--baseline", bake_baseline(args.baseline, build)]
+    timed_run(command, cwd=project, env=measure_env())
+    record.update(read_json(out))
+    write_results(args.results_dir, record, render)
 
 
 if __name__ == "__main__":

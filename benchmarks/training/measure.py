@@ -4,6 +4,7 @@
 per measurement, each in a fresh process (so imports, caches and peak memory start
 from zero) and with a fresh state folder (so MLflow starts with an empty registry):
 
+    python measure.py imports --out imports.json          (what every measurement imports, timed)
     python measure.py steps   --data D.parquet --state S --out steps.json [--model-dir M]
     python measure.py flow    --data D.parquet --state S --out flow.json
     python measure.py predict --state S --model-dir M --data D.parquet --out predict.json
@@ -11,7 +12,8 @@ from zero) and with a fresh state folder (so MLflow starts with an empty registr
     python measure.py category-levels --data D.parquet --state S --out levels.json [--levels 256,64,32,16]
     python measure.py profile --data D.parquet --state S --out profile.txt
 
-It imports the default bake's package, `fraud_detection`.
+It imports the default bake's package, `fraud_detection`; the environment variables that keep
+the libraries quiet are set by `run.py` (`common.measure_env`).
 """
 
 from __future__ import annotations
@@ -39,12 +41,6 @@ PACKAGES = (
     "prefect", "mlflow", "great-expectations", "lightgbm", "onnxruntime", "onnxmltools", "onnx",
     "numpy", "pandas", "pyarrow", "scikit-learn", "pydantic",
 )  # fmt: skip
-QUIET_ENV = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    "GIT_PYTHON_REFRESH": "quiet",
-    "BENTOML_DO_NOT_TRACK": "true",
-}
 MIB = 1024 * 1024
 
 
@@ -131,16 +127,11 @@ def _write(path: Path, payload: dict[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def _quiet() -> None:
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
-
-
 def project_settings(state: Path, data: Path) -> Any:
     """The baked project's settings (its contract and suite) with all state in `state`."""
     from fraud_detection.settings import Settings
 
-    return Settings(state_dir=state, data_path=data)  # type: ignore[call-arg]  # the rest from the environment
+    return Settings(state_dir=state, data_path=data)  # the rest from the environment
 
 
 # --- steps: each pipeline function called directly ----------------------------------------------------
@@ -149,7 +140,7 @@ def project_settings(state: Path, data: Path) -> Any:
 def import_heavy(recorder: Recorder) -> None:
     """Import what the steps import lazily, so that step times are work, not imports."""
     with recorder.step("import:package"):
-        import fraud_detection.pipeline  # noqa: F401
+        import fraud_detection.training.steps  # noqa: F401
     with recorder.step("import:great_expectations"):
         import great_expectations  # noqa: F401
     with recorder.step("import:mlflow"):
@@ -164,7 +155,8 @@ def run_steps(data: Path, state: Path, model_dir: Path | None) -> dict[str, Any]
     recorder = Recorder()
     start = time.perf_counter()
     import_heavy(recorder)
-    from fraud_detection.training import gate, steps as pipeline
+    from fraud_detection.training import gate
+    from fraud_detection.training import steps as pipeline
     from fraud_detection.training.fit import lightgbm_params
 
     settings = project_settings(state, data)
@@ -233,7 +225,7 @@ def run_steps(data: Path, state: Path, model_dir: Path | None) -> dict[str, Any]
 
 def _child_peaks() -> dict[str, float]:
     """Peak RSS of this process's live descendants (the temporary Prefect server), by pid."""
-    import psutil
+    import psutil  # type: ignore[import-untyped]  # no stubs in the baked environment
 
     found: dict[str, float] = {}
     for child in psutil.Process().children(recursive=True):
@@ -332,43 +324,23 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def run_predict(
-    state: Path, model_dir: Path, data: Path, repetitions: dict[int, int], with_control: bool = True
-) -> dict[str, Any]:
-    """Score the same rows with the registered ONNX model and the LightGBM booster it was
-    exported from, interleaving the cases so that machine noise hits them all alike."""
-    import lightgbm as lgb
+def holdout_matrix(encoding: Any, holdout: Any, rows: int) -> Any:
+    """`rows` encoded holdout rows (float32, contiguous), the holdout tiled when it is smaller."""
+    import numpy as np
+
+    matrix = encoding.transform(holdout.iloc[: max(rows, len(holdout))])
+    if len(matrix) < rows:
+        matrix = np.tile(matrix, (int(np.ceil(rows / len(matrix))), 1))
+    return np.ascontiguousarray(matrix[:rows])
+
+
+def predict_cases(bundle: Any, bundle_2t: Any, session: Any, booster: Any, matrix32: Any) -> list[Case]:
+    """ONNX Runtime (as the service calls it, and bare) and LightGBM, by input type and threads."""
     import numpy as np
     import pandas as pd
-    from fraud_detection.training import gate, steps as pipeline
-    from fraud_detection.stores import registry
-    from fraud_detection.model.bundle import load_bundle, onnxruntime_session
 
-    settings = project_settings(state, data)
-    contract = pipeline.load_project_contract(settings)
-    client = registry.connect(settings)
-    champion = registry.version_by_alias(client, settings.mlflow.registered_model_name, registry.CHAMPION)
-    if champion is None:
-        raise SystemExit(f"no champion in {state}: run the steps measurement first")
-    bundle = load_bundle(registry.download_bundle(client, champion, model_dir / "bundle"))
-    bundle_2t = load_bundle(model_dir / "bundle", threads=2)
-    raw_session = onnxruntime_session(str(model_dir / "bundle" / "model.onnx"), threads=1)
-    booster = lgb.Booster(model_file=str(model_dir / "lightgbm.txt"))
-
-    split = pipeline.split(pipeline.load_training_data(settings, contract), contract, settings)
-    holdout = split.holdout
-    largest = max(repetitions)
-    matrix32 = bundle.encoding.transform(holdout.iloc[: max(largest, len(holdout))])
-    if len(matrix32) < largest:  # tile the holdout when it is smaller than the largest batch
-        matrix32 = np.tile(matrix32, (int(np.ceil(largest / len(matrix32))), 1))
-    matrix32 = np.ascontiguousarray(matrix32[:largest])
     matrix64 = matrix32.astype(np.float64)
     columns = list(bundle.encoding.features)
-
-    # Same model, same rows: the two engines must agree before their speed means anything.
-    ort_scores = bundle.score_matrix(matrix32[:10_000])
-    lgb_scores = booster.predict(matrix32[:10_000])
-    max_abs_diff = float(np.max(np.abs(ort_scores - lgb_scores)))
 
     def rows32(n: int) -> Any:
         return matrix32[:n]
@@ -380,40 +352,79 @@ def run_predict(
         return pd.DataFrame(matrix32[:n], columns=columns)
 
     def raw_ort(x: Any) -> Any:
-        return raw_session.run(["probabilities"], {"input": x})[0]
+        return session.run(["probabilities"], {"input": x})[0]
 
-    cases = [
+    def lgbm(threads: int) -> Callable[[Any], Any]:
+        return lambda x: booster.predict(x, num_threads=threads)
+
+    return [
         Case("ort: ModelBundle.score_matrix", "onnxruntime", 1, bundle.score_matrix, rows32),
         Case("ort: InferenceSession.run", "onnxruntime", 1, raw_ort, rows32),
         Case("ort: ModelBundle.score_matrix", "onnxruntime", 2, bundle_2t.score_matrix, rows32),
-        Case("lgbm: Booster.predict float32", "lightgbm", 1, lambda x: booster.predict(x, num_threads=1), rows32),
-        Case("lgbm: Booster.predict float64", "lightgbm", 1, lambda x: booster.predict(x, num_threads=1), rows64),
-        Case("lgbm: Booster.predict float32", "lightgbm", 2, lambda x: booster.predict(x, num_threads=2), rows32),
-        Case("lgbm: Booster.predict DataFrame", "lightgbm", 1, lambda x: booster.predict(x, num_threads=1), frame_rows),
+        Case("lgbm: Booster.predict float32", "lightgbm", 1, lgbm(1), rows32),
+        Case("lgbm: Booster.predict float64", "lightgbm", 1, lgbm(1), rows64),
+        Case("lgbm: Booster.predict float32", "lightgbm", 2, lgbm(2), rows32),
+        Case("lgbm: Booster.predict DataFrame", "lightgbm", 1, lgbm(1), frame_rows),
     ]
+
+
+def time_interleaved(cases: list[Case], batch: int, reps: int) -> list[dict[str, Any]]:
+    """Each case on `batch` rows, `reps` times, one call of each in turn (after a warm-up)."""
+    inputs = [case.make_input(batch) for case in cases]
+    samples: list[list[float]] = [[] for _ in cases]
+    for _ in range(max(3, reps // 20)):  # warm up
+        for case, x in zip(cases, inputs, strict=True):
+            case.call(x)
+    for _ in range(reps):
+        for i, (case, x) in enumerate(zip(cases, inputs, strict=True)):
+            t0 = time.perf_counter()
+            case.call(x)
+            samples[i].append(time.perf_counter() - t0)
+    return [
+        {"batch": batch, "case": case.name, "engine": case.engine, "threads": case.threads, **_percentiles(timings),
+         "rows_per_s": round(batch / statistics.median(timings))}
+        for case, timings in zip(cases, samples, strict=True)
+    ]  # fmt: skip
+
+
+def run_predict(
+    state: Path, model_dir: Path, data: Path, repetitions: dict[int, int], with_control: bool = True
+) -> dict[str, Any]:
+    """Score the same rows with the registered ONNX model and the LightGBM booster it was
+    exported from, interleaving the cases so that machine noise hits them all alike."""
+    import lightgbm as lgb
+    import numpy as np
+    from fraud_detection.model.bundle import load_bundle, onnxruntime_session
+    from fraud_detection.stores import registry
+    from fraud_detection.training import steps as pipeline
+
+    settings = project_settings(state, data)
+    contract = pipeline.load_project_contract(settings)
+    client = registry.connect(settings)
+    champion = registry.version_by_alias(client, settings.mlflow.registered_model_name, registry.CHAMPION)
+    if champion is None:
+        raise SystemExit(f"no champion in {state}: run the steps measurement first")
+    bundle = load_bundle(registry.download_bundle(client, champion, model_dir / "bundle"))
+    bundle_2t = load_bundle(model_dir / "bundle", threads=2)
+    raw_session = onnxruntime_session(str(model_dir / "bundle" / "model.onnx"), threads=1)
+    booster = lgb.Booster(model_file=str(model_dir / "lightgbm.txt"))
+    split = pipeline.split(pipeline.load_training_data(settings, contract), contract, settings)
+    matrix32 = holdout_matrix(bundle.encoding, split.holdout, max(repetitions))
+
+    # Same model, same rows: the two engines must agree before their speed means anything.
+    ort_scores = bundle.score_matrix(matrix32[:10_000])
+    lgb_scores = booster.predict(matrix32[:10_000])
+    cases = predict_cases(bundle, bundle_2t, raw_session, booster, matrix32)
     results: list[dict[str, Any]] = []
     for batch, reps in sorted(repetitions.items()):
-        inputs = [case.make_input(batch) for case in cases]
-        samples: list[list[float]] = [[] for _ in cases]
-        for _ in range(max(3, reps // 20)):  # warm up
-            for case, x in zip(cases, inputs, strict=True):
-                case.call(x)
-        for _ in range(reps):
-            for i, (case, x) in enumerate(zip(cases, inputs, strict=True)):
-                t0 = time.perf_counter()
-                case.call(x)
-                samples[i].append(time.perf_counter() - t0)
-        for case, timings in zip(cases, samples, strict=True):
-            stats = _percentiles(timings)
-            results.append({"batch": batch, "case": case.name, "engine": case.engine, "threads": case.threads,
-                            **stats, "rows_per_s": round(batch / statistics.median(timings))})  # fmt: skip
+        results += time_interleaved(cases, batch, reps)
         print(f"  batch {batch}: done ({reps} repetitions)", flush=True)
     control = _control(booster, bundle.encoding, split, contract, settings, repetitions) if with_control else None
     return {
         "model_version": champion.version,
         "trees": booster.num_trees(),
-        "features": len(columns),
-        "max_abs_diff_10k_rows": max_abs_diff,
+        "features": len(bundle.encoding.features),
+        "max_abs_diff_10k_rows": float(np.max(np.abs(ort_scores - lgb_scores))),
         "onnx_nodes": onnx_node_modes(model_dir / "bundle" / "model.onnx"),
         "cases": results,
         "control_without_categoricals": control,
@@ -443,8 +454,8 @@ def _control(
     import lightgbm as lgb
     import numpy as np
     from fraud_detection.model.bundle import onnxruntime_session
-    from fraud_detection.training.onnx_export import to_onnx
     from fraud_detection.training.fit import lightgbm_params
+    from fraud_detection.training.onnx_export import to_onnx
 
     y = split.train[contract.target].to_numpy(dtype=float)
     params = {**lightgbm_params(contract, settings.training, y), "num_threads": 1}
@@ -484,7 +495,7 @@ def run_fit_threads(data: Path, state: Path, threads: list[int], rounds: int) ->
     PASSIVE (the caller sets the variable: it is read when the OpenMP runtime loads) to see
     what spinning threads cost when other processes want the same cores."""
     import numpy as np
-    from fraud_detection.training import gate, steps as pipeline
+    from fraud_detection.training import steps as pipeline
 
     settings = project_settings(state, data)
     contract = pipeline.load_project_contract(settings)
@@ -523,8 +534,8 @@ def run_category_levels(data: Path, state: Path, levels: list[int], batch: int, 
     """Train with each `max_category_levels` (1 thread), export, and time ORT against LightGBM
     on the same holdout rows. Each kept level of an open categorical (merchant_id) is a code;
     a LightGBM categorical split becomes a chain of BRANCH_EQ nodes, one per category code."""
-    from fraud_detection.training import gate, steps as pipeline
     from fraud_detection.model.bundle import onnxruntime_session
+    from fraud_detection.training import steps as pipeline
 
     settings = project_settings(state, data)
     contract = pipeline.load_project_contract(settings)
@@ -568,7 +579,8 @@ def run_category_levels(data: Path, state: Path, levels: list[int], batch: int, 
 def run_profile(data: Path, state: Path, out: Path, steps: list[str]) -> None:
     """cProfile the named steps (load, validate, fit, log_and_register, gate, ...) after a plain run
     of the steps before them; writes the top functions by cumulative time."""
-    from fraud_detection.training import gate, steps as pipeline
+    from fraud_detection.training import gate
+    from fraud_detection.training import steps as pipeline
 
     recorder = Recorder()
     import_heavy(recorder)
@@ -611,11 +623,53 @@ def run_profile(data: Path, state: Path, out: Path, steps: list[str]) -> None:
     out.write_text(report.getvalue(), encoding="utf-8")
 
 
+def run_imports() -> dict[str, Any]:
+    """What every measurement imports, each import timed (the first run compiles bytecode)."""
+    recorder = Recorder()
+    with recorder.step("import:prefect"):
+        import prefect  # noqa: F401
+    import_heavy(recorder)
+    return {"steps": recorder.steps, "environment": environment()}
+
+
+def _pairs(text: str) -> dict[int, int]:
+    """`1:3000,1000:300` as {batch: repetitions}."""
+    return {int(b): int(r) for b, r in (item.split(":") for item in text.split(","))}
+
+
+def _ints(text: str) -> list[int]:
+    return [int(n) for n in text.split(",")]
+
+
+def _need(args: argparse.Namespace, *names: str) -> None:
+    missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is None]
+    if missing:
+        sys.exit(f"{args.mode} needs {', '.join(missing)}")
+
+
+# What each mode needs beyond --out, and what it runs (given the parsed arguments).
+MODES: dict[str, tuple[tuple[str, ...], Callable[[argparse.Namespace], dict[str, Any] | None]]] = {
+    "imports": ((), lambda a: run_imports()),
+    "steps": (("data", "state"), lambda a: run_steps(a.data, a.state, a.model_dir)),
+    "flow": (("data", "state"), lambda a: run_flow(a.data, a.state)),
+    "predict": (
+        ("data", "state", "model_dir"),
+        lambda a: run_predict(a.state, a.model_dir, a.data, _pairs(a.reps), with_control=not a.no_control),
+    ),
+    "fit-threads": (("data", "state"), lambda a: run_fit_threads(a.data, a.state, _ints(a.threads), a.rounds)),
+    "category-levels": (
+        ("data", "state"),
+        lambda a: run_category_levels(a.data, a.state, _ints(a.levels), batch=10_000, reps=15),
+    ),
+    "profile": (("data", "state"), lambda a: run_profile(a.data, a.state, a.out, a.profile_steps.split(","))),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["steps", "flow", "predict", "fit-threads", "category-levels", "profile"])
-    parser.add_argument("--data", type=Path, required=True, help="the demo data as Parquet")
-    parser.add_argument("--state", type=Path, required=True, help="a fresh folder for MLflow and Prefect state")
+    parser.add_argument("mode", choices=list(MODES))
+    parser.add_argument("--data", type=Path, help="the demo data as Parquet")
+    parser.add_argument("--state", type=Path, help="a fresh folder for MLflow and Prefect state")
     parser.add_argument("--out", type=Path, required=True, help="where the JSON (or profile text) goes")
     parser.add_argument("--model-dir", type=Path, help="steps: save the booster here; predict: read it")
     parser.add_argument("--reps", default="1:3000,1000:300,100000:15", help="predict: batch:repetitions,...")
@@ -625,25 +679,13 @@ def main() -> None:
     parser.add_argument("--levels", default="256,64,32,16", help="category-levels: max_category_levels to try")
     parser.add_argument("--profile-steps", default="load,validate,log_and_register,gate", help="profile: steps")
     args = parser.parse_args()
-    _quiet()
-    state, data = args.state.resolve(), args.data.resolve()
-    if args.mode == "steps":
-        _write(args.out, run_steps(data, state, args.model_dir))
-    elif args.mode == "flow":
-        _write(args.out, run_flow(data, state))
-    elif args.mode == "predict":
-        if args.model_dir is None:
-            parser.error("predict needs --model-dir")
-        reps = {int(b): int(r) for b, r in (item.split(":") for item in args.reps.split(","))}
-        _write(args.out, run_predict(state, args.model_dir, data, reps, with_control=not args.no_control))
-    elif args.mode == "fit-threads":
-        threads = [int(t) for t in args.threads.split(",")]
-        _write(args.out, run_fit_threads(data, state, threads, args.rounds))
-    elif args.mode == "category-levels":
-        levels = [int(n) for n in args.levels.split(",")]
-        _write(args.out, run_category_levels(data, state, levels, batch=10_000, reps=15))
-    else:
-        run_profile(data, state, args.out, args.profile_steps.split(","))
+    needs, run = MODES[args.mode]
+    _need(args, *needs)
+    args.state = args.state.resolve() if args.state else None
+    args.data = args.data.resolve() if args.data else None
+    result = run(args)
+    if result is not None:
+        _write(args.out, result)
     sys.stdout.flush()
 
 
