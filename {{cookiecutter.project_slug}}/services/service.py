@@ -30,7 +30,13 @@ from starlette.responses import JSONResponse, Response
 from {{ cookiecutter.package_name }}.core.contract import load_contract
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.serving.edge import Edge, Rejected
-from {{ cookiecutter.package_name }}.serving.http.api_models import ErrorResponse, FeedbackResponse, LabelIn, Metadata, PredictResponse
+from {{ cookiecutter.package_name }}.serving.http.api_models import (
+    ErrorResponse,
+    FeedbackResponse,
+    Metadata,
+    PredictResponse,
+    label_model,
+)
 from {{ cookiecutter.package_name }}.serving.http.gateway import Gateway, document_responses, quiet_client_errors
 from {{ cookiecutter.package_name }}.serving.http.gc_tuning import tune_for_serving
 from {{ cookiecutter.package_name }}.serving.http.request_body import JSONFirst
@@ -64,7 +70,7 @@ class Input(JSONFirst):  # named as BentoML names an API's input: the document c
     records: RecordsBody
 
 
-_label_schema = TypeAdapter(LabelIn).json_schema()
+_label_schema = TypeAdapter(label_model(CONTRACT)).json_schema()
 LabelsBody = Annotated[
     Any, WithJsonSchema({"oneOf": [_label_schema, {"type": "array", "items": _label_schema, "minItems": 1}]})
 ]

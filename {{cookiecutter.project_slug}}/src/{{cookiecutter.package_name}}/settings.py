@@ -91,11 +91,27 @@ class TrainingSettings(SettingsGroup):
 
     seed: int = Field(
         42,
-        description="LightGBM's seed, recorded in the model's manifest: a rerun on the same data gives the same model.",
+        description=(
+            "LightGBM's seed and the random split's, recorded in the model's manifest: a rerun on the same data "
+            "gives the same model."
+        ),
     )
-    holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="Most recent share kept for evaluation.")
+    split: Literal["auto", "time", "random"] = Field(
+        "auto",
+        description=(
+            "How rows are held out. time: the newest share is the holdout and the share before it validation, "
+            "as production meets the future. random: seeded shares (the seed above), stratified by the target "
+            "for classification. auto: time when the contract names a timestamp column, else random."
+        ),
+    )
+    holdout_fraction: float = Field(
+        0.2, gt=0, lt=0.5, description="Share kept for evaluation (the most recent, when the split is by time)."
+    )
     validation_fraction: float = Field(
-        0.15, gt=0, lt=0.5, description="Share before the holdout, for early stopping and the threshold."
+        0.15,
+        gt=0,
+        lt=0.5,
+        description="Share for early stopping and the threshold (the one before the holdout, when by time).",
     )
     num_boost_round: int = Field(
         400, ge=1, description="Most boosting rounds (trees); early stopping usually ends sooner."
@@ -575,6 +591,37 @@ class RetrainRuleSettings(SettingsGroup):
     )
 
 
+class ContractDraftSettings(SettingsGroup):
+    """How `contract draft` reads the task from the target's values. Whatever it cannot tell
+    apart it does not guess: it stops and asks for `--task`."""
+
+    max_classes: int = Field(
+        default=10,
+        ge=3,
+        description=(
+            "Most distinct values a target may have to read as classes: 2 is binary classification, 3 up to this "
+            "many multiclass (which training does not support yet: the draft stops and says what to do). Ten "
+            "holds ratings and digits; more levels than that are rarely classes with enough examples each."
+        ),
+    )
+    min_regression_values: int = Field(
+        default=30,
+        ge=4,
+        description=(
+            "Fewest distinct values of whole numbers that read as regression (numbers with fractions: more than "
+            "max_classes). Whole numbers in between (counts, scores) could be either: the draft asks for --task."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _regression_above_classes(self) -> ContractDraftSettings:
+        if self.min_regression_values <= self.max_classes:
+            raise ValueError(
+                f"min_regression_values ({self.min_regression_values}) must be above max_classes ({self.max_classes})"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """All settings. Nested groups read `PREFIX_GROUP__FIELD`. Frozen like its groups:
     `model_copy(update=...)` makes a changed copy."""
@@ -625,6 +672,7 @@ class Settings(BaseSettings):
     retrain_rules: RetrainRuleSettings = RetrainRuleSettings()
     retraining: RetrainingSettings = RetrainingSettings()
     shadow_evaluation: ShadowEvaluationSettings = ShadowEvaluationSettings()
+    contract_draft: ContractDraftSettings = ContractDraftSettings()
 
     @model_validator(mode="before")
     @classmethod

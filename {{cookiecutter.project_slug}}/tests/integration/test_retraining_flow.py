@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CHAMPION
 from {{ cookiecutter.package_name }}.stores.prediction_rows import PredictionRow
 from tests.support.live_prefect import LiveServer
-from tests.support.project import PROJECT_ROOT, TEST_ROWS
+from tests.support.project import PROJECT_ROOT, TEST_ROWS, id_column
 
 pytestmark = pytest.mark.slow
 FRESH = 2000
@@ -28,7 +28,7 @@ FRESH = 2000
 def fresh_traffic(contract: Contract) -> pd.DataFrame:
     """Transactions the service answered yesterday, in the contract's columns, with their own ids."""
     frame = demo_frame(contract, FRESH, 10, seed=99)
-    return frame.assign(**{contract.id_column: [f"live-{i:05d}" for i in range(FRESH)]})
+    return frame.assign(**{id_column(contract): [f"live-{i:05d}" for i in range(FRESH)]})
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def log_answered(settings: Settings, contract: Contract, frame: pd.DataFrame) ->
     """Log `frame` as champion answers of the last day (event time not sent), then its labels."""
     log = predictions.from_settings(settings)
     start = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=1)
-    features = [f.name for f in contract.features] + [contract.id_column]
+    features = [f.name for f in contract.features] + [id_column(contract)]
     bodies = frame[features].astype(object).where(frame[features].notna(), None).to_dict("records")
     try:
         log.record(
@@ -55,7 +55,7 @@ def log_answered(settings: Settings, contract: Contract, frame: pd.DataFrame) ->
                     occurred_at=start + timedelta(seconds=i),
                     model_name=settings.mlflow.registered_model_name,
                     model_version="1",
-                    record_id=str(body[contract.id_column]),
+                    record_id=str(body[id_column(contract)]),
                     features={str(k): v for k, v in body.items()},
                     score=0.1,
                     decision=False,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.core.contract import Contract
+from {{ cookiecutter.package_name }}.core.contract import Contract, parse_contract
+from {{ cookiecutter.package_name }}.core.contract_derived import suite_json, suite_path
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import gate, steps
 
@@ -19,6 +20,34 @@ ALL_TIME = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 # Small enough to train in seconds, large enough for ~100 frauds in the holdout
 # (with fewer, holdout average precision is too noisy to clear the gate reliably).
 TEST_ROWS = 40_000
+
+
+def id_column(contract: Contract) -> str:
+    """The contract's id column, for tests of the project's contract (which names one)."""
+    assert contract.id_column is not None, "the contract names no id column"
+    return contract.id_column
+
+
+def time_column(contract: Contract) -> str:
+    """The contract's timestamp column, for tests of the project's contract (which names one)."""
+    assert contract.timestamp_column is not None, "the contract names no timestamp column"
+    return contract.timestamp_column
+
+
+def without_row_keys(contract: Contract) -> Contract:
+    """The contract with neither an id nor a timestamp column, as most tables people start from."""
+    return parse_contract({**contract.model_dump(mode="json"), "id_column": None, "timestamp_column": None})
+
+
+def own_project(root: Path, contract: Contract, **overrides: object) -> Settings:
+    """Settings for a project folder of the test's own: `contract` as its contract.yaml, the
+    suite derived from it (as `contract sync` writes it), all state under root/var."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "contract.yaml").write_text(contract.to_yaml(), encoding="utf-8")
+    suite = suite_path(root / "great_expectations")
+    suite.parent.mkdir(parents=True, exist_ok=True)
+    suite.write_text(suite_json(contract), encoding="utf-8")
+    return Settings(project_root=root, state_dir=root / "var", **overrides)  # type: ignore[arg-type]
 
 
 def make_settings(state_dir: Path, **overrides: object) -> Settings:

@@ -6,11 +6,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .app import _print_json, _settings, _user_errors, app
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..core.contract import Contract
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +65,6 @@ def labels(
     ] = "request_id",
 ) -> None:
     """Load true labels in bulk into the prediction log, joined to the answers by id."""
-    import pandas as pd
-
     from ..core.contract import load_contract
     from ..data.tables import read_table
     from ..errors import DataError
@@ -72,19 +75,24 @@ def labels(
         if by not in ("request_id", "record_id"):
             raise DataError(f"--by must be request_id or record_id, not {by!r}")
         contract = load_contract(settings.contract_file)
+        if by == "record_id" and contract.id_column is None:
+            raise DataError("--by record_id needs an id column, and the contract names none: label by request_id")
         frame = read_table(file)
         label_column = label_column or contract.target
         missing = [c for c in (id_column, label_column) if c not in frame.columns]
         if missing:
             columns = ", ".join(map(str, frame.columns))
             raise DataError(f"{file}: no column(s) {', '.join(missing)} (columns: {columns})")
-        # Text that is not a number counts as a bad label below, rather than failing the cast.
-        values = pd.to_numeric(frame[label_column], errors="coerce").astype("Float64")
+        values = _label_values(frame[label_column], contract)
         bad = frame[id_column].isna() | values.isna()
         if contract.is_classification:
             bad |= ~values.isin([0.0, 1.0]).fillna(False)
         if bad.any():
             kind = "0/1 labels" if contract.is_classification else "numeric labels"
+            if contract.labels is not None:
+                negative, positive = contract.labels
+                numbered = " (or 0/1)" if all(isinstance(label, str) for label in contract.labels) else ""
+                kind = f"the labels {negative!r} and {positive!r}{numbered}"
             raise DataError(f"{file}: {int(bad.sum())} row(s) lack an id or hold something other than {kind}")
         prediction_log = from_settings(settings)
         try:
@@ -96,3 +104,19 @@ def labels(
         finally:
             prediction_log.close()
     _print_json({"accepted": result.accepted, "unknown": len(result.unknown), "unknown_ids": result.unknown[:20]})
+
+
+def _label_values(column: pd.Series, contract: Contract) -> pd.Series:
+    """A label file's labels as the prediction log keeps them, missing where a value is no
+    label: numbers for regression and for a 0/1 contract (text that is no number counts as a
+    bad label, rather than failing the cast); for a contract that names its labels, 0 and 1
+    for the negative and the positive class (`Contract.label_code`), once per distinct value."""
+    import numpy as np
+    import pandas as pd
+
+    if contract.labels is None:
+        return pd.to_numeric(column, errors="coerce").astype("Float64")
+    codes, levels = pd.factorize(column, use_na_sentinel=True)
+    named = [contract.label_code(value, codes=True) for value in levels]
+    values = np.array([np.nan if code is None else float(code) for code in named] + [np.nan])
+    return pd.Series(values[codes], index=column.index).astype("Float64")  # code -1 picks the NaN

@@ -2,7 +2,8 @@
 
 In: a contract file, arrays and frames. Out: the `Contract` (`contract`) and what it derives
 (the GX suite and the request model: `contract_derived`; a first draft from a table:
-`contract_draft`), the feature encoding to the model's float32 matrix (`encoding`), histograms
+`contract_draft`, with the task and a binary target's labels read from its values:
+`contract_target`), the feature encoding to the model's float32 matrix (`encoding`), histograms
 (`histogram`), model metrics (`metrics`), two-sample tests from counts (`two_sample`) and the
 weighted bootstrap (`bootstrap`). Imports only `settings` and `errors`.
 """

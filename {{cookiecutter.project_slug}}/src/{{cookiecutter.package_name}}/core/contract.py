@@ -19,7 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ContractError
 
@@ -28,6 +39,8 @@ if TYPE_CHECKING:
 
 FeatureType = Literal["numeric", "integer", "categorical", "boolean"]
 Task = Literal["binary_classification", "regression"]
+# A class of a binary target as the data writes it: text, a whole number, a number or a boolean.
+ClassLabel = StrictBool | StrictInt | StrictFloat | StrictStr
 
 
 NUMERIC_DTYPES = [
@@ -60,9 +73,49 @@ OUT_OF_RANGE = "out_of_range"
 NORMALISED = "normalised"
 
 
+# Characters a feature name cannot hold: LightGBM refuses them ("special JSON characters").
+NAME_REFUSED = frozenset('",:[]{}')
+NAME_REFUSED_TEXT = '" , : [ ] { } or control characters'
+MAX_NAME_LENGTH = 200  # the monitoring history's feature column
+
+
 def clean_category(value: str) -> str:
     """How a categorical value is normalised when its feature says `normalize: true`."""
     return " ".join(value.split()).lower()
+
+
+BOOLEAN_TEXT = {"true": True, "false": False}
+
+
+def plain_value(value: object) -> object:
+    """A NumPy scalar as the Python value it holds (numpy.bool_ is no bool, numpy.int64 no int)."""
+    item = getattr(value, "item", None)
+    if not isinstance(value, bool | int | float | str) and callable(item):
+        return item()
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def same_label(label: ClassLabel, value: object) -> bool:
+    """Whether `value` (from a table, a JSON body or the command line) is the class `label`:
+    a boolean is that boolean or its text (true/false, any case); a number is that number or
+    text holding it; text is that text, around which spaces do not count."""
+    value = plain_value(value)
+    if isinstance(label, bool):
+        if isinstance(value, str):
+            return BOOLEAN_TEXT.get(value.strip().lower()) is label
+        return isinstance(value, bool) and value is label
+    if _is_number(label):
+        if isinstance(value, str):
+            try:
+                return float(value.strip()) == label
+            except ValueError:
+                return False
+        return _is_number(value) and value == label
+    return isinstance(value, str) and value.strip() == str(label).strip()
 
 
 class Feature(BaseModel):
@@ -84,9 +137,18 @@ class Feature(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _name_is_plain(cls, name: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise ValueError(f"feature name {name!r} must be letters, digits and underscores")
+    def _name_is_usable(cls, name: str) -> str:
+        """The column's name as the table spells it ("mean radius" too), within what every
+        consumer takes: LightGBM refuses JSON's structural characters in a feature name, and
+        the monitoring history keeps names of up to MAX_NAME_LENGTH characters."""
+        if not name or name != name.strip() or len(name) > MAX_NAME_LENGTH:
+            raise ValueError(
+                f"feature name {name!r} must be 1 to {MAX_NAME_LENGTH} characters, without spaces at either end"
+            )
+        refused = sorted({c for c in name if c in NAME_REFUSED or not c.isprintable()})
+        if refused:
+            shown = " ".join(repr(c) for c in refused)
+            raise ValueError(f"feature name {name!r} holds {shown}: a name cannot hold {NAME_REFUSED_TEXT}")
         return name
 
     @model_validator(mode="after")
@@ -129,8 +191,19 @@ class Contract(BaseModel):
     version: int = 1
     task: Task
     target: str
-    id_column: str
-    timestamp_column: str
+    labels: tuple[ClassLabel, ClassLabel] | None = Field(
+        None,
+        description=(
+            "Binary classification: the negative and the positive class as the data writes them (text, "
+            "numbers or booleans); unset: 0 and 1 (or false and true), 1 the positive class."
+        ),
+    )
+    id_column: str | None = Field(
+        None, description="Unique row id; unset: answers are keyed by the service's request ids."
+    )
+    timestamp_column: str | None = Field(
+        None, description="Event time; unset: the split is random, monitoring goes by the time answers were logged."
+    )
     features: tuple[Feature, ...]
     segments: tuple[str, ...] = ()
 
@@ -142,9 +215,12 @@ class Contract(BaseModel):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"features repeat: {', '.join(duplicates)}")
-        reserved = {self.target, self.id_column, self.timestamp_column}
-        if len(reserved) != 3:
-            raise ValueError("target, id_column and timestamp_column must be three different columns")
+        named = {"target": self.target, "id_column": self.id_column, "timestamp_column": self.timestamp_column}
+        keys = [key for key, column in named.items() if column is not None]
+        reserved = {column for column in named.values() if column is not None}
+        if len(reserved) != len(keys):
+            count = "three" if len(keys) == 3 else "two"
+            raise ValueError(f"{', '.join(keys[:-1])} and {keys[-1]} must be {count} different columns")
         clashes = sorted(reserved.intersection(names))
         if clashes:
             raise ValueError(f"{', '.join(clashes)} cannot be both a feature and the target/id/timestamp")
@@ -157,19 +233,64 @@ class Contract(BaseModel):
                 raise ValueError(f"segment {segment!r} must be categorical or boolean, not {feature.type}")
         return self
 
+    @model_validator(mode="after")
+    def _labels_name_two_classes(self) -> Contract:
+        if self.labels is None:
+            return self
+        if self.task != "binary_classification":
+            raise ValueError(f"labels name the classes of a binary target; a {self.task} target has none")
+        negative, positive = self.labels
+        if any(isinstance(label, str) and not label.strip() for label in self.labels):
+            raise ValueError("labels must not be empty text")
+        if same_label(negative, positive) or same_label(positive, negative):
+            raise ValueError(f"labels must be two different classes, not {negative!r} twice")
+        return self
+
     @property
     def feature_names(self) -> list[str]:
         """The model's input order: ONNX column i is `feature_names[i]`."""
         return [f.name for f in self.features]
 
     @property
+    def row_keys(self) -> list[str]:
+        """The bookkeeping columns the contract names: the id and the timestamp, where set."""
+        return [c for c in (self.id_column, self.timestamp_column) if c is not None]
+
+    @property
     def columns(self) -> list[str]:
-        """Every column a training table has."""
-        return [self.id_column, self.timestamp_column, *self.feature_names, self.target]
+        """Every column a training table has: the id and timestamp (where the contract
+        names them), the features, the target."""
+        return [*self.row_keys, *self.feature_names, self.target]
 
     @property
     def is_classification(self) -> bool:
         return self.task == "binary_classification"
+
+    @property
+    def class_labels(self) -> tuple[ClassLabel, ClassLabel]:
+        """The negative and the positive class as the data writes them: `labels`, else 0 and 1."""
+        return self.labels if self.labels is not None else (0, 1)
+
+    def label_code(self, value: object, codes: bool = False) -> int | None:
+        """0 for the negative class, 1 for the positive, None for anything else (missing too).
+
+        Without `labels`, 0 and 1 (also as booleans or text). With them, the two labels (see
+        `same_label`); and, with `codes` (label feedback), also 0 and 1 for the negative and
+        the positive class, unless the labels are numbers or booleans themselves, where 0 or 1
+        could be either."""
+        value = plain_value(value)
+        if self.labels is not None:
+            for code, label in enumerate(self.labels):
+                if same_label(label, value):
+                    return code
+            if not codes or not all(isinstance(label, str) for label in self.labels):
+                return None
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                return None
+        return int(value) if isinstance(value, int | float) and value in (0, 1) else None
 
     def feature(self, name: str) -> Feature:
         for feature in self.features:
@@ -180,7 +301,9 @@ class Contract(BaseModel):
     @cached_property
     def hash(self) -> str:
         """Fingerprint of what a model depends on; a served model must match the service's."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        # Unset labels (0/1) leave the hash as it was before the contract could name them.
+        dumped = self.model_dump(mode="json", exclude={"labels"} if self.labels is None else None)
+        canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def to_yaml(self) -> str:

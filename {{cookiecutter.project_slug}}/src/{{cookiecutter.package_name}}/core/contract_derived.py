@@ -68,16 +68,23 @@ def expectation_suite(contract: Contract) -> dict[str, Any]:
     expectations = [
         _expectation("expect_table_columns_to_match_set", column_set=contract.columns, exact_match=True),
         _expectation("expect_table_row_count_to_be_between", min_value=1, max_value=None),
-        _expectation("expect_column_values_to_not_be_null", column=contract.id_column),
-        _expectation("expect_column_values_to_be_unique", column=contract.id_column),
-        _expectation("expect_column_values_to_not_be_null", column=contract.timestamp_column),
-        _expectation(
-            "expect_column_values_to_be_in_type_list", column=contract.timestamp_column, type_list=TIMESTAMP_DTYPES
-        ),
-        _expectation("expect_column_values_to_not_be_null", column=contract.target),
     ]
+    if contract.id_column is not None:
+        expectations.append(_expectation("expect_column_values_to_not_be_null", column=contract.id_column))
+        expectations.append(_expectation("expect_column_values_to_be_unique", column=contract.id_column))
+    if contract.timestamp_column is not None:
+        expectations.append(_expectation("expect_column_values_to_not_be_null", column=contract.timestamp_column))
+        expectations.append(
+            _expectation(
+                "expect_column_values_to_be_in_type_list", column=contract.timestamp_column, type_list=TIMESTAMP_DTYPES
+            )
+        )
+    expectations.append(_expectation("expect_column_values_to_not_be_null", column=contract.target))
     if contract.is_classification:
-        expectations.append(_expectation("expect_column_values_to_be_in_set", column=contract.target, value_set=[0, 1]))
+        classes = list(contract.class_labels)  # as the data writes them (see data.prepare_frame): 0/1 unless named
+        expectations.append(
+            _expectation("expect_column_values_to_be_in_set", column=contract.target, value_set=classes)
+        )
     else:
         expectations.append(
             _expectation("expect_column_values_to_be_in_type_list", column=contract.target, type_list=NUMERIC_DTYPES)
@@ -123,11 +130,16 @@ def request_model(contract: Contract) -> type[BaseModel]:
     """One record as the service accepts it. Unknown fields are kept (as `model_extra`)
     so that the service can report them as schema events instead of dropping them."""
     fields: dict[str, Any] = {f.name: _request_field(f) for f in contract.features}
-    fields[contract.id_column] = (
-        str | None,
-        Field(None, max_length=128, description="Caller's id, echoed in the log."),
-    )
-    fields[contract.timestamp_column] = (str | None, Field(None, description="Event time (ISO 8601); default: now."))
+    if contract.id_column is not None:
+        fields[contract.id_column] = (
+            str | None,
+            Field(None, max_length=128, description="Caller's id, echoed in the log."),
+        )
+    if contract.timestamp_column is not None:
+        fields[contract.timestamp_column] = (
+            str | None,
+            Field(None, description="Event time (ISO 8601); default: now."),
+        )
     return create_model(
         "Record",
         __config__=ConfigDict(extra="allow", str_strip_whitespace=False),

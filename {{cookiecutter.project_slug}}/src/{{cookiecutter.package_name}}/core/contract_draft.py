@@ -6,12 +6,13 @@ A draft is a proposal for a person to review, never used unseen.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
-from .contract import Contract, Feature, Task, parse_contract
+from .contract import Contract, Feature, parse_contract
+from .contract_target import TargetReading, read_target
 
 # Above this many distinct values a drafted categorical is left open (no category list).
 DRAFT_MAX_CATEGORIES = 50
@@ -49,6 +50,47 @@ def _draft_feature(name: str, column: pd.Series) -> Feature:
     return Feature(name=name, type="categorical", nullable=nullable)
 
 
+def infer_features(frame: pd.DataFrame, exclude: Iterable[str | None] = ()) -> list[Feature]:
+    """A drafted feature for every column of `frame` not in `exclude` (where None names no
+    column), in the table's order: its type, nullability, a rounded-out range or its
+    categories, from the values alone (no target needed). Names stay as the table spells
+    them, also ones a contract.yaml refuses ("price [usd]"): `draft_contract` reports those
+    when it checks the contract, and `drift`, which compares two tables and builds no service
+    or suite from them, can use any name."""
+    skip = {str(name) for name in exclude if name is not None}
+    return [
+        _draft_feature("column", frame[name]).model_copy(update={"name": str(name)})
+        for name in frame.columns
+        if str(name) not in skip
+    ]
+
+
+def guess_row_keys(frame: pd.DataFrame, exclude: Iterable[str] = ()) -> tuple[str | None, str | None]:
+    """The columns that look like a unique row id and an event time (None where none does):
+    bookkeeping, which a draft keeps out of the features and `drift` does not compare."""
+    skip = {str(name) for name in exclude}
+    id_column = _guess_id(frame, skip)
+    return id_column, _guess_timestamp(frame, skip | ({id_column} if id_column else set()))
+
+
+def row_key_notes(contract: Contract) -> list[str]:
+    """The contract's id and timestamp columns, or what having none means, in a line each."""
+    notes = []
+    if contract.id_column is None:
+        notes.append("no id column: answers are keyed by the service's request ids")
+    else:
+        notes.append(f"id column: {contract.id_column}")
+    if contract.timestamp_column is not None:
+        notes.append(f"timestamp column: {contract.timestamp_column} (the split is by time)")
+    else:
+        stratified = ", stratified" if contract.is_classification else ""
+        notes.append(
+            f"no timestamp column: the split will be random (seeded{stratified}); monitoring goes by the time "
+            "the service logged each answer"
+        )
+    return notes
+
+
 def _guess_timestamp(frame: pd.DataFrame, exclude: set[str]) -> str | None:
     import pandas as pd
 
@@ -82,8 +124,16 @@ def draft_contract(
     id_column: str | None = None,
     timestamp_column: str | None = None,
     segments: Sequence[str] | None = None,
+    *,
+    no_id_column: bool = False,
+    no_timestamp_column: bool = False,
+    reading: TargetReading | None = None,
 ) -> Contract:
-    """A first contract for the user's table; review it before training on it."""
+    """A first contract for the user's table; review it before training on it. The id and
+    timestamp columns are the ones named, else guessed; none where none is found or
+    `no_id_column` / `no_timestamp_column` asks for none. The task (and a binary target's
+    labels) is `reading`, else read from the target's values (`read_target`, which stops
+    where they do not tell)."""
     from ..errors import DataError
 
     if frame.empty:
@@ -93,19 +143,17 @@ def draft_contract(
     for label, column in (("id column", id_column), ("timestamp column", timestamp_column)):
         if column is not None and column not in frame.columns:
             raise DataError(f"{label} {column!r} is not in the data")
-    id_column = id_column or _guess_id(frame, {target})
-    if id_column is None:
-        raise DataError("no unique id column found: name one with --id-column")
-    timestamp_column = timestamp_column or _guess_timestamp(frame, {target, id_column})
-    if timestamp_column is None:
-        raise DataError("no timestamp column found: name one with --timestamp-column (the split is by time)")
-    target_values = set(frame[target].dropna().unique().tolist())
-    task: Task = "binary_classification" if target_values <= {0, 1} else "regression"  # True == 1, False == 0
-    features = [
-        _draft_feature(str(name), frame[name])
-        for name in frame.columns
-        if name not in {target, id_column, timestamp_column}
-    ]
+    # Unset and not found, a row key is left out: the service's request ids key the answers,
+    # and the split is random (`row_key_notes` says so).
+    if no_id_column and id_column is not None:
+        raise DataError(f"name an id column ({id_column!r}) or ask for none, not both")
+    if no_timestamp_column and timestamp_column is not None:
+        raise DataError(f"name a timestamp column ({timestamp_column!r}) or ask for none, not both")
+    id_column = None if no_id_column else id_column or _guess_id(frame, {target})
+    taken = {target} | ({id_column} if id_column is not None else set())
+    timestamp_column = None if no_timestamp_column else timestamp_column or _guess_timestamp(frame, taken)
+    reading = reading or read_target(frame, target)
+    features = infer_features(frame, exclude=[c for c in (target, id_column, timestamp_column) if c is not None])
     if segments is None:
         segments = [
             f.name
@@ -114,8 +162,9 @@ def draft_contract(
         ][:2]
     return parse_contract(
         {
-            "task": task,
+            "task": reading.task,
             "target": target,
+            **({"labels": list(reading.labels)} if reading.labels is not None else {}),
             "id_column": id_column,
             "timestamp_column": timestamp_column,
             "features": [f.model_dump(exclude_defaults=True) for f in features],

@@ -60,24 +60,30 @@ def _numbers_written_as_text(column: pd.Series) -> pd.Series:
 
 def as_training_rows(logged: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     """Labelled log rows in the contract's columns: features as received, the label as the
-    target, the caller's record id (else the request id), the event time as sent (else as
-    the log recorded it). Fields outside the contract are left out."""
+    target and, where the contract names them, the caller's record id (else the request id)
+    and the event time as sent (else as the log recorded it). Fields outside the contract
+    are left out."""
     out = pd.DataFrame(index=logged.index)
     for feature in contract.features:
         column = logged[feature.name] if feature.name in logged.columns else pd.Series(None, index=logged.index)
         out[feature.name] = (
             _numbers_written_as_text(column) if feature.type in ("numeric", "integer") else column.astype(object)
         )
-    ids = logged["record_id"].where(logged["record_id"].notna(), logged["request_id"])
-    out[contract.id_column] = ids.astype(str)
-    occurred_at = pd.to_datetime(logged["occurred_at"])
-    if contract.timestamp_column in logged.columns:
-        sent = pd.to_datetime(logged[contract.timestamp_column], utc=True, errors="coerce").dt.tz_convert(None)
-        out[contract.timestamp_column] = sent.where(sent.notna(), occurred_at)
-    else:
-        out[contract.timestamp_column] = occurred_at
+    if contract.id_column is not None:
+        ids = logged["record_id"].where(logged["record_id"].notna(), logged["request_id"])
+        out[contract.id_column] = ids.astype(str)
+    if contract.timestamp_column is not None:
+        occurred_at = pd.to_datetime(logged["occurred_at"])
+        if contract.timestamp_column in logged.columns:
+            sent = pd.to_datetime(logged[contract.timestamp_column], utc=True, errors="coerce").dt.tz_convert(None)
+            out[contract.timestamp_column] = sent.where(sent.notna(), occurred_at)
+        else:
+            out[contract.timestamp_column] = occurred_at
     label = logged["label"].to_numpy(dtype=float)
     out[contract.target] = label.round().astype(int) if contract.is_classification else label
+    if contract.labels is not None:  # the log keeps 0/1: the target as the data writes it
+        named = [contract.labels[code] for code in out[contract.target]]
+        out[contract.target] = pd.Series(named, index=out.index, dtype=object)
     return prepare_frame(out[contract.columns].reset_index(drop=True), contract)
 
 
@@ -110,8 +116,9 @@ def read_fresh_rows(settings: Settings, contract: Contract, now: datetime | None
 
 
 def add_fresh_rows(base: pd.DataFrame, fresh: FreshRows | None, settings: Settings, contract: Contract) -> pd.DataFrame:
-    """The base training data plus the validated fresh rows; a record in both keeps its fresh
-    label (labels that arrived later are the better truth)."""
+    """The base training data plus the validated fresh rows; where the contract has an id
+    column, a record in both keeps its fresh label (labels that arrived later are the better
+    truth). Without one, rows cannot be matched, and the fresh rows simply add."""
     if fresh is None:
         return base
     if fresh.frame.empty:
@@ -120,4 +127,6 @@ def add_fresh_rows(base: pd.DataFrame, fresh: FreshRows | None, settings: Settin
     ensure_fresh_rows_valid(fresh, settings)
     log.info("adding %s to %d base rows", fresh.describe(), len(base))
     combined = pd.concat([base, fresh.frame], ignore_index=True)
+    if contract.id_column is None:
+        return combined
     return combined.drop_duplicates(subset=[contract.id_column], keep="last").reset_index(drop=True)

@@ -81,9 +81,9 @@ def prepare_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     if contract.target not in frame.columns:
         raise DataError(f"target column {contract.target!r} is missing (columns: {', '.join(map(str, frame.columns))})")
     out = frame.copy()
-    if contract.timestamp_column in out.columns:
+    if contract.timestamp_column is not None and contract.timestamp_column in out.columns:
         out[contract.timestamp_column] = _as_timestamp(out[contract.timestamp_column])
-    if contract.id_column in out.columns:
+    if contract.id_column is not None and contract.id_column in out.columns:
         out[contract.id_column] = out[contract.id_column].map(lambda v: v if pd.isna(v) else str(v)).astype(object)
     for feature in contract.features:
         if feature.name not in out.columns:
@@ -92,9 +92,42 @@ def prepare_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
             out[feature.name] = _as_category_text(out[feature.name], feature.normalize)
         elif feature.type == "boolean":
             out[feature.name] = _as_boolean(out[feature.name])
-    if contract.is_classification and pd.api.types.is_bool_dtype(out[contract.target]):
+    if contract.is_classification and contract.labels is not None:
+        out[contract.target] = _as_class_labels(out[contract.target], contract)
+    elif contract.is_classification and pd.api.types.is_bool_dtype(out[contract.target]):
         out[contract.target] = out[contract.target].astype(int)
     return out
+
+
+def _as_class_labels(column: pd.Series, contract: Contract) -> pd.Series:
+    """A binary target in the contract's labels, each written one way (" M" as "M", "TRUE" as
+    True, 1.0 as 1), once per distinct value; anything else is left for validation to report."""
+    codes, levels = pd.factorize(column, use_na_sentinel=True)
+    named = [contract.label_code(value) for value in levels]
+    labels = contract.class_labels
+    written = [labels[code] if code is not None else value for code, value in zip(named, levels, strict=True)]
+    values = np.array([*written, None], dtype=object)
+    named_column = pd.Series(values[codes], index=column.index, dtype=object)  # code -1 picks the None
+    # Text stays Python strings in an object column, as categoricals do; numbers and booleans get their dtype.
+    return named_column if any(isinstance(label, str) for label in labels) else named_column.infer_objects()
+
+
+def target_codes(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """The table with a binary target as the model learns it: 0 for the negative class, 1 for
+    the positive (`Contract.label_code`). A table whose contract names no labels (its target
+    is 0/1 already) or is a regression comes back as it is. Run on validated data: a value
+    that is neither class stops here with its count."""
+    if not contract.is_classification or contract.labels is None:
+        return frame
+    codes, levels = pd.factorize(frame[contract.target], use_na_sentinel=True)
+    named = [contract.label_code(value) for value in levels]
+    if -1 in codes or None in named:
+        stray = int((codes == -1).sum()) + sum(int((codes == i).sum()) for i, code in enumerate(named) if code is None)
+        negative, positive = contract.class_labels
+        raise DataError(
+            f"{stray} row(s) of target {contract.target!r} are neither {negative!r} nor {positive!r}: validate the data"
+        )
+    return frame.assign(**{contract.target: np.array(named, dtype=np.int64)[codes]})
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

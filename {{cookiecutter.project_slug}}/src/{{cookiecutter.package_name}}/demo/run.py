@@ -126,7 +126,7 @@ class Demo:
         """The labelled history the training deployment reads; it ends where the replay starts."""
         s = self.scenario
         base = demo_frame(self.contract, s.training_rows, s.training_days)
-        ts = self.contract.timestamp_column
+        ts = self.world.time_column
         base = base.assign(**{ts: base[ts] + (self.calendar.day_start(0) - demo_end(s.training_days))})
         write_table(self.world.faulty_extract(base) if faulty else base, self.paths.extract)
 
@@ -222,7 +222,7 @@ class Demo:
                 "after the rejection the team runs the training deployment",
                 "retrain after the label pipeline repair",
             )
-        traffic = self.calendar.shift(self.world.traffic(day), self.contract.timestamp_column)
+        traffic = self.calendar.shift(self.world.traffic(day), self.world.time_column)
         record.sent, truth = self._send(traffic, record)
         self.truth[day] = truth
         if day == s.messy_inputs_day:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..core.contract import Contract
 from ..data.demo_world import TrafficShift, TransactionGenerator, demo_end
+from ..errors import ProjectError
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,15 @@ class World:
 
     def __post_init__(self) -> None:
         self.generator = TransactionGenerator(seed=self.scenario.seed)
+        _ = self.time_column  # refuse a contract without one before anything starts
+
+    @property
+    def time_column(self) -> str:
+        """The contract's timestamp column: the demo replays days of traffic by their event times."""
+        column = self.contract.timestamp_column
+        if column is None:
+            raise ProjectError("the demo replays days of traffic by event time: its contract needs a timestamp column")
+        return column
 
     def traffic(self, day: int) -> pd.DataFrame:
         """The day's transactions, with the target (hidden from the service) and any
@@ -157,7 +167,7 @@ class World:
         """Request bodies' records: what a caller sends (no target), JSON-ready."""
         columns = [c for c in frame.columns if c != self.contract.target]
         sent = frame[columns].copy()
-        sent[self.contract.timestamp_column] = sent[self.contract.timestamp_column].map(lambda t: t.isoformat())
+        sent[self.time_column] = sent[self.time_column].map(lambda t: t.isoformat())
         return [{str(k): _plain(v) for k, v in row.items() if not _missing(v)} for row in sent.to_dict("records")]
 
     def lost_label(self, value: float) -> float:

@@ -4,6 +4,7 @@ In: JSON records over HTTP (services/service.py) or a file (batch scoring). Out:
 their rows in the prediction log before each answer leaves. `predictor` (one request end to
 end), `edge` (the contract check and its schema events), `model_store` (champion and
 challenger by alias, reloaded without a restart), `shadow_worker` (the challenger's thread),
-`log_writer` (shared commits), `batch_scoring`; `http/` is what BentoML needs around them.
+`log_writer` (shared commits), `feedback` (labels sent for earlier answers), `batch_scoring`;
+`http/` is what BentoML needs around them.
 Never imports LightGBM, Great Expectations or Prefect (a lint contract): onnxruntime serves.
 """

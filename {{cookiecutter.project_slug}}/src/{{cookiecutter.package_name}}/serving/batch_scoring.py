@@ -67,7 +67,9 @@ def score_file(
     with registry.fetched_bundle(client, version) as folder:
         bundle = load_bundle(folder, BATCH_THREADS, contract.hash)
         scores = bundle.score_frame(frame)
-    out = pd.DataFrame({c: raw[c] for c in (contract.id_column, contract.timestamp_column) if c in raw.columns})
+    out = pd.DataFrame({c: raw[c] for c in contract.row_keys if c in raw.columns})
+    if contract.id_column is None:  # no id of the caller's: rows are keyed by their place in the file
+        out.insert(0, "row", np.arange(len(raw)))
     out["score"] = scores
     decisions = bundle.decide(scores)
     if decisions is not None:

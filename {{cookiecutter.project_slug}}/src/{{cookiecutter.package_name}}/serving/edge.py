@@ -172,10 +172,15 @@ class Edge:
         self.record_model: type[BaseModel] = request_model(contract)
         self._adapter: TypeAdapter[list[BaseModel]] = TypeAdapter(list[self.record_model])  # type: ignore[name-defined]
         self._expected = {f.name: expected_text(f) for f in contract.features}
-        self._expected[contract.id_column] = "a string of at most 128 characters, or null"
-        self._expected[contract.timestamp_column] = "an ISO 8601 timestamp string, or null"
-        # A record's values in this order, read for all records at once (operator.itemgetter, in C).
-        self._read = operator.itemgetter(contract.id_column, contract.timestamp_column, *contract.feature_names)
+        if contract.id_column is not None:
+            self._expected[contract.id_column] = "a string of at most 128 characters, or null"
+        if contract.timestamp_column is not None:
+            self._expected[contract.timestamp_column] = "an ISO 8601 timestamp string, or null"
+        # A record's values in this order, read for all records at once (operator.itemgetter, in C):
+        # the caller's id and the event time where the contract names them, then the features.
+        self._keys = [c is not None for c in (contract.id_column, contract.timestamp_column)]
+        read = [*contract.row_keys, *contract.feature_names]
+        self._read = operator.itemgetter(*read) if len(read) > 1 else lambda values: (values[read[0]],)
         self._checks = [
             (
                 f.name,
@@ -262,7 +267,11 @@ class Edge:
         values = [model.__dict__ for model in models]
         events: list[list[Event]] = [[] for _ in models]
         self._unknown_fields(models, events, single)
-        record_ids, sent_times, *table = (list(column) for column in zip(*map(self._read, values), strict=True))
+        table = [list(column) for column in zip(*map(self._read, values), strict=True)]
+        # Without an id column the service's request ids key the answers; without a timestamp
+        # column the event time is when the service logs the answer.
+        record_ids = table.pop(0) if self._keys[0] else [None] * len(values)
+        sent_times = table.pop(0) if self._keys[1] else [None] * len(values)
         # Column by column, and per distinct value where a column repeats few (categoricals):
         # most values need no event, and finding that out in C beats a Python loop per value.
         columns: dict[str, list[Any]] = {}
@@ -279,7 +288,11 @@ class Edge:
         )
 
     def _event_times(self, sent: list[str | None], single: bool) -> list[datetime | None]:
-        """Parse the records' event times; a value that is not ISO 8601 refuses the request."""
+        """Parse the records' event times; a value that is not ISO 8601 refuses the request.
+        Without a timestamp column there are none: the time the answer is logged stands in."""
+        column = self.contract.timestamp_column
+        if column is None:
+            return [None] * len(sent)
         parsed: list[datetime | None] = []
         problems = []
         for index, value in enumerate(sent):
@@ -287,10 +300,10 @@ class Edge:
             if value is not None and moment is None:
                 problems.append(
                     Problem(
-                        self._where(index, single, self.contract.timestamp_column),
+                        self._where(index, single, column),
                         "Input should be an ISO 8601 timestamp",
                         "datetime_parsing",
-                        self._expected[self.contract.timestamp_column],
+                        self._expected[column],
                     )
                 )
             parsed.append(moment)

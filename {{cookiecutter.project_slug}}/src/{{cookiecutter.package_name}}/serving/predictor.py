@@ -23,16 +23,15 @@ from typing import Any
 import numpy as np
 import orjson
 import sqlalchemy as sa
-from pydantic import TypeAdapter, ValidationError
 
-from ..core.contract import Contract
+from ..core.contract import ClassLabel, Contract
 from ..settings import Settings
 from ..stores.prediction_log import LabelResult, PredictionLog, PredictionLogError, from_settings
 from ..stores.prediction_log_schema import CHALLENGER, CHAMPION
 from ..stores.prediction_rows import PredictionBatch
 from ..stores.sql import utcnow
-from .edge import CheckedRecords, Edge, Event, Problem, Rejected, parse_event_time
-from .http.api_models import LabelIn
+from .edge import CheckedRecords, Edge, Event, Rejected, parse_event_time
+from .feedback import Labels
 from .log_writer import LogWriter, RowWriter
 from .model_store import ModelStore, Served, one_line
 from .shadow_worker import Shadow
@@ -61,23 +60,24 @@ class Answer:
     scores: list[float]
     decisions: list[bool] | None
     events: list[list[Event]]
+    labels: list[ClassLabel] | None = None  # the decisions as the contract's labels write them, where it names them
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "predictions": [
-                {
-                    "request_id": request_id,
-                    "record_id": self.record_ids[i],
-                    "score": self.scores[i],
-                    "decision": self.decisions[i] if self.decisions is not None else None,
-                    "model_version": self.model_version,
-                    "schema_events": self.events[i],
-                }
-                for i, request_id in enumerate(self.request_ids)
-            ],
-        }
+        predictions: list[dict[str, Any]] = [
+            {
+                "request_id": request_id,
+                "record_id": self.record_ids[i],
+                "score": self.scores[i],
+                "decision": self.decisions[i] if self.decisions is not None else None,
+                "model_version": self.model_version,
+                "schema_events": self.events[i],
+            }
+            for i, request_id in enumerate(self.request_ids)
+        ]
+        if self.labels is not None:
+            for prediction, label in zip(predictions, self.labels, strict=True):
+                prediction["label"] = label
+        return {"model_name": self.model_name, "model_version": self.model_version, "predictions": predictions}
 
     def to_json(self) -> bytes:
         """`as_dict` as JSON, in PredictResponse's shape."""
@@ -159,7 +159,8 @@ class Predictor:
             "api_key_required": False,
             **(limits or {}),
         }
-        self._labels: TypeAdapter[list[LabelIn]] = TypeAdapter(list[LabelIn])
+        # A label is a number, or the class as the contract's labels write it where it names them.
+        self._labels = Labels(contract, max_records)
 
     @classmethod
     def from_settings(cls, settings: Settings, contract: Contract, store: ModelStore) -> Predictor:
@@ -225,7 +226,11 @@ class Predictor:
             except (sa.exc.SQLAlchemyError, PredictionLogError) as err:
                 log.error("prediction log write failed, request refused: %s", one_line(err))
                 raise Unavailable("the prediction log cannot be written: nothing was answered; retry") from None
-        answer = Answer(champion.name, champion.version, ids, checked.record_ids, scores, decisions, checked.events)
+        named = self.contract.labels
+        labels = [named[int(d)] for d in decisions] if named is not None and decisions is not None else None
+        answer = Answer(
+            champion.name, champion.version, ids, checked.record_ids, scores, decisions, checked.events, labels
+        )
         handoff = None
         shadow, challenger = self.shadow, lineup.challenger
         if shadow is not None and challenger is not None:
@@ -282,7 +287,10 @@ class Predictor:
 
     def _sent_event_time(self, body: Any) -> datetime | None:
         """The first readable event time in a refused body, so that the refusal counts on the
-        day its records belong to; None when there is none."""
+        day its records belong to; None when there is none (or the contract names no timestamp
+        column: then the refusal counts when it happened)."""
+        if self.edge.contract.timestamp_column is None:
+            return None
         records = body.get("records") if isinstance(body, dict) else None
         for record in [records] if isinstance(records, dict) else records if isinstance(records, list) else []:
             if isinstance(record, dict):
@@ -310,37 +318,12 @@ class Predictor:
     # --- /feedback -------------------------------------------------------------------------------
 
     def feedback(self, labels: Any) -> LabelResult:
-        items = [labels] if isinstance(labels, dict) else labels
-        if not isinstance(items, list) or not items:
-            raise Rejected(
-                400,
-                "`labels` must be one label object or a non-empty list of them",
-                [Problem(("labels",), "Input should be an object or a non-empty array", "model_type")],
-            )
-        limit = self.edge.max_records
-        if len(items) > limit:
-            raise Rejected(413, f"{len(items)} labels in one request; the limit is {limit}")
-        try:
-            parsed = self._labels.validate_python(items)
-        except ValidationError as err:
-            problems = [
-                Problem(("labels", *e["loc"]), e["msg"], e["type"])
-                for e in err.errors(include_url=False, include_context=False, include_input=False)
-            ]
-            listed = "; ".join(f"{p.where}: {p.msg}" for p in problems[:5])
-            raise Rejected(400, f"{len(problems)} problem(s) in the labels: {listed}", problems[:100]) from None
-        if self.contract.is_classification:
-            wrong = [
-                Problem(("labels", i, "label"), "a classification label is 0 or 1", "value_error", "0 or 1")
-                for i, item in enumerate(parsed)
-                if item.label not in (0.0, 1.0)
-            ]
-            if wrong:
-                raise Rejected(400, f"{len(wrong)} label(s) are neither 0 nor 1", wrong[:100])
+        parsed = self._labels.parse(labels)
+        values = self._labels.values(parsed)
         if self.log is None:
             raise Unavailable("the prediction log is disabled: labels have nowhere to go")
         try:
-            return self.log.add_labels(((item.request_id, item.label) for item in parsed), source="api")
+            return self.log.add_labels(zip((item.request_id for item in parsed), values, strict=True), source="api")
         except sa.exc.SQLAlchemyError as err:
             log.error("label write failed: %s", one_line(err))
             raise Unavailable("the prediction log cannot be written: no label was stored; retry") from None

@@ -110,6 +110,7 @@ def gate(
             "gate.compared": compared,
             "contract_hash": contract.hash,
             "trigger": reason,
+            "training.split": data.method,
         },
     )
     if alias is not None:

@@ -28,7 +28,7 @@ from ..data.demo_world import demo_frame
 # The flow's read-fresh-labelled-rows and add-fresh-rows steps are data's own functions.
 from ..data.fresh_labels import add_fresh_rows as add_fresh_rows  # noqa: PLC0414 - a step of the flow
 from ..data.fresh_labels import read_fresh_rows as read_fresh_rows  # noqa: PLC0414 - a step of the flow
-from ..data.tables import fingerprint, prepare_frame, read_table
+from ..data.tables import fingerprint, prepare_frame, read_table, target_codes
 from ..data.validation import Report, ensure_valid, load_suite, validate_frame
 from ..model.bundle import write_bundle
 from ..model.manifest import build_manifest
@@ -38,7 +38,7 @@ from ..stores import registry
 from .fit import choose_threshold, predict, train_booster
 from .gate import Evaluation, GateDecision, Registered
 from .onnx_export import ParityReport, ensure_parity, onnx_scores, parity_report, to_onnx
-from .split import Split, split_by_time
+from .split import Split, split_frame
 
 log = logging.getLogger(__name__)
 CANARY_ROWS = 16
@@ -70,7 +70,19 @@ def validate(frame: pd.DataFrame, settings: Settings) -> Report:
 
 
 def split(frame: pd.DataFrame, contract: Contract, settings: Settings) -> Split:
-    return split_by_time(frame, contract, settings.training.holdout_fraction, settings.training.validation_fraction)
+    """Train, validation and holdout rows, as `training.split` says (auto: by time when the
+    contract names a timestamp column, else at random, seeded and stratified)."""
+    group = settings.training
+    data = split_frame(
+        target_codes(frame, contract),  # validated in the user's labels; the model learns 0/1
+        contract,
+        method=group.split,
+        holdout_fraction=group.holdout_fraction,
+        validation_fraction=group.validation_fraction,
+        seed=group.seed,
+    )
+    log.info("split %s; %s", data.description, ", ".join(f"{k} {v}" for k, v in data.sizes().items()))
+    return data
 
 
 def fit(data: Split, contract: Contract, settings: Settings) -> tuple[lgb.Booster, Encoding]:
@@ -133,7 +145,7 @@ def log_and_register(
     )
     profile = fit_profile(data.holdout, contract, exported, evaluation.metrics, evaluation.threshold)
     with mlflow.start_run(tags=run_tags) as run, tempfile.TemporaryDirectory() as scratch:
-        mlflow.log_params({**booster_params, **data.sizes(), "contract_hash": contract.hash[:12]})
+        mlflow.log_params({**booster_params, **data.sizes(), "split": data.method, "contract_hash": contract.hash[:12]})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in evaluation.metrics.items() if np.isfinite(v)})
         mlflow.log_metrics(parity.as_metrics())
         if evaluation.threshold is not None:
@@ -153,6 +165,7 @@ def log_and_register(
                 "run_id": run.info.run_id,
                 "primary_metric": primary_metric(contract.task).name,
                 "data_rows": len(frame),
+                "split": data.method,
             },
             manifest=manifest,
             canary_inputs=holdout_matrix[:CANARY_ROWS],

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.core.contract import Contract, load_contract, parse_contract
-from {{ cookiecutter.package_name }}.core.contract_derived import request_model, suite_json, suite_path
+from {{ cookiecutter.package_name }}.core.contract_derived import expectation_suite, request_model, suite_json, suite_path
 from {{ cookiecutter.package_name }}.core.contract_draft import draft_contract
 from {{ cookiecutter.package_name }}.errors import ContractError, DataError
 from tests.support.project import PROJECT_ROOT
@@ -146,3 +147,86 @@ def test_draft_contract_rejects_a_missing_target(demo: pd.DataFrame) -> None:
     # When a contract is drafted / Then the error names the column
     with pytest.raises(DataError, match="target column 'label' is not in the data"):
         draft_contract(demo, target="label")
+
+
+def test_a_contract_without_id_or_timestamp_columns(contract: Contract) -> None:
+    """Both row keys are optional: without them a training table is the features and the
+    target, the suite checks no id or time, the request model has no such fields (a field
+    sent under such a name is an unknown one), and contract.yaml does not mention them."""
+    # Given the project's contract without its id and timestamp columns
+    raw = contract.model_dump(mode="json", exclude={"id_column", "timestamp_column"})
+
+    # When it is parsed and its derived files made
+    keyless = parse_contract(raw)
+    suite = expectation_suite(keyless)
+    record = request_model(keyless)
+
+    # Then the row keys are absent everywhere
+    assert (keyless.id_column, keyless.timestamp_column) == (None, None)
+    assert keyless.columns == [*keyless.feature_names, keyless.target]
+    assert suite["expectations"][0]["kwargs"]["column_set"] == keyless.columns
+    checked = {e["kwargs"].get("column") for e in suite["expectations"]}
+    assert not checked & {contract.id_column, contract.timestamp_column}
+    assert "id_column" not in keyless.to_yaml()
+    assert "timestamp_column" not in keyless.to_yaml()
+    assert not set(record.model_fields) & {contract.id_column, contract.timestamp_column}
+    assert parse_contract(yaml.safe_load(keyless.to_yaml())) == keyless
+
+
+def test_the_projects_contract_keeps_its_row_keys_first(contract: Contract) -> None:
+    """The project's contract names both: they lead its columns and the suite checks them."""
+    # Given the project's contract / When its columns and suite are read
+    suite = expectation_suite(contract)
+    checked = [(e["type"], e["kwargs"].get("column")) for e in suite["expectations"]]
+
+    # Then the id and time lead the columns, the id is checked unique, the time typed
+    assert contract.columns[:2] == [contract.id_column, contract.timestamp_column]
+    assert ("expect_column_values_to_be_unique", contract.id_column) in checked
+    assert ("expect_column_values_to_be_in_type_list", contract.timestamp_column) in checked
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"id_column": "target_col", "timestamp_column": None}, "target and id_column must be two different columns"),
+        ({"id_column": None, "timestamp_column": "target_col"}, "target and timestamp_column must be two different"),
+        ({"id_column": "same", "timestamp_column": "same"}, "must be three different columns"),
+    ],
+    ids=["id-is-target", "time-is-target", "id-is-time"],
+)
+def test_the_row_keys_present_must_differ_from_the_target_and_each_other(
+    contract: Contract, keys: dict[str, str | None], message: str
+) -> None:
+    """Whichever row keys a contract names, they and the target are different columns."""
+    # Given a contract whose target is called target_col, with clashing row keys
+    raw = {**contract.model_dump(mode="json"), "target": "target_col", **keys}
+
+    # When it is parsed / Then the clash is named
+    with pytest.raises(ContractError, match=message):
+        parse_contract(raw)
+
+
+@pytest.mark.parametrize("name", ["mean radius", "worst concave points", "Größe (cm)", "a.b/c"])
+def test_feature_names_may_be_spelled_as_the_table_spells_them(contract: Contract, name: str) -> None:
+    """A feature keeps its column's name, spaces and all (scikit-learn's tables have them)."""
+    # Given a feature renamed as a user's table names it
+    raw = contract.model_dump(mode="json")
+    raw["features"][0]["name"] = name
+
+    # When parsed / Then it is accepted, the request model takes the field by that name
+    parsed = parse_contract(raw)
+    assert parsed.features[0].name == name
+    assert name in request_model(parsed).model_fields
+
+
+@pytest.mark.parametrize("name", ["a,b", "a:b", 'a"b', "a[0]", "{a}", " padded", "tab\tin", ""])
+def test_feature_names_that_lightgbm_refuses_are_named(contract: Contract, name: str) -> None:
+    """JSON's structural characters (LightGBM refuses them), control characters, spaces at
+    either end and empty names are refused with the name in the message."""
+    # Given a feature with such a name
+    raw = contract.model_dump(mode="json")
+    raw["features"][0]["name"] = name
+
+    # When parsed / Then the error names it
+    with pytest.raises(ContractError, match="feature name"):
+        parse_contract(raw)

@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.stores import prediction_log as predictions
 from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CHALLENGER, CHAMPION
 from {{ cookiecutter.package_name }}.stores.prediction_rows import PredictionRow
-from tests.support.project import make_settings
+from tests.support.project import id_column, make_settings, own_project, time_column, without_row_keys
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -30,7 +30,7 @@ def training_data(base: pd.DataFrame, settings: Settings, contract: Contract) ->
 
 def as_received(frame: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
     """Rows of a prepared table as JSON request bodies (what the service logs as received)."""
-    columns = [f.name for f in contract.features] + [contract.id_column, contract.timestamp_column]
+    columns = [f.name for f in contract.features] + contract.row_keys
     records = []
     for row in frame[columns].to_dict("records"):
         record: dict[str, Any] = {}
@@ -70,7 +70,7 @@ def log_answers(
                 occurred_at=(at + timedelta(minutes=i)).replace(tzinfo=None),
                 model_name="fraud-detection",
                 model_version="1",
-                record_id=str(record.get(contract.id_column)),
+                record_id=str(record.get(contract.id_column)) if contract.id_column is not None else None,
                 features=dict(record),
                 score=0.1,
                 decision=False,
@@ -99,9 +99,10 @@ def test_log_rows_become_training_rows_in_the_contracts_columns(contract: Contra
     # Given two logged answers, one with an amount sent as text and an unannounced field
     records = as_received(demo.head(2), contract)
     records[0] = {**records[0], "amount": "12.5", "account_type": "business"}
+    ids, times = id_column(contract), time_column(contract)
     logged = pd.DataFrame(records).assign(
         request_id=["r1", "r2"],
-        record_id=pd.Series([records[0][contract.id_column], None], dtype=object),
+        record_id=pd.Series([records[0][ids], None], dtype=object),
         logged_at=[NOW.replace(tzinfo=None)] * 2,
         occurred_at=[NOW.replace(tzinfo=None)] * 2,
         label=pd.array([1.0, 0.0], dtype="Float64"),
@@ -114,8 +115,8 @@ def test_log_rows_become_training_rows_in_the_contracts_columns(contract: Contra
     assert list(rows.columns) == contract.columns
     assert rows["amount"].tolist()[0] == pytest.approx(12.5)
     assert rows[contract.target].tolist() == ([1, 0] if contract.is_classification else [1.0, 0.0])
-    assert rows[contract.id_column].tolist() == [records[0][contract.id_column], "r2"]
-    assert rows[contract.timestamp_column].iloc[0] == pd.Timestamp(records[0][contract.timestamp_column])
+    assert rows[ids].tolist() == [records[0][ids], "r2"]
+    assert rows[times].iloc[0] == pd.Timestamp(records[0][times])
 
 
 def test_fresh_rows_are_the_labelled_champion_answers_in_the_window(
@@ -156,8 +157,8 @@ def test_the_newest_fresh_rows_are_kept_up_to_the_limit(tmp_path: Any, contract:
     fresh = retraining.fresh_rows(settings, contract, now=NOW)
 
     # Then the last two logged remain
-    newest = [str(records[5][contract.id_column]), str(records[4][contract.id_column])]
-    assert fresh.frame[contract.id_column].tolist() == newest
+    newest = [str(records[5][id_column(contract)]), str(records[4][id_column(contract)])]
+    assert fresh.frame[id_column(contract)].tolist() == newest
 
 
 def test_training_data_is_the_base_plus_valid_fresh_rows_with_fresh_labels_winning(
@@ -176,8 +177,8 @@ def test_training_data_is_the_base_plus_valid_fresh_rows_with_fresh_labels_winni
 
     # Then it has the base rows plus 20 new ones, and the relabelled record carries the fresh label
     assert len(combined) == 520
-    first_id = str(demo[contract.id_column].iloc[0])
-    assert combined.loc[combined[contract.id_column] == first_id, contract.target].tolist() == [relabel]
+    first_id = str(demo[id_column(contract)].iloc[0])
+    assert combined.loc[combined[id_column(contract)] == first_id, contract.target].tolist() == [relabel]
 
 
 def test_fresh_rows_that_break_the_contract_stop_with_the_reason(
@@ -214,3 +215,54 @@ def test_without_labelled_answers_or_when_switched_off_the_base_data_is_used(
     # When the training data is assembled / Then it is the base data
     assert training_data(base, quiet, contract) is base
     assert training_data(base, off, contract) is base
+
+
+def test_without_id_or_timestamp_columns_log_rows_become_features_and_target(
+    contract: Contract, demo: pd.DataFrame
+) -> None:
+    """A contract naming neither an id nor a timestamp column: the training rows hold the
+    features and the target only (no request id or log time is made up as a column)."""
+    # Given a contract without row keys and two logged answers of it
+    keyless = without_row_keys(contract)
+    records = as_received(demo.head(2), keyless)
+    logged = pd.DataFrame(records).assign(
+        request_id=["r1", "r2"],
+        record_id=pd.Series([None, None], dtype=object),
+        logged_at=[NOW.replace(tzinfo=None)] * 2,
+        occurred_at=[NOW.replace(tzinfo=None)] * 2,
+        label=pd.array([1.0, 0.0], dtype="Float64"),
+    )
+
+    # When they become training rows
+    rows = retraining.as_training_rows(logged, keyless)
+
+    # Then they have exactly the contract's columns: the features, then the target
+    assert list(rows.columns) == [*keyless.feature_names, keyless.target]
+    assert rows[keyless.target].tolist() == ([1, 0] if keyless.is_classification else [1.0, 0.0])
+
+
+def test_without_an_id_column_fresh_rows_simply_add(tmp_path: Any, contract: Contract, demo: pd.DataFrame) -> None:
+    """Without an id column rows cannot be matched: every valid fresh labelled answer is
+    added to the base data, also one that repeats a base row with another label."""
+    # Given a project whose contract has no id or timestamp column, its base data, and 21
+    # labelled answers in its log, the newest one a base row relabelled
+    keyless = without_row_keys(contract)
+    settings = own_project(tmp_path / "own", keyless)
+    base = demo.head(500)[keyless.columns].copy()
+    relabel = 1.0 - float(demo[contract.target].iloc[0])
+    labels = [*demo.iloc[500:520][contract.target].astype(float).tolist(), relabel]
+    log = predictions.from_settings(settings)
+    records = as_received(demo.iloc[500:520], keyless) + as_received(demo.head(1), keyless)
+    log_answers(log, records, keyless, at=NOW - timedelta(days=1), labels=labels)
+    log.close()
+
+    # When the training data is assembled
+    combined = training_data(base, settings, keyless)
+
+    # Then every fresh row is added (newest first), in the contract's columns, and the base
+    # row keeps its own label beside the fresh one
+    assert len(combined) == 521
+    assert list(combined.columns) == keyless.columns
+    assert combined[keyless.target].iloc[0] == base[keyless.target].iloc[0]
+    assert float(combined[keyless.target].iloc[500]) == relabel
+    assert combined.iloc[500]["amount"] == pytest.approx(combined.iloc[0]["amount"])

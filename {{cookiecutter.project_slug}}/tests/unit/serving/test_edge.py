@@ -14,8 +14,10 @@ from {{ cookiecutter.package_name }}.core.contract import (
     UNKNOWN_FIELD,
     UNSEEN_CATEGORY,
     Contract,
+    parse_contract,
 )
 from {{ cookiecutter.package_name }}.serving.edge import Edge, Rejected
+from tests.support.project import without_row_keys
 
 
 def good_record() -> dict[str, Any]:
@@ -277,3 +279,39 @@ def test_event_times_are_read_as_utc_and_bad_ones_refused(edge: Edge) -> None:
     assert refused.value.status == 400
     assert [p.loc for p in refused.value.problems] == [("records", 1, "event_time")]
     assert refused.value.problems[0].expected == "an ISO 8601 timestamp string, or null"
+
+
+def test_without_row_keys_records_carry_no_caller_id_or_event_time(contract: Contract) -> None:
+    """A contract without an id or timestamp column: every record is served with no caller
+    id (the service's request ids key the answers) and no event time (the time the answer is
+    logged stands in); fields sent under those names are unknown fields, never refusals."""
+    # Given an edge for the contract without row keys, and records with and without the old keys
+    edge = Edge(without_row_keys(contract), max_records=10)
+    bare = {k: v for k, v in good_record().items() if k not in ("transaction_id", "event_time")}
+    keyed = {**good_record(), "event_time": "not a time at all"}
+
+    # When both are checked
+    checked = edge.check([bare, keyed])
+
+    # Then neither has a caller id or event time, and the sent keys are reported as unknown
+    assert checked.record_ids == [None, None]
+    assert checked.event_times == [None, None]
+    assert checked.events[0] == []
+    assert sorted(e["field"] for e in checked.events[1] if e["kind"] == UNKNOWN_FIELD) == [
+        "event_time",
+        "transaction_id",
+    ]
+    assert checked.features[0]["amount"] == 42.5
+
+
+def test_a_single_feature_contract_without_row_keys_is_read(contract: Contract) -> None:
+    """The smallest contract, one feature and no row keys, reads its records too."""
+    # Given a contract with only `amount` as a feature
+    raw = without_row_keys(contract).model_dump(mode="json")
+    raw.update(features=[f for f in raw["features"] if f["name"] == "amount"], segments=[])
+    edge = Edge(parse_contract(raw), max_records=10)
+
+    # When a record is checked / Then its one feature is read
+    checked = edge.check([{"amount": 3.0}, {"amount": 4.5}])
+    assert checked.columns == {"amount": [3.0, 4.5]}
+    assert checked.record_ids == [None, None]

@@ -11,6 +11,8 @@ from typing import Any, Literal
 from bentoml import IODescriptor
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...core.contract import ClassLabel, Contract
+
 EventKind = Literal["unknown_field", "unseen_category", "pattern_mismatch", "out_of_range", "normalised"]
 
 
@@ -27,6 +29,13 @@ class Prediction(BaseModel):
     record_id: str | None = Field(description="The caller's own id for the record, echoed when sent.")
     score: float = Field(description="P(positive) for classification; the prediction for regression.")
     decision: bool | None = Field(description="score >= the model's stored threshold; null for regression.")
+    label: ClassLabel | None = Field(
+        None,
+        description=(
+            'The decision as the contract\'s labels write the class (e.g. "M" for the positive, "B" for the '
+            "negative); only in the answers of a contract that names its labels."
+        ),
+    )
     model_version: str
     schema_events: list[SchemaEvent]
 
@@ -44,6 +53,26 @@ class LabelIn(BaseModel):
 
     request_id: str = Field(min_length=1, max_length=64)
     label: float = Field(allow_inf_nan=False, description="0 or 1 for classification; the true value for regression.")
+
+
+class NamedLabelIn(BaseModel):
+    """One true label for an answered request, where the contract names its classes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, max_length=64)
+    label: ClassLabel = Field(
+        description=(
+            'The true class as the contract\'s labels write it (e.g. "M"); where those are text, also 1 for '
+            "the positive class and 0 for the negative."
+        )
+    )
+
+
+def label_model(contract: Contract) -> type[LabelIn] | type[NamedLabelIn]:
+    """What one label sent to /feedback is: the class as the contract's labels write it where
+    it names them, else a number (0 or 1 for classification)."""
+    return NamedLabelIn if contract.labels is not None else LabelIn
 
 
 class FeedbackResponse(IODescriptor):
