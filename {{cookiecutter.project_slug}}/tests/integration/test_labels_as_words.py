@@ -30,7 +30,7 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_s
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
 from {{ cookiecutter.package_name }}.training import gate, steps
-from tests.support.project import ALL_TIME
+from tests.support.project import ALL_TIME, train_file
 from tests.support.service import load_service
 
 pytestmark = pytest.mark.slow
@@ -79,30 +79,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
 
 def train(project: Project, contract: Contract) -> tuple[gate.GateDecision, gate.Evaluation, dict[str, Any]]:
     """The training flow's steps in order, as `make train` runs them for the user's file."""
-    settings = project.settings
-    base = steps.load_training_data(settings, contract, project.data)
-    frame = steps.add_fresh_rows(base, steps.read_fresh_rows(settings, contract), settings, contract)
-    steps.validate(frame, settings)
-    data = steps.split(frame, contract, settings)
-    booster, encoding = steps.fit(data, contract, settings)
-    evaluation = steps.evaluate_holdout(booster, encoding, data, contract, settings)
-    onnx_bytes = steps.export(booster, encoding, settings)
-    parity = steps.check_parity(onnx_bytes, encoding, data, evaluation, contract, settings)
-    registered = steps.log_and_register(
-        settings=settings,
-        contract=contract,
-        frame=frame,
-        data=data,
-        encoding=encoding,
-        evaluation=evaluation,
-        onnx_bytes=onnx_bytes,
-        parity=parity,
-        booster_params={"num_trees": booster.num_trees()},
-        run_tags={"trigger": "labels as words"},
-    )
-    decision = gate.gate(registered, evaluation, data, contract, settings, "labels as words")
-    holdout = data.holdout[TARGET]
-    return decision, evaluation, {**parity.as_dict(), **data.sizes(), "holdout_positives": int(holdout.sum())}
+    run = train_file(project.settings, contract, project.data, "labels as words")
+    return run.decision, run.evaluation, {**run.facts, "holdout_positives": int(run.data.holdout[TARGET].sum())}
 
 
 def records(rows: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:

@@ -34,7 +34,8 @@ from {{ cookiecutter.package_name }}.serving.batch_scoring import score_file
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.sql import utcnow
-from {{ cookiecutter.package_name }}.training import gate, steps
+from {{ cookiecutter.package_name }}.training import gate
+from tests.support.project import train_file
 from tests.support.service import load_service
 
 pytestmark = pytest.mark.slow
@@ -91,32 +92,8 @@ def own_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Own
 
 def train(project: OwnProject, contract: Contract) -> tuple[gate.GateDecision, gate.Evaluation, dict[str, Any]]:
     """The training flow's steps in order, timed: what `make train` runs for the user's file."""
-    settings, timer = project.settings, project.timer
-    base = timer("load", steps.load_training_data, settings, contract, project.data)
-    fresh = timer("read_fresh_rows", steps.read_fresh_rows, settings, contract)
-    frame = timer("add_fresh_rows", steps.add_fresh_rows, base, fresh, settings, contract)
-    timer("validate", steps.validate, frame, settings)
-    data = timer("split", steps.split, frame, contract, settings)
-    booster, encoding = timer("fit", steps.fit, data, contract, settings)
-    evaluation = timer("evaluate_holdout", steps.evaluate_holdout, booster, encoding, data, contract, settings)
-    onnx_bytes = timer("export", steps.export, booster, encoding, settings)
-    parity = timer("check_parity", steps.check_parity, onnx_bytes, encoding, data, evaluation, contract, settings)
-    registered = timer(
-        "log_and_register",
-        steps.log_and_register,
-        settings=settings,
-        contract=contract,
-        frame=frame,
-        data=data,
-        encoding=encoding,
-        evaluation=evaluation,
-        onnx_bytes=onnx_bytes,
-        parity=parity,
-        booster_params={"num_trees": booster.num_trees()},
-        run_tags={"trigger": "own table"},
-    )
-    decision = timer("gate", gate.gate, registered, evaluation, data, contract, settings, "own table")
-    return decision, evaluation, {**parity.as_dict(), **data.sizes(), "split": data.method}
+    run = train_file(project.settings, contract, project.data, "own table", step=project.timer)
+    return run.decision, run.evaluation, run.facts
 
 
 def records(frame: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -12,6 +14,7 @@ from {{ cookiecutter.package_name }}.core.contract import Contract, parse_contra
 from {{ cookiecutter.package_name }}.core.contract_derived import suite_json, suite_path
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import gate, steps
+from {{ cookiecutter.package_name }}.training.split import Split
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # A window holding every event time tests use (prediction-log windows are by event time,
@@ -20,6 +23,8 @@ ALL_TIME = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 # Small enough to train in seconds, large enough for ~100 frauds in the holdout
 # (with fewer, holdout average precision is too noisy to clear the gate reliably).
 TEST_ROWS = 40_000
+T = TypeVar("T")
+Step = Callable[..., Any]  # step(name, function, *args, **kwargs) -> what function returns
 
 
 def id_column(contract: Contract) -> str:
@@ -65,15 +70,39 @@ class Trained:
     alias: str | None
 
 
-def train_version(settings: Settings, frame: pd.DataFrame, contract: Contract, reason: str = "test") -> Trained:
-    """Every training step in order, without Prefect (the flow itself has its own test)."""
-    steps.validate(frame, settings)
-    data = steps.split(frame, contract, settings)
-    booster, encoding = steps.fit(data, contract, settings)
-    evaluation = steps.evaluate_holdout(booster, encoding, data, contract, settings)
-    onnx_bytes = steps.export(booster, encoding, settings)
-    parity = steps.check_parity(onnx_bytes, encoding, data, evaluation, contract, settings)
-    registered = steps.log_and_register(
+def call(_name: str, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a training step as it is (`train_steps`' default: a test may time or watch them)."""
+    return step(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    registered: gate.Registered
+    decision: gate.GateDecision
+    evaluation: gate.Evaluation
+    data: Split
+    parity: dict[str, Any]
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """Parity figures, the split's sizes and method: what a test records about the run."""
+        return {**self.parity, **self.data.sizes(), "split": self.data.method}
+
+
+def train_steps(
+    settings: Settings, frame: pd.DataFrame, contract: Contract, reason: str = "test", step: Step = call
+) -> TrainingRun:
+    """Every training step from validation to the gate, in order, without Prefect (the flow
+    itself has its own test); `step(name, function, *args)` runs each."""
+    step("validate", steps.validate, frame, settings)
+    data = step("split", steps.split, frame, contract, settings)
+    booster, encoding = step("fit", steps.fit, data, contract, settings)
+    evaluation = step("evaluate_holdout", steps.evaluate_holdout, booster, encoding, data, contract, settings)
+    onnx_bytes = step("export", steps.export, booster, encoding, settings)
+    parity = step("check_parity", steps.check_parity, onnx_bytes, encoding, data, evaluation, contract, settings)
+    registered = step(
+        "log_and_register",
+        steps.log_and_register,
         settings=settings,
         contract=contract,
         frame=frame,
@@ -82,8 +111,24 @@ def train_version(settings: Settings, frame: pd.DataFrame, contract: Contract, r
         evaluation=evaluation,
         onnx_bytes=onnx_bytes,
         parity=parity,
-        booster_params={"test": True},
+        booster_params={"num_trees": booster.num_trees()},
         run_tags={"trigger": reason},
     )
-    decision = gate.gate(registered, evaluation, data, contract, settings, reason)
-    return Trained(settings, registered.version, registered.run_id, evaluation, data.holdout, decision.alias)
+    decision = step("gate", gate.gate, registered, evaluation, data, contract, settings, reason)
+    return TrainingRun(registered, decision, evaluation, data, parity.as_dict())
+
+
+def train_file(settings: Settings, contract: Contract, path: Path, reason: str, step: Step = call) -> TrainingRun:
+    """What `make train` runs for the user's file: load it, add the fresh labelled rows of the
+    prediction log, then every step to the gate."""
+    base = step("load", steps.load_training_data, settings, contract, path)
+    fresh = step("read_fresh_rows", steps.read_fresh_rows, settings, contract)
+    frame = step("add_fresh_rows", steps.add_fresh_rows, base, fresh, settings, contract)
+    return train_steps(settings, frame, contract, reason, step)
+
+
+def train_version(settings: Settings, frame: pd.DataFrame, contract: Contract, reason: str = "test") -> Trained:
+    """A version trained and gated from `frame` (see `train_steps`)."""
+    run = train_steps(settings, frame, contract, reason)
+    version, run_id = run.registered.version, run.registered.run_id
+    return Trained(settings, version, run_id, run.evaluation, run.data.holdout, run.decision.alias)
