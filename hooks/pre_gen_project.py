@@ -45,6 +45,33 @@ SHADOWED = frozenset(
     }
 )
 
+# Names whose settings prefix (`NAME_`, the package upper-cased) other tools' variables share
+# where the project runs: the project reads every variable with its prefix as a setting and
+# stops at start on one it does not know (AWS_ACCESS_KEY_ID for S3 artifacts, GITHUB_* and
+# RUNNER_* in GitHub Actions, CI_* in GitLab CI, KUBERNETES_* in every pod, ...).
+ENV_PREFIX_TAKEN = frozenset(
+    {
+        "aws",
+        "azure",
+        "ci",
+        "docker",
+        "git",
+        "github",
+        "gitlab",
+        "google",
+        "kubernetes",
+        "lc",
+        "omp",
+        "pip",
+        "postgres",
+        "python",
+        "runner",
+        "ssh",
+        "uv",
+        "xdg",
+    }
+)
+
 SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 # Per field: name, lowest, highest, and the names allowed in place of numbers.
 CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
@@ -80,6 +107,12 @@ def check_package(name: str) -> str | None:
         return f"package_name {name!r} is a Python keyword"
     if name in SHADOWED:
         return f"package_name {name!r} would shadow the {name!r} module the project depends on"
+    if name in ENV_PREFIX_TAKEN:
+        prefix = f"{name.upper()}_"
+        return (
+            f"package_name {name!r} would make {prefix}* its settings prefix, which other tools' "
+            f"variables use ({prefix}...): the project would stop at start on them; choose another name"
+        )
     return None
 
 

@@ -67,6 +67,8 @@ def test_invalid_cron_expressions_name_the_field(expression: str, reason: str) -
         ("mlflow", "mlflow", "would shadow the 'mlflow' module"),
         ("prefect", "prefect", "would shadow the 'prefect' module"),
         ("lightgbm", "lightgbm", "would shadow the 'lightgbm' module"),
+        ("aws", "aws", "would make AWS_* its settings prefix"),
+        ("github", "github", "would make GITHUB_* its settings prefix"),
     ],
 )
 def test_bad_names_are_refused(slug: str, package: str, reason: str) -> None:
