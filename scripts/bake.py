@@ -132,6 +132,20 @@ def bake_and_install(
     return project
 
 
+def python_output(project: Path, python: str, code: str) -> str:
+    """What `code` prints when `python` runs it in a baked project, its package importable
+    from src/ (no install needed: the scripts that regenerate derived files use this)."""
+    done = subprocess.run(
+        [python, "-c", code],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(project / "src")},
+    )
+    return done.stdout
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", type=Path, required=True)

@@ -10,12 +10,11 @@ that its suite matches its contract.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bake import TEMPLATE, bake
+from bake import TEMPLATE, bake, python_output
 
 SUITE = Path("great_expectations/expectations/contract.json")
 PROBLEM_TYPES = ("binary_classification", "regression")
@@ -28,14 +27,7 @@ def derived_suite(problem_type: str, scratch: Path, python: str) -> str:
         "from fraud_detection.core.contract_derived import suite_json; "
         "print(suite_json(load_contract(Path('contract.yaml'))), end='')"
     )
-    return subprocess.run(
-        [python, "-c", code],
-        cwd=project,
-        check=True,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(project / "src")},
-    ).stdout
+    return python_output(project, python, code)
 
 
 def main() -> None:

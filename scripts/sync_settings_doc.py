@@ -12,12 +12,11 @@ PYTHON: any interpreter with pydantic-settings (default: the dev bake's).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bake import TEMPLATE, bake
+from bake import TEMPLATE, bake, python_output
 
 DOC = Path("docs/settings.md")
 ANSWERS = {"project_name": "Zq Settings Sentinel", "alert_channel": "webhook"}
@@ -33,14 +32,7 @@ CHANNEL_ROW = "| `{{ cookiecutter.package_name | upper }}_ALERTS__CHANNEL` |"
 def baked_reference(scratch: Path, python: str) -> str:
     project = bake(scratch, ANSWERS)
     code = "from zq_settings_sentinel.settings import settings_reference; print(settings_reference(), end='')"
-    return subprocess.run(
-        [python, "-c", code],
-        cwd=project,
-        check=True,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(project / "src")},
-    ).stdout
+    return python_output(project, python, code)
 
 
 def templated(reference: str) -> str:
