@@ -9,9 +9,7 @@ aiosmtpd server. Nothing is mocked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -26,21 +24,8 @@ from {{ cookiecutter.package_name }}.settings import AlertSettings, Settings
 from {{ cookiecutter.package_name }}.stores.monitoring_history import History
 from {{ cookiecutter.package_name }}.stores.sql import utcnow
 from tests.support.monitoring import assessment, drift_report, estimate, http_receiver, realized, smtp_server
-from tests.support.project import make_settings
 
 TOKEN = "s3cr3t-token-value"
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "state")
-
-
-@pytest.fixture
-def history(settings: Settings) -> Iterator[History]:
-    opened = History.from_settings(settings)
-    yield opened
-    opened.close()
 
 
 def stored(history: History, settings: Settings, found: Assessment) -> None:

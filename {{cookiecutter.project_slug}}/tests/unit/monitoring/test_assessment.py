@@ -4,7 +4,6 @@ empty window, unknown fields and refused requests become."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -29,7 +28,6 @@ from {{ cookiecutter.package_name }}.stores.prediction_log import from_settings
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import rejections
 from tests.support.drift_data import project_contract
 from tests.support.monitoring import LIVE_START, MODEL, demo_profile, fraud_scores, log_answers, records, traffic
-from tests.support.project import make_settings
 
 DAY = timedelta(days=1)
 
@@ -37,11 +35,6 @@ DAY = timedelta(days=1)
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A naive UTC time, the prediction log's form."""
     return datetime(year, month, day, hour, minute, tzinfo=UTC).replace(tzinfo=None)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "state")
 
 
 def model(version: str = "1") -> MonitoredModel:

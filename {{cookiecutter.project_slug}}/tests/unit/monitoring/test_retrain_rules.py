@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -16,24 +13,11 @@ from {{ cookiecutter.package_name }}.monitoring.schema_drift import SchemaEvent
 from {{ cookiecutter.package_name }}.settings import RetrainRuleSettings, Settings
 from {{ cookiecutter.package_name }}.stores.monitoring_history import History
 from tests.support.monitoring import PROFILE_STUB, assessment, drift_report, estimate, realized
-from tests.support.project import make_settings
 
 DRIFTED = ("amount", "channel", "device_risk_score")  # 3 of 7 features: dataset drift at the default 25%
 NO_EARLIER = pd.DataFrame(columns=["window_start", "dataset_drift"])  # the performance and schema rules ignore them
 ADDED = SchemaEvent("account_type", "added", "column account_type is new (kind string)")
 DROPPED = SchemaEvent("device_risk_score", "dropped", "feature device_risk_score is missing from the data")
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "state")
-
-
-@pytest.fixture
-def history(settings: Settings) -> Iterator[History]:
-    opened = History.from_settings(settings)
-    yield opened
-    opened.close()
 
 
 def judge(history: History, settings: Settings, found: Assessment) -> retrain_rules.RetrainDecision:
