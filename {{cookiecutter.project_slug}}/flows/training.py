@@ -1,5 +1,5 @@
 """Training: load, add fresh labelled rows, validate, split, train, evaluate, export, prove
-parity, register, gate.
+parity, fit the loss model (regression), register, gate.
 
 Each step is a task around a function in the package (`training.steps`, `training.gate`), so
 this file reads as the table of contents of a training run. A failing step
@@ -30,6 +30,7 @@ train_model = task(name="train-lightgbm", cache_policy=NO_CACHE)(steps.fit)
 evaluate_holdout = task(name="evaluate-holdout", cache_policy=NO_CACHE)(steps.evaluate_holdout)
 export_onnx = task(name="export-onnx", cache_policy=NO_CACHE)(steps.export)
 check_parity = task(name="check-parity", cache_policy=NO_CACHE)(steps.check_parity)
+fit_loss_model = task(name="fit-loss-model", cache_policy=NO_CACHE)(steps.fit_loss_model)
 log_to_mlflow = task(name="log-to-mlflow", cache_policy=NO_CACHE)(steps.log_and_register)
 gate_and_alias = task(name="gate-and-alias", cache_policy=NO_CACHE)(gate.gate)
 
@@ -56,6 +57,7 @@ def training(
     evaluation = evaluate_holdout(booster, encoding, data, contract, settings)
     onnx_bytes = export_onnx(booster, encoding, settings)
     parity = check_parity(onnx_bytes, encoding, data, evaluation, contract, settings)
+    loss_model = fit_loss_model(onnx_bytes, encoding, data, parity, contract, settings)  # regression only
     registered = log_to_mlflow(
         settings=settings,
         contract=contract,
@@ -70,6 +72,7 @@ def training(
             "num_trees": booster.num_trees(),
         },
         run_tags={"trigger": reason, "evidence": str(evidence or {})[:4000]},
+        loss=loss_model,
     )
     decision = gate_and_alias(registered, evaluation, data, contract, settings, reason)
 

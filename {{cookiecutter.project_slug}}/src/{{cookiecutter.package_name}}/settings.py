@@ -138,7 +138,8 @@ class TrainingSettings(SettingsGroup):
         "sqrt_balanced",
         description=(
             "Positive-class weight: sqrt(neg/pos) lifts recall on rare fraud without "
-            "distorting scores as much as full balancing; the decision threshold does the rest."
+            "distorting scores as much as full balancing; the decision threshold does the rest. "
+            "Multiclass: each row weighs (largest class / its class), square-rooted likewise."
         ),
     )
     threshold_strategy: Literal["max_f1", "fixed"] = Field(
@@ -179,6 +180,21 @@ class GateSettings(SettingsGroup):
         ),
     )
     min_roc_auc: float = Field(0.75, ge=0, le=1, description="A sanity floor; it does not move with the fraud rate.")
+    min_macro_f1: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description=(
+            "Multiclass: a sanity floor of macro F1 (the primary metric). A model answering one class for every "
+            "row scores about 1/k of a class's F1 on average; 0.3 sits above that for up to 5 classes."
+        ),
+    )
+    min_balanced_accuracy: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="Multiclass: a sanity floor of the mean per-class recall (1/k for a model that guesses).",
+    )
     max_rmse: float | None = Field(None, gt=0, description="Regression: absolute ceiling (unset: none).")
     min_r2: float = Field(0.2, le=1, description="Regression: a sanity floor of R² on the holdout.")
     champion_tolerance: float = Field(

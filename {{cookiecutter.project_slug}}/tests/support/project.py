@@ -100,6 +100,7 @@ def train_steps(
     evaluation = step("evaluate_holdout", steps.evaluate_holdout, booster, encoding, data, contract, settings)
     onnx_bytes = step("export", steps.export, booster, encoding, settings)
     parity = step("check_parity", steps.check_parity, onnx_bytes, encoding, data, evaluation, contract, settings)
+    loss = step("fit_loss_model", steps.fit_loss_model, onnx_bytes, encoding, data, parity, contract, settings)
     registered = step(
         "log_and_register",
         steps.log_and_register,
@@ -113,6 +114,7 @@ def train_steps(
         parity=parity,
         booster_params={"num_trees": booster.num_trees()},
         run_tags={"trigger": reason},
+        loss=loss,
     )
     decision = step("gate", gate.gate, registered, evaluation, data, contract, settings, reason)
     return TrainingRun(registered, decision, evaluation, data, parity.as_dict())

@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     pass
 
 FeatureType = Literal["numeric", "integer", "categorical", "boolean"]
-Task = Literal["binary_classification", "regression"]
-# A class of a binary target as the data writes it: text, a whole number, a number or a boolean.
+Task = Literal["binary_classification", "multiclass_classification", "regression"]
+CLASSIFICATION_TASKS = ("binary_classification", "multiclass_classification")
+# A class of a classification target as the data writes it: text, a whole number, a number or a boolean.
 ClassLabel = StrictBool | StrictInt | StrictFloat | StrictStr
 
 
@@ -191,11 +192,12 @@ class Contract(BaseModel):
     version: int = 1
     task: Task
     target: str
-    labels: tuple[ClassLabel, ClassLabel] | None = Field(
+    labels: tuple[ClassLabel, ...] | None = Field(
         None,
         description=(
-            "Binary classification: the negative and the positive class as the data writes them (text, "
-            "numbers or booleans); unset: 0 and 1 (or false and true), 1 the positive class."
+            "The classes as the data writes them (text, numbers or booleans). Binary classification: "
+            "the negative and the positive class; unset: 0 and 1 (or false and true), 1 the positive class. "
+            "Multiclass classification: every class, required; the model's class i is labels[i]."
         ),
     )
     id_column: str | None = Field(
@@ -234,16 +236,21 @@ class Contract(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _labels_name_two_classes(self) -> Contract:
+    def _labels_name_the_classes(self) -> Contract:
+        if self.task == "multiclass_classification" and (self.labels is None or len(self.labels) < 3):
+            raise ValueError("a multiclass_classification contract names its three or more classes in labels")
         if self.labels is None:
             return self
-        if self.task != "binary_classification":
-            raise ValueError(f"labels name the classes of a binary target; a {self.task} target has none")
-        negative, positive = self.labels
+        if self.task == "regression":
+            raise ValueError("labels name the classes of a classification target; a regression target has none")
+        if self.task == "binary_classification" and len(self.labels) != 2:
+            raise ValueError(f"labels of a binary target are two classes (negative, positive), not {len(self.labels)}")
         if any(isinstance(label, str) and not label.strip() for label in self.labels):
             raise ValueError("labels must not be empty text")
-        if same_label(negative, positive) or same_label(positive, negative):
-            raise ValueError(f"labels must be two different classes, not {negative!r} twice")
+        for i, label in enumerate(self.labels):
+            for other in self.labels[i + 1 :]:
+                if same_label(label, other) or same_label(other, label):
+                    raise ValueError(f"labels must be different classes, not {label!r} twice")
         return self
 
     @property
@@ -264,20 +271,35 @@ class Contract(BaseModel):
 
     @property
     def is_classification(self) -> bool:
+        """Binary or multiclass: the target is classes, the model answers probabilities."""
+        return self.task in CLASSIFICATION_TASKS
+
+    @property
+    def is_binary(self) -> bool:
         return self.task == "binary_classification"
 
     @property
-    def class_labels(self) -> tuple[ClassLabel, ClassLabel]:
-        """The negative and the positive class as the data writes them: `labels`, else 0 and 1."""
+    def is_multiclass(self) -> bool:
+        return self.task == "multiclass_classification"
+
+    @property
+    def class_labels(self) -> tuple[ClassLabel, ...]:
+        """The classes as the data writes them, in the model's order: `labels`, else 0 and 1
+        (binary: the negative, then the positive class)."""
         return self.labels if self.labels is not None else (0, 1)
 
-    def label_code(self, value: object, codes: bool = False) -> int | None:
-        """0 for the negative class, 1 for the positive, None for anything else (missing too).
+    @property
+    def n_classes(self) -> int:
+        """How many classes the model tells apart (0 for regression)."""
+        return len(self.class_labels) if self.is_classification else 0
 
-        Without `labels`, 0 and 1 (also as booleans or text). With them, the two labels (see
-        `same_label`); and, with `codes` (label feedback), also 0 and 1 for the negative and
-        the positive class, unless the labels are numbers or booleans themselves, where 0 or 1
-        could be either."""
+    def label_code(self, value: object, codes: bool = False) -> int | None:
+        """The class's index in `class_labels` (binary: 0 negative, 1 positive), None for
+        anything else (missing too).
+
+        Without `labels`, 0 and 1 (also as booleans or text). With them, the labels (see
+        `same_label`); and, with `codes` (label feedback), also the indexes 0 to n-1, unless a
+        label is a number or a boolean itself, where an index could be read as a label."""
         value = plain_value(value)
         if self.labels is not None:
             for code, label in enumerate(self.labels):
@@ -290,7 +312,9 @@ class Contract(BaseModel):
                 value = float(value.strip())
             except ValueError:
                 return None
-        return int(value) if isinstance(value, int | float) and value in (0, 1) else None
+        if not isinstance(value, int | float):
+            return None
+        return int(value) if float(value).is_integer() and 0 <= value < len(self.class_labels) else None
 
     def feature(self, name: str) -> Feature:
         for feature in self.features:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +28,13 @@ class Primary:
 
 PRIMARY = {
     "binary_classification": Primary("average_precision", higher_is_better=True),
+    # Macro F1 weighs every class alike: a model that ignores a rare class (the kind of fraud
+    # seen once a week) is marked down as much as one that ignores the common one, which
+    # accuracy and log loss, dominated by the majority class, would forgive.
+    "multiclass_classification": Primary("macro_f1", higher_is_better=True),
     "regression": Primary("rmse", higher_is_better=False),
 }
+PROBABILITY_FLOOR = 1e-15  # log loss of a probability of 0: finite, as scikit-learn clips it
 
 
 def primary_metric(task: str) -> Primary:
@@ -78,7 +84,49 @@ def regression_metrics(y: np.ndarray, predictions: np.ndarray) -> dict[str, floa
     }
 
 
-def evaluate(task: str, y: np.ndarray, scores: np.ndarray, threshold: float | None) -> dict[str, float]:
+def class_metric_name(metric: str, label: object) -> str:
+    """A per-class metric's name, e.g. `recall.account_takeover`: the class as written, with
+    what MLflow refuses in a metric name (anything but letters, digits, _ - . / and spaces) as _."""
+    text = "".join(c if c.isalnum() or c in "_-./ " else "_" for c in str(label))
+    return f"{metric}.{text}"
+
+
+def multiclass_metrics(y: np.ndarray, probabilities: np.ndarray, labels: Sequence[object]) -> dict[str, float]:
+    """Macro F1 (primary), log loss, balanced accuracy and accuracy of the most probable class,
+    and each class's precision and recall (`class_metric_name`). `y` holds class indexes
+    (0 to k-1), `probabilities` one column per class, `labels` the classes' names."""
+    y = np.asarray(y, dtype=int)
+    matrix = np.asarray(probabilities, dtype=float).reshape(len(y), len(labels))
+    if not len(y):
+        return {"macro_f1": float("nan"), "log_loss": float("nan"), "balanced_accuracy": float("nan"), "n": 0.0}
+    predicted = matrix.argmax(axis=1)
+    classes = np.arange(len(labels))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y, predicted, labels=classes, zero_division=np.nan
+    )
+    seen = support > 0  # a class absent from these labels has no recall, and no say in the averages
+    chosen = np.clip(matrix[np.arange(len(y)), y], PROBABILITY_FLOOR, 1.0)
+    found = {
+        "macro_f1": float(np.nanmean(np.where(seen, np.nan_to_num(f1, nan=0.0), np.nan))),
+        "log_loss": float(-np.mean(np.log(chosen))),
+        "balanced_accuracy": float(np.mean(recall[seen])),
+        "accuracy": float(np.mean(predicted == y)),
+        "n": float(len(y)),
+    }
+    for index, label in enumerate(labels):
+        found[class_metric_name("precision", label)] = float(precision[index])
+        found[class_metric_name("recall", label)] = float(recall[index])
+        found[class_metric_name("share", label)] = float(np.mean(y == index))
+    return found
+
+
+def evaluate(
+    task: str, y: np.ndarray, scores: np.ndarray, threshold: float | None, labels: Sequence[object] = ()
+) -> dict[str, float]:
+    """The task's metrics: `scores` are P(positive), the prediction, or (multiclass) one
+    probability per class, whose names `labels` gives."""
+    if task == "multiclass_classification":
+        return multiclass_metrics(y, scores, labels)
     if task == "binary_classification":
         return classification_metrics(y, scores, threshold if threshold is not None else 0.5)
     return regression_metrics(y, scores)

@@ -100,7 +100,7 @@ def prepare_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
 
 
 def _as_class_labels(column: pd.Series, contract: Contract) -> pd.Series:
-    """A binary target in the contract's labels, each written one way (" M" as "M", "TRUE" as
+    """A class target in the contract's labels, each written one way (" M" as "M", "TRUE" as
     True, 1.0 as 1), once per distinct value; anything else is left for validation to report."""
     codes, levels = pd.factorize(column, use_na_sentinel=True)
     named = [contract.label_code(value) for value in levels]
@@ -113,8 +113,9 @@ def _as_class_labels(column: pd.Series, contract: Contract) -> pd.Series:
 
 
 def target_codes(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """The table with a binary target as the model learns it: 0 for the negative class, 1 for
-    the positive (`Contract.label_code`). A table whose contract names no labels (its target
+    """The table with a class target as the model learns it: each class's index in the
+    contract's labels, for a binary target 0 the negative class and 1 the positive
+    (`Contract.label_code`). A table whose contract names no labels (its target
     is 0/1 already) or is a regression comes back as it is. Run on validated data: a value
     that is neither class stops here with its count."""
     if not contract.is_classification or contract.labels is None:
@@ -123,10 +124,13 @@ def target_codes(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     named = [contract.label_code(value) for value in levels]
     if -1 in codes or None in named:
         stray = int((codes == -1).sum()) + sum(int((codes == i).sum()) for i, code in enumerate(named) if code is None)
-        negative, positive = contract.class_labels
-        raise DataError(
-            f"{stray} row(s) of target {contract.target!r} are neither {negative!r} nor {positive!r}: validate the data"
+        labels = contract.class_labels
+        which = (
+            f"neither {labels[0]!r} nor {labels[1]!r}"
+            if len(labels) == 2
+            else f"none of {', '.join(map(repr, labels))}"
         )
+        raise DataError(f"{stray} row(s) of target {contract.target!r} are {which}: validate the data")
     return frame.assign(**{contract.target: np.array(named, dtype=np.int64)[codes]})
 
 

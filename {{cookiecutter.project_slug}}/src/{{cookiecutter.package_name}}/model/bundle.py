@@ -2,7 +2,8 @@
 
 A bundle is a folder: `model.onnx`, `bundle.json` (task, feature encoding,
 decision threshold, contract hash, metrics and a canary), `manifest.json` (the
-environment it was built in), `contract.yaml` and `reference_profile.json`.
+environment it was built in), `contract.yaml`, `reference_profile.json` and, for
+regression, `loss_model.onnx` (read by `loss_model.py`).
 Only JSON, YAML and ONNX: nothing here is ever unpickled. Loading needs
 onnxruntime and numpy, never LightGBM.
 """
@@ -29,10 +30,13 @@ BUNDLE_FILE = "bundle.json"
 MANIFEST_FILE = "manifest.json"
 PROFILE_FILE = "reference_profile.json"
 CONTRACT_FILE = "contract.yaml"
+LOSS_MODEL_FILE = "loss_model.onnx"  # regression: the loss model that estimates errors before labels (DLE)
 FORMAT_VERSION = 1
 # How far (relative to max(1, |score|)) a reloaded model may stray from the scores
 # the same ONNX graph gave its canary rows at training time.
 CANARY_TOLERANCE = 1e-5
+BINARY, MULTICLASS = "binary_classification", "multiclass_classification"
+PROBABILITIES = "probabilities"
 
 
 class ModelIncompatible(ProjectError):
@@ -52,15 +56,21 @@ class ModelBundle:
 
     @property
     def output_name(self) -> str:
-        return "probabilities" if self.task == "binary_classification" else "variable"
+        return output_name(self.task)
 
     def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """Scores for an encoded float32 matrix: P(positive) or the regression prediction."""
+        """Scores for an encoded float32 matrix: P(positive), the regression prediction, or
+        (multiclass) a row of one probability per class."""
         if len(matrix) == 0:
-            return np.empty(0, dtype=float)
+            return np.empty((0, self.n_classes) if self.task == MULTICLASS else 0, dtype=float)
         (raw,) = self.session.run([self.output_name], {"input": matrix.astype(np.float32, copy=False)})
-        raw = np.asarray(raw)
-        return (raw[:, 1] if self.task == "binary_classification" else raw.reshape(-1)).astype(float)
+        return scores_from_output(np.asarray(raw), self.task)
+
+    @property
+    def n_classes(self) -> int:
+        """Multiclass: how many classes the graph answers (its probabilities' width)."""
+        shape = next(o.shape for o in self.session.get_outputs() if o.name == PROBABILITIES)
+        return int(shape[1]) if len(shape) > 1 and isinstance(shape[1], int) else 0
 
     def score_frame(self, frame: pd.DataFrame) -> np.ndarray:
         return self.score_matrix(self.encoding.transform(frame))
@@ -73,6 +83,21 @@ class ModelBundle:
         if self.threshold is None:
             return None
         return np.asarray(scores) >= self.threshold
+
+
+def output_name(task: str) -> str:
+    """The ONNX graph's output the scores are read from (the graphs have no ZipMap)."""
+    return PROBABILITIES if task in (BINARY, MULTICLASS) else "variable"
+
+
+def scores_from_output(raw: np.ndarray, task: str) -> np.ndarray:
+    """The graph's output as scores: P(positive) for binary classification, every class's
+    probability (rows x classes) for multiclass, the prediction for regression."""
+    if task == BINARY:
+        return raw[:, 1].astype(float)
+    if task == MULTICLASS:
+        return raw.astype(float)
+    return raw.reshape(-1).astype(float)
 
 
 def onnxruntime_session(model: bytes | str, threads: int = 1) -> ort.InferenceSession:
@@ -99,9 +124,12 @@ def write_bundle(
     canary_inputs: np.ndarray,
     canary_scores: np.ndarray,
     profile: Mapping[str, Any] | None = None,
+    loss_onnx: bytes | None = None,
 ) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / MODEL_FILE).write_bytes(onnx_bytes)
+    if loss_onnx is not None:
+        (path / LOSS_MODEL_FILE).write_bytes(loss_onnx)
     (path / CONTRACT_FILE).write_text(contract_yaml, encoding="utf-8")
     description = {
         "format_version": FORMAT_VERSION,
@@ -115,7 +143,8 @@ def write_bundle(
         # the file opens.
         "canary": {
             "inputs": [[None if np.isnan(x) else float(x) for x in row] for row in canary_inputs],
-            "scores": [float(s) for s in canary_scores],
+            # A float per row, or (multiclass) a list of one probability per class.
+            "scores": np.asarray(canary_scores, dtype=float).tolist(),
         },
     }
     (path / BUNDLE_FILE).write_text(json.dumps(description, indent=2, allow_nan=False), encoding="utf-8")

@@ -6,8 +6,9 @@ and no training rows (or pickles) travel with the model. The profile holds,
 per numeric feature, 50 quantile bins (edges, counts and bin means) with the
 null rate and summary statistics; per categorical or boolean feature, every
 level's count (up to MAX_LEVELS) with the null rate; the score distribution;
-the holdout performance, overall and per segment; and, for classifiers, the
-calibration map that performance estimation needs.
+the holdout performance, overall and per segment; and what performance estimation
+needs: for classifiers the calibration map, for regression the loss model's residual
+calibration.
 """
 
 from __future__ import annotations
@@ -133,8 +134,28 @@ def _segment_performance(
         found[segment] = {}
         for level in sorted({str(v) for v in names if v is not None}):
             rows = names == level
-            found[segment][level] = _metrics_json(evaluate(contract.task, labels[rows], scores[rows], threshold))
+            found[segment][level] = _metrics_json(
+                evaluate(contract.task, labels[rows], scores[rows], threshold, contract.class_labels)
+            )
     return found
+
+
+def answered_probability(scores: np.ndarray) -> np.ndarray:
+    """A row's one score: itself, or (multiclass, a row per record of one probability per
+    class) the probability of the class answered, the most probable one."""
+    return scores.max(axis=1) if scores.ndim == 2 else scores
+
+
+def class_profile(probabilities: np.ndarray, contract: Contract) -> dict[str, Any]:
+    """Multiclass: the classes (as the contract writes them), how often each was answered,
+    and each class's probability distribution, for prediction drift on the class mix and
+    per class."""
+    answered = np.bincount(probabilities.argmax(axis=1), minlength=contract.n_classes).tolist()
+    return {
+        "labels": list(contract.class_labels),
+        "answered": answered,
+        "probabilities": [numeric_profile(probabilities[:, i]) for i in range(contract.n_classes)],
+    }
 
 
 def fit_profile(
@@ -143,6 +164,7 @@ def fit_profile(
     scores: np.ndarray | None = None,
     performance: Mapping[str, float] | None = None,
     threshold: float | None = None,
+    loss_calibration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Profile the features of `frame` (the holdout at training time, or any reference table).
 
@@ -162,8 +184,9 @@ def fit_profile(
     segment_performance: dict[str, Any] = {}
     if labelled and score_array is not None:
         segment_performance = _segment_performance(frame, contract, score_array, threshold)
-        if contract.is_classification:
+        if contract.is_binary:
             calibration = fit_calibration(score_array, frame[contract.target].to_numpy(dtype=float))
+    classes = class_profile(score_array, contract) if contract.is_multiclass and score_array is not None else None
     return {
         "format_version": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -178,12 +201,17 @@ def fit_profile(
             str(name): {"dtype": str(frame[name].dtype), "kind": column_kind(frame[name])} for name in frame.columns
         },
         "features": features,
-        "score": numeric_profile(score_array) if score_array is not None else None,
+        # Multiclass: the score is the answered (most probable) class's probability, the
+        # model's confidence; the class mix and each class's probability are in `classes`.
+        "score": numeric_profile(answered_probability(score_array)) if score_array is not None else None,
+        "classes": classes,
         "threshold": threshold,
         "primary_metric": primary_metric(contract.task).name,
         "performance": _metrics_json(performance or {}),
         "segment_performance": segment_performance,
         "calibration": calibration,
+        # Regression: the loss model's residual calibration (model/loss_calibration.py).
+        "loss_calibration": dict(loss_calibration) if loss_calibration is not None else None,
     }
 
 

@@ -157,13 +157,14 @@ def _performance(assessment: Assessment, settings: Settings) -> list[Alert]:
     floor = performance_floor(assessment.model.profile, rules)
     found: list[Alert] = []
     realized, estimate = assessment.realized, assessment.estimate
+    moved = "fell to" if floor.higher_is_better else "rose to"  # an error metric (RMSE) rises past its ceiling
     if realized is not None and realized.reliable and floor.breached(_best(assessment, "", floor)):
         low, high = assessment.realized_bands[""]
         found.append(
             Alert(
                 "performance",
                 "critical",
-                f"{floor.metric} fell to {realized.primary.current:.3f}",
+                f"{floor.metric} {moved} {realized.primary.current:.3f}",
                 f"realized on {realized.n_labelled:,} labelled answers, band {low:.3f} to {high:.3f}; "
                 f"past {floor.describe()}",
                 (f"realized:{floor.metric}",),
@@ -177,7 +178,7 @@ def _performance(assessment: Assessment, settings: Settings) -> list[Alert]:
                 Alert(
                     "performance",
                     "warning",
-                    f"estimated {floor.metric} fell to {primary.value:.3f}",
+                    f"estimated {floor.metric} {moved} {primary.value:.3f}",
                     f"estimated from scores (no labels yet), band {primary.lower:.3f} to {primary.upper:.3f}; "
                     f"past {floor.describe()}",
                     (f"estimated:{floor.metric}",),

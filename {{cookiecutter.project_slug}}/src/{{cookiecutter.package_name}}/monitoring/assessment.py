@@ -27,6 +27,7 @@ from ..model.reference_profile import Reference
 from ..stores.sql import utcnow
 from .drift import score_window
 from .drift_report import DriftReport
+from .loss_estimate import estimate_loss
 from .performance import PerformanceEstimate, PerformanceReport, estimate_performance, realized_performance
 from .realized_band import realized_bands
 from .schema_drift import SchemaEvent, schema_diff
@@ -87,6 +88,17 @@ def _empty_like(reference: Reference) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=object) for name in reference.features})
 
 
+def estimate_before_labels(settings: Settings, model: MonitoredModel, mine: pd.DataFrame) -> PerformanceEstimate | None:
+    """Performance before labels, from the monitored version's answers: CBPE from the scores
+    (classifiers), or direct loss estimation from the records and scores (regression)."""
+    if not len(mine):
+        return None
+    scores = mine["score"].to_numpy(dtype=float)
+    if model.loss_model is not None:
+        return estimate_loss(model.profile, model.loss_model, received_features(mine), scores, settings.drift)
+    return estimate_performance(model.profile, scores, settings.drift, seed=settings.monitoring.estimate_seed)
+
+
 def assess(
     settings: Settings,
     model: MonitoredModel,
@@ -112,13 +124,6 @@ def assess(
         if labelled is not None and len(labelled)
         else None
     )
-    estimate = (
-        estimate_performance(
-            model.profile, mine["score"].to_numpy(dtype=float), settings.drift, seed=settings.monitoring.estimate_seed
-        )
-        if len(mine)
-        else None
-    )
     return Assessment(
         run_id=run_id or uuid.uuid4().hex,
         started_at=started_at or utcnow(),
@@ -141,7 +146,7 @@ def assess(
         )
         if labelled is not None and len(labelled)
         else {},
-        estimate=estimate,
+        estimate=estimate_before_labels(settings, model, mine),
         labelled_rows=len(labelled) if labelled is not None else 0,
         performance_start=labelled.start if labelled is not None else None,
         edge_events=edge,

@@ -1,4 +1,5 @@
-"""Which model a window is measured against: the version that answered it, with its profile."""
+"""Which model a window is measured against: the version that answered it, with its profile
+(and, for regression, the loss model that estimates its errors before labels arrive)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import ProjectError
+from ..model.loss_model import LossModel
 from ..model.reference_profile import Reference, compile_profile
 
 if TYPE_CHECKING:
@@ -26,6 +28,8 @@ class MonitoredModel:
     version: str
     profile: Mapping[str, Any] = field(repr=False)
     alias: str | None = None  # "champion" when it is the one serving now
+    # Regression: the loss model shipped in the bundle, for the estimate before labels arrive.
+    loss_model: LossModel | None = field(default=None, repr=False, compare=False)
 
     @property
     def reference(self) -> Reference:
@@ -42,10 +46,12 @@ def champion_version(settings: Settings) -> str | None:
 
 
 def load_model(settings: Settings, version: str, champion: str | None = None) -> MonitoredModel:
-    """A registered version's reference profile, from its bundle in MLflow."""
+    """A registered version's reference profile (and, for regression, its loss model), from
+    its bundle in MLflow."""
     from mlflow.exceptions import MlflowException
 
     from ..model.bundle import PROFILE_FILE
+    from ..model.loss_model import load_loss_model
     from ..model.reference_profile import load_profile
     from ..stores.registry import CHAMPION as CHAMPION_ALIAS
     from ..stores.registry import connect, fetched_bundle
@@ -60,7 +66,8 @@ def load_model(settings: Settings, version: str, champion: str | None = None) ->
         if not (bundle / PROFILE_FILE).is_file():
             raise NoModel(f"{name} version {version} has no reference profile: retrain it with this release")
         profile = load_profile(bundle / PROFILE_FILE)
-    return MonitoredModel(name, version, profile, CHAMPION_ALIAS if version == champion else None)
+        loss_model = load_loss_model(bundle)
+    return MonitoredModel(name, version, profile, CHAMPION_ALIAS if version == champion else None, loss_model)
 
 
 def pick_version(served: pd.DataFrame, champion: str | None) -> str:

@@ -12,6 +12,7 @@ ROC AUC) are averaged over labels drawn from those probabilities. The band
 comes from redrawing both the calibration map (its Beta posterior) and the
 labels. It assumes that P(fraud | score) has not changed since training: it
 sees covariate shift, not concept drift, and it is always marked an estimate.
+Regression's estimate (direct loss estimation) is in loss_estimate.py.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ class PerformanceEstimate:
 
     n: int
     band: float
-    threshold: float
+    threshold: float | None  # None: regression's direct loss estimation (loss_estimate.py)
     primary_metric: str
     metrics: tuple[EstimatedMetric, ...]
     method: str = "cbpe"
@@ -330,8 +331,8 @@ def estimate_performance(
     settings: DriftSettings | None = None,
     seed: int = 0,
 ) -> PerformanceEstimate | None:
-    """CBPE for a classifier's window of scores; None for regression or a profile without
-    a calibration map (fitted without labels). Seeded, so a window always gets the same answer."""
+    """CBPE for a classifier's window of scores; None for regression (`loss_estimate.estimate_loss`)
+    or a profile without a calibration map (fitted without labels). Seeded, so a window always gets the same answer."""
     settings = settings or DriftSettings()
     profile = _raw(profile)
     calibration = profile.get("calibration")

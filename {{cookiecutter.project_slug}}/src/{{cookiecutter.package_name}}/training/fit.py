@@ -23,6 +23,18 @@ def positive_weight(y: np.ndarray, weighting: str) -> float:
     return ratio if weighting == "balanced" else float(np.sqrt(ratio))
 
 
+def class_weights(y: np.ndarray, n_classes: int, weighting: str) -> np.ndarray:
+    """Multiclass: a weight per row, (rows of the largest class / rows of its class), square-
+    rooted for sqrt_balanced, so that a rare class is not drowned out by the common one; the
+    counterpart of `positive_weight`, which LightGBM's binary objective takes as one number."""
+    counts = np.bincount(np.asarray(y, dtype=int), minlength=n_classes).astype(float)
+    if weighting == "none":
+        return np.ones(len(y))
+    ratio = counts.max() / np.maximum(counts, 1.0)
+    per_class = ratio if weighting == "balanced" else np.sqrt(ratio)
+    return np.asarray(per_class[np.asarray(y, dtype=int)], dtype=float)
+
+
 def lightgbm_params(contract: Contract, settings: TrainingSettings, y_train: np.ndarray) -> dict[str, Any]:
     params: dict[str, Any] = {
         "learning_rate": settings.learning_rate,
@@ -37,7 +49,11 @@ def lightgbm_params(contract: Contract, settings: TrainingSettings, y_train: np.
         "max_cat_threshold": 64,
         "verbosity": -1,
     }
-    if contract.is_classification:
+    if contract.is_multiclass:
+        # Class weights go in as row weights (`class_weights`); early stopping on log loss,
+        # which rewards probabilities that mean what they say, not just the top class.
+        params.update(objective="multiclass", num_class=contract.n_classes, metric="multi_logloss")
+    elif contract.is_classification:
         params.update(
             objective="binary",
             metric="average_precision",
@@ -49,11 +65,16 @@ def lightgbm_params(contract: Contract, settings: TrainingSettings, y_train: np.
 
 
 def _dataset(
-    matrix: np.ndarray, y: np.ndarray, encoding: Encoding, reference: lgb.Dataset | None = None
+    matrix: np.ndarray,
+    y: np.ndarray,
+    encoding: Encoding,
+    reference: lgb.Dataset | None = None,
+    weight: np.ndarray | None = None,
 ) -> lgb.Dataset:
     return lgb.Dataset(
         matrix,
         label=y,
+        weight=weight,
         feature_name=list(encoding.features),
         categorical_feature=encoding.categorical_indices,
         reference=reference,
@@ -64,10 +85,15 @@ def _dataset(
 def train_booster(split: Split, contract: Contract, encoding: Encoding, settings: TrainingSettings) -> lgb.Booster:
     """Train with early stopping on the validation slice; categoricals as LightGBM categoricals."""
     y_train = split.train[contract.target].to_numpy(dtype=float)
-    train_set = _dataset(encoding.transform(split.train), y_train, encoding)
-    valid_set = _dataset(
-        encoding.transform(split.valid), split.valid[contract.target].to_numpy(dtype=float), encoding, train_set
+    y_valid = split.valid[contract.target].to_numpy(dtype=float)
+    weighting = settings.class_weighting
+    weights = (
+        (class_weights(y_train, contract.n_classes, weighting), class_weights(y_valid, contract.n_classes, weighting))
+        if contract.is_multiclass
+        else (None, None)
     )
+    train_set = _dataset(encoding.transform(split.train), y_train, encoding, weight=weights[0])
+    valid_set = _dataset(encoding.transform(split.valid), y_valid, encoding, train_set, weight=weights[1])
     booster = lgb.train(
         lightgbm_params(contract, settings, y_train),
         train_set,
@@ -132,7 +158,8 @@ def float32_thresholds(model: str) -> str:
 
 
 def predict(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
-    """Scores in float64: the positive-class probability, or the regression prediction."""
+    """Scores in float64: the positive-class probability, the regression prediction, or
+    (multiclass) a row of one probability per class."""
     return np.asarray(booster.predict(matrix), dtype=float)
 
 
@@ -140,8 +167,8 @@ def choose_threshold(
     contract: Contract, y_valid: np.ndarray, valid_scores: np.ndarray, settings: TrainingSettings
 ) -> float | None:
     """The decision threshold, chosen on validation data (never the holdout)."""
-    if not contract.is_classification:
-        return None
+    if not contract.is_binary:
+        return None  # regression has none; multiclass answers the most probable class
     if settings.threshold_strategy == "fixed":
         return settings.fixed_threshold
     return best_f1_threshold(y_valid, valid_scores)

@@ -54,7 +54,8 @@ def _champion_metric(
         if bundle.contract_hash != contract.hash:
             return champion.version, None, f"champion v{champion.version} was trained on another contract"
         scores = bundle.score_frame(data.holdout)
-    metric = evaluate(contract.task, data.holdout[contract.target].to_numpy(), scores, bundle.threshold)
+    labels = data.holdout[contract.target].to_numpy()
+    metric = evaluate(contract.task, labels, scores, bundle.threshold, contract.class_labels)
     return champion.version, metric[primary_metric(contract.task).name], "compared on the same holdout"
 
 
@@ -64,7 +65,12 @@ def decide_gate(
     """Absolute thresholds from settings, then no worse than the champion on the same holdout."""
     gate = settings.gate
     failures: list[str] = []
-    if contract.is_classification:
+    if contract.is_multiclass:
+        if not metrics["macro_f1"] >= gate.min_macro_f1:
+            failures.append(f"macro_f1 {metrics['macro_f1']:.4f} < {gate.min_macro_f1}")
+        if not metrics["balanced_accuracy"] >= gate.min_balanced_accuracy:
+            failures.append(f"balanced_accuracy {metrics['balanced_accuracy']:.4f} < {gate.min_balanced_accuracy}")
+    elif contract.is_classification:
         if not metrics["average_precision"] >= gate.min_average_precision:
             failures.append(f"average_precision {metrics['average_precision']:.4f} < {gate.min_average_precision}")
         if not metrics["roc_auc"] >= gate.min_roc_auc:

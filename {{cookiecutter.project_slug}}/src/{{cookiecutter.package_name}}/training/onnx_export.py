@@ -8,7 +8,7 @@ import lightgbm as lgb
 import numpy as np
 
 from ..errors import ParityError
-from ..model.bundle import onnxruntime_session
+from ..model.bundle import onnxruntime_session, output_name, scores_from_output
 from ..settings import ParitySettings
 
 
@@ -59,18 +59,28 @@ def parity_report(
     exported: np.ndarray,
     threshold: float | None,
     settings: ParitySettings,
+    task: str = "",
 ) -> ParityReport:
     """Compare LightGBM's float64 scores with ONNX's float32 ones, row by row.
 
-    Classification: every |diff| <= max_abs_diff and decisions at the threshold agree on at
-    least min_decision_agreement of rows (a float32 score can land on the other side of a
-    threshold it sits on). Regression: |diff| <= max_abs_diff + regression_rel_diff * |pred|.
+    Binary classification: every |diff| <= max_abs_diff and decisions at the threshold agree on
+    at least min_decision_agreement of rows (a float32 score can land on the other side of a
+    threshold it sits on). Multiclass: every class's probability within max_abs_diff, and the
+    most probable class the same on that share of rows (two classes nearly tied can swap).
+    Regression: |diff| <= max_abs_diff + regression_rel_diff * |pred|.
     """
+    multiclass = task == "multiclass_classification"
     diff = np.abs(reference - exported)
-    allowed = settings.max_abs_diff + (settings.regression_rel_diff * np.abs(reference) if threshold is None else 0.0)
+    if multiclass:
+        diff = diff.max(axis=1) if len(diff) else np.empty(0)
+    allowed = settings.max_abs_diff + (
+        settings.regression_rel_diff * np.abs(reference) if threshold is None and not multiclass else 0.0
+    )
     excess = float(np.max(diff - allowed)) if len(diff) else 0.0
     agreement = None
-    if threshold is not None:
+    if multiclass:
+        agreement = float(np.mean(reference.argmax(axis=1) == exported.argmax(axis=1))) if len(diff) else 1.0
+    elif threshold is not None:
         agreement = float(np.mean((reference >= threshold) == (exported >= threshold))) if len(diff) else 1.0
     reasons = []
     if excess > 0:
@@ -78,7 +88,8 @@ def parity_report(
             f"ONNX scores differ from LightGBM by up to {float(diff.max()):.3g} (tolerance {settings.max_abs_diff:g})"
         )
     if agreement is not None and agreement < settings.min_decision_agreement:
-        reasons.append(f"decisions agree on {agreement:.4%} of rows (< {settings.min_decision_agreement:.2%})")
+        what = "the most probable class agrees" if multiclass else "decisions agree"
+        reasons.append(f"{what} on {agreement:.4%} of rows (< {settings.min_decision_agreement:.2%})")
     return ParityReport(
         rows=len(diff),
         max_abs_diff=float(diff.max()) if len(diff) else 0.0,
@@ -92,11 +103,10 @@ def parity_report(
 
 
 def onnx_scores(onnx_bytes: bytes, matrix: np.ndarray, task: str) -> np.ndarray:
+    """The exported graph's scores as the service computes them (`model.bundle.scores_from_output`)."""
     session = onnxruntime_session(onnx_bytes, threads=2)
-    output = "probabilities" if task == "binary_classification" else "variable"
-    (raw,) = session.run([output], {"input": matrix.astype(np.float32)})
-    raw = np.asarray(raw)
-    return (raw[:, 1] if task == "binary_classification" else raw.reshape(-1)).astype(float)
+    (raw,) = session.run([output_name(task)], {"input": matrix.astype(np.float32)})
+    return scores_from_output(np.asarray(raw), task)
 
 
 def ensure_parity(report: ParityReport) -> None:

@@ -37,6 +37,7 @@ from ..settings import Settings
 from ..stores import registry
 from .fit import choose_threshold, predict, train_booster
 from .gate import Evaluation, GateDecision, Registered
+from .loss_estimator import LossEstimator, fit_loss_estimator, model_errors
 from .onnx_export import ParityReport, ensure_parity, onnx_scores, parity_report, to_onnx
 from .split import Split, split_frame
 
@@ -115,6 +116,36 @@ def check_parity(
     return report
 
 
+def fit_loss_model(
+    onnx_bytes: bytes, encoding: Encoding, data: Split, parity: ParityReport, contract: Contract, settings: Settings
+) -> LossEstimator | None:
+    """Regression: the loss model that lets monitoring estimate MAE and RMSE before labels
+    arrive (`training/loss_estimator.py` says why the validation slice fits it and the
+    holdout calibrates it); None for classifiers. Raises ParityError like the model's export."""
+    if contract.task != "regression":
+        return None
+    valid_matrix = encoding.transform(data.valid)
+    valid_scores = onnx_scores(onnx_bytes, valid_matrix, contract.task)  # as the service would answer
+    fit_inputs, fit_errors = model_errors(valid_matrix, valid_scores, data.valid[contract.target].to_numpy())
+    holdout_inputs, holdout_errors = model_errors(
+        encoding.transform(data.holdout), parity.exported, data.holdout[contract.target].to_numpy()
+    )
+    found = fit_loss_estimator(
+        fit_inputs,
+        fit_errors,
+        holdout_inputs,
+        holdout_errors,
+        encoding,
+        seed=settings.training.seed,
+        opset=settings.training.onnx_opset,
+        parity=settings.parity,
+        threads=settings.training.num_threads,
+    )
+    if found is None:
+        log.warning("too few validation rows for a loss model: no estimated performance before labels")
+    return found
+
+
 def log_and_register(
     *,
     settings: Settings,
@@ -127,9 +158,10 @@ def log_and_register(
     parity: ParityReport,
     booster_params: dict[str, Any],
     run_tags: dict[str, str],
+    loss: LossEstimator | None = None,
 ) -> Registered:
     """One MLflow run: parameters, metrics, the ONNX model (registered as a new version) and
-    the bundle (encoding, manifest, reference profile, contract)."""
+    the bundle (encoding, manifest, reference profile, contract, and the regression loss model)."""
     import mlflow
     import onnx
     from mlflow.models import infer_signature
@@ -143,11 +175,20 @@ def log_and_register(
         data_fingerprint=fingerprint(frame),
         onnx_opset=settings.training.onnx_opset,
     )
-    profile = fit_profile(data.holdout, contract, exported, evaluation.metrics, evaluation.threshold)
+    profile = fit_profile(
+        data.holdout,
+        contract,
+        exported,
+        evaluation.metrics,
+        evaluation.threshold,
+        loss_calibration=loss.calibration if loss is not None else None,
+    )
     with mlflow.start_run(tags=run_tags) as run, tempfile.TemporaryDirectory() as scratch:
         mlflow.log_params({**booster_params, **data.sizes(), "split": data.method, "contract_hash": contract.hash[:12]})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in evaluation.metrics.items() if np.isfinite(v)})
         mlflow.log_metrics(parity.as_metrics())
+        if loss is not None:
+            mlflow.log_metrics(loss.as_metrics())
         if evaluation.threshold is not None:
             mlflow.log_metric("threshold", evaluation.threshold)
         bundle_dir = write_bundle(
@@ -171,6 +212,7 @@ def log_and_register(
             canary_inputs=holdout_matrix[:CANARY_ROWS],
             canary_scores=exported[:CANARY_ROWS],
             profile=profile,
+            loss_onnx=loss.onnx_bytes if loss is not None else None,
         )
         mlflow.log_artifacts(str(bundle_dir), artifact_path=registry.BUNDLE_ARTIFACT)
         mlflow.log_dict(manifest, "manifest.json")

@@ -365,20 +365,50 @@ def test_labels_map_to_zero_and_one_as_written_and_in_feedback(contract: Contrac
     assert [swapped.label_code(v, codes=True) for v in (True, "false", np.bool_(False), 1)] == [0, 1, 1, None]
 
 
+def test_multiclass_labels_map_to_their_index() -> None:
+    """A multiclass contract's classes are its labels in order; feedback may also send the
+    index (0 to k-1) when the labels are words, never an index out of range."""
+    # Given a three-class contract written as words
+    kinds = Contract.model_validate(
+        {
+            "task": "multiclass_classification",
+            "target": "kind",
+            "labels": ["none", "card testing", "account takeover"],
+            "features": [{"name": "amount", "type": "numeric"}],
+        }
+    )
+
+    # When values are mapped / Then each is its class's index, or None
+    assert (kinds.is_classification, kinds.is_multiclass, kinds.is_binary, kinds.n_classes) == (True, True, False, 3)
+    assert [kinds.label_code(v) for v in ("none", " account takeover ", "Card testing", 2)] == [0, 2, None, None]
+    assert [kinds.label_code(v, codes=True) for v in ("card testing", 2, "1", 3, 1.5, -1)] == [
+        1,
+        2,
+        1,
+        None,
+        None,
+        None,
+    ]
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"labels": ["B", "B "]}, "labels must be two different classes"),
+        ({"labels": ["B", "B "]}, "labels must be different classes, not 'B' twice"),
         ({"labels": ["B", " "]}, "labels must not be empty text"),
-        ({"labels": ["B", "M", "X"]}, "labels"),
+        ({"labels": ["B", "M", "X"]}, "labels of a binary target are two classes"),
         ({"labels": ["B", "M"], "task": "regression"}, "a regression target has none"),
+        ({"labels": None, "task": "multiclass_classification"}, "names its three or more classes"),
+        ({"labels": ["B", "M"], "task": "multiclass_classification"}, "names its three or more classes"),
+        ({"labels": ["a", "b", "A", "a "], "task": "multiclass_classification"}, "not 'a' twice"),
     ],
-    ids=["the same twice", "empty", "three", "regression"],
+    ids=["the same twice", "empty", "three", "regression", "multiclass unnamed", "multiclass of two", "repeated"],
 )
-def test_contract_refuses_labels_that_do_not_name_two_classes(
+def test_contract_refuses_labels_that_do_not_name_the_classes(
     contract: Contract, change: dict[str, object], expected: str
 ) -> None:
-    """Labels are two different, non-empty classes of a binary target."""
+    """Labels are different, non-empty classes: two of a binary target, three or more (and
+    required) of a multiclass one, none of a regression."""
     # Given a contract with bad labels / When it is parsed / Then it is refused with the reason
     raw = {**contract.model_dump(mode="json"), "task": "binary_classification", **change}
     with pytest.raises(ContractError, match=expected):

@@ -6,7 +6,13 @@ import math
 
 import numpy as np
 
-from {{ cookiecutter.package_name }}.core.metrics import best_f1_threshold, classification_metrics, primary_metric, regression_metrics
+from {{ cookiecutter.package_name }}.core.metrics import (
+    best_f1_threshold,
+    classification_metrics,
+    evaluate,
+    primary_metric,
+    regression_metrics,
+)
 
 
 def test_classification_metrics_on_a_known_case() -> None:
@@ -54,3 +60,35 @@ def test_f1_threshold_separates_perfectly_separable_scores() -> None:
     # When a threshold is chosen / Then it keeps all positives and no negatives
     threshold = best_f1_threshold(y, scores)
     assert ((scores >= threshold) == (y == 1)).all()
+
+
+def test_multiclass_metrics_on_a_known_case() -> None:
+    """Macro F1, balanced accuracy and log loss of the most probable class, per class too;
+    a class the labels lack has no recall and no say in the averages."""
+    # Given six rows of three classes, one 'b' answered as 'a'
+    y = np.array([0, 0, 1, 1, 2, 2])
+    probabilities = np.array(
+        [[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1], [0.1, 0.1, 0.8], [0.2, 0.2, 0.6]]
+    )
+
+    # When measured
+    found = classification_metrics_of(y, probabilities)
+
+    # Then: a precision 2/3 recall 1, b precision 1 recall 1/2, c perfect
+    assert (found["precision.a"], found["recall.a"]) == (2 / 3, 1.0)
+    assert (found["recall.b 2"], found["share.b 2"]) == (0.5, 1 / 3)
+    assert math.isclose(found["macro_f1"], (0.8 + 2 / 3 + 1.0) / 3)
+    assert math.isclose(found["balanced_accuracy"], (1 + 0.5 + 1) / 3)
+    assert math.isclose(found["accuracy"], 5 / 6)
+    assert math.isclose(found["log_loss"], -np.mean(np.log([0.8, 0.6, 0.7, 0.4, 0.8, 0.6])))
+    assert primary_metric("multiclass_classification").name == "macro_f1"
+    assert primary_metric("multiclass_classification").higher_is_better
+
+    # And a window without any 'c' averages over the classes it holds
+    partial = classification_metrics_of(y[:4], probabilities[:4])
+    assert math.isnan(partial["recall.c/d"])
+    assert math.isclose(partial["macro_f1"], (0.8 + 2 / 3) / 2)
+
+
+def classification_metrics_of(y: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    return evaluate("multiclass_classification", y, probabilities, None, ["a", "b 2", "c/d"])

@@ -31,9 +31,9 @@ def test_split_keeps_time_order_and_holds_out_the_newest(demo: pd.DataFrame, con
 
 def test_split_refuses_too_little_data(demo: pd.DataFrame, contract: Contract) -> None:
     """A table too small to split says so instead of training on nothing."""
-    # Given 100 rows / When split / Then a clear error
+    # Given 50 rows / When split / Then a clear error
     with pytest.raises(DataError, match="too few to split"):
-        split_by_time(demo.head(100), contract, 0.2, 0.15)
+        split_by_time(demo.head(50), contract, 0.2, 0.15)
 
 
 def test_float32_thresholds_change_no_prediction_and_are_float32_exact() -> None:

@@ -93,8 +93,8 @@ def test_random_split_is_stratified_by_the_target_for_classification() -> None:
 
 def test_random_split_refuses_too_little_data_and_a_missing_class() -> None:
     """Too few rows, or a part without one of the classes, stop with the reason."""
-    # Given 100 rows, and a table whose positive class is a single row
-    few = table(100)
+    # Given 50 rows, and a table whose positive class is a single row
+    few = table(50)
     lonely = table().assign(y=0)
     lonely.loc[0, "y"] = 1
 
