@@ -28,7 +28,10 @@ def test_first_passing_model_becomes_champion_with_complete_bundle(trained: Trai
     # Then it is this version, it passed the gate, and the bundle is complete and runnable
     assert str(champion.version) == trained.version
     assert champion.tags[registry.GATE_STATUS] == registry.PASSED
-    assert files == {"model.onnx", "bundle.json", "manifest.json", "reference_profile.json", "contract.yaml"}
+    # (a regression model also ships its loss model, for the estimate before labels arrive)
+    loss = {"loss_model.onnx"} if bundle.task == "regression" else set()
+    assert files == {"model.onnx", "bundle.json", "manifest.json", "reference_profile.json", "contract.yaml", *loss}
+    assert (profile["loss_calibration"] is not None) == (bundle.task == "regression")
     assert manifest["seed"] == trained.settings.training.seed
     assert manifest["onnx_opset"] == 15
     assert len(manifest["data_fingerprint"]) == 64
