@@ -86,13 +86,18 @@ def labels(
         values = _label_values(frame[label_column], contract)
         bad = frame[id_column].isna() | values.isna()
         if contract.is_classification:
-            bad |= ~values.isin([0.0, 1.0]).fillna(False)
+            bad |= ~values.isin([float(code) for code in range(contract.n_classes)]).fillna(False)
         if bad.any():
             kind = "0/1 labels" if contract.is_classification else "numeric labels"
             if contract.labels is not None:
-                negative, positive = contract.labels
-                numbered = " (or 0/1)" if all(isinstance(label, str) for label in contract.labels) else ""
-                kind = f"the labels {negative!r} and {positive!r}{numbered}"
+                numbered = all(isinstance(label, str) for label in contract.labels)
+                shown = (
+                    " and ".join(map(repr, contract.labels))
+                    if len(contract.labels) == 2
+                    else ", ".join(map(repr, contract.labels))
+                )
+                codes = f" (or {'0/1' if len(contract.labels) == 2 else f'0 to {len(contract.labels) - 1}'})"
+                kind = f"the labels {shown}{codes if numbered else ''}"
             raise DataError(f"{file}: {int(bad.sum())} row(s) lack an id or hold something other than {kind}")
         prediction_log = from_settings(settings)
         try:
@@ -109,8 +114,9 @@ def labels(
 def _label_values(column: pd.Series, contract: Contract) -> pd.Series:
     """A label file's labels as the prediction log keeps them, missing where a value is no
     label: numbers for regression and for a 0/1 contract (text that is no number counts as a
-    bad label, rather than failing the cast); for a contract that names its labels, 0 and 1
-    for the negative and the positive class (`Contract.label_code`), once per distinct value."""
+    bad label, rather than failing the cast); for a contract that names its labels, each
+    class's index (0 and 1 for the negative and the positive class; `Contract.label_code`),
+    once per distinct value."""
     import numpy as np
     import pandas as pd
 

@@ -70,10 +70,20 @@ def score_file(
     out = pd.DataFrame({c: raw[c] for c in contract.row_keys if c in raw.columns})
     if contract.id_column is None:  # no id of the caller's: rows are keyed by their place in the file
         out.insert(0, "row", np.arange(len(raw)))
-    out["score"] = scores
-    decisions = bundle.decide(scores)
+    decisions = None
+    if scores.ndim == 2:  # multiclass: the answered class, its probability, then every class's
+        out["score"] = scores.max(axis=1)
+        out["label"] = np.asarray(contract.class_labels, dtype=object)[scores.argmax(axis=1)]
+        for index, label in enumerate(contract.class_labels):
+            out[f"probability.{label}"] = scores[:, index]
+        scores = out["score"].to_numpy()
+    else:
+        out["score"] = scores
+        decisions = bundle.decide(scores)
     if decisions is not None:
         out["decision"] = decisions
+        if contract.labels is not None:  # the decision as the contract's labels write the class
+            out["label"] = np.asarray(contract.labels, dtype=object)[decisions.astype(int)]
     out["model_version"] = str(version.version)
     destination = write_table(out, output_path or default_output(input_path))
     log.info("scored %d rows of %s with %s v%s into %s", len(out), input_path, name, version.version, destination)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from ..core.contract import Contract
+from ..core.contract import ClassLabel, Contract
 from .edge import Problem, Rejected
 from .http.api_models import LabelIn, NamedLabelIn
 
@@ -52,8 +52,9 @@ class Labels:
         return parsed
 
     def values(self, parsed: Sequence[LabelIn | NamedLabelIn]) -> list[float]:
-        """The labels as the log keeps them: the true value for regression, 0 or 1 (negative,
-        positive) for classification, the contract's labels mapped by `Contract.label_code`.
+        """The labels as the log keeps them: the true value for regression, the class's index
+        for classification (0 or 1, negative or positive, for binary), the contract's labels
+        mapped by `Contract.label_code`.
         One label that is neither class refuses the request, naming each such label."""
         contract = self.contract
         if not contract.is_classification:
@@ -63,10 +64,7 @@ class Labels:
             expected, refusal = "0 or 1", "neither 0 nor 1"
         else:
             codes = [contract.label_code(item.label, codes=True) for item in parsed]
-            negative, positive = (orjson.dumps(label).decode() for label in contract.labels)
-            numbered = all(isinstance(label, str) for label in contract.labels)  # 0/1 are taken too
-            expected = f"{negative} or {positive}" + (" (or 0 or 1)" if numbered else "")
-            refusal = f"neither {negative} nor {positive}" + (" (nor 0 or 1)" if numbered else "")
+            expected, refusal = _classes_text(contract.labels)
         wrong = [
             Problem(("labels", i, "label"), f"a classification label is {expected}", "value_error", expected)
             for i, code in enumerate(codes)
@@ -75,3 +73,18 @@ class Labels:
         if wrong:
             raise Rejected(400, f"{len(wrong)} label(s) are {refusal}", wrong[:100])
         return [float(code) for code in codes if code is not None]
+
+
+def _classes_text(labels: tuple[ClassLabel, ...]) -> tuple[str, str]:
+    """What a label must be, and what a wrong one is not, in words: `"B" or "M" (or 0 or 1)`
+    for two classes; `one of "a", "b", "c" (or 0 to 2)` for more. Where the labels are text,
+    their indexes are accepted too (`Contract.label_code`)."""
+    shown = [orjson.dumps(label).decode() for label in labels]
+    numbered = all(isinstance(label, str) for label in labels)
+    if len(shown) == 2:
+        return (
+            f"{shown[0]} or {shown[1]}" + (" (or 0 or 1)" if numbered else ""),
+            f"neither {shown[0]} nor {shown[1]}" + (" (nor 0 or 1)" if numbered else ""),
+        )
+    indexes = f" (or 0 to {len(shown) - 1})" if numbered else ""
+    return f"one of {', '.join(shown)}{indexes}", f"none of {', '.join(shown)}{indexes}"

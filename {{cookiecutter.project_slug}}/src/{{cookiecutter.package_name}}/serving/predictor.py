@@ -25,6 +25,7 @@ import orjson
 import sqlalchemy as sa
 
 from ..core.contract import ClassLabel, Contract
+from ..model.bundle import ModelBundle
 from ..settings import Settings
 from ..stores.prediction_log import LabelResult, PredictionLog, PredictionLogError, from_settings
 from ..stores.prediction_log_schema import CHALLENGER, CHAMPION
@@ -60,7 +61,11 @@ class Answer:
     scores: list[float]
     decisions: list[bool] | None
     events: list[list[Event]]
-    labels: list[ClassLabel] | None = None  # the decisions as the contract's labels write them, where it names them
+    labels: list[ClassLabel] | None = (
+        None  # the classes answered as the contract's labels write them, where it names them
+    )
+    # Multiclass: every class's probability per record, keyed by the class as written (JSON keys are text).
+    probabilities: list[dict[str, float]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         predictions: list[dict[str, Any]] = [
@@ -77,11 +82,46 @@ class Answer:
         if self.labels is not None:
             for prediction, label in zip(predictions, self.labels, strict=True):
                 prediction["label"] = label
+        if self.probabilities is not None:
+            for prediction, probabilities in zip(predictions, self.probabilities, strict=True):
+                prediction["probabilities"] = probabilities
         return {"model_name": self.model_name, "model_version": self.model_version, "predictions": predictions}
 
     def to_json(self) -> bytes:
         """`as_dict` as JSON, in PredictResponse's shape."""
         return orjson.dumps(self.as_dict())
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's answers to a batch of records, as the log and the caller take them."""
+
+    scores: list[float]  # multiclass: the answered class's probability
+    decisions: list[bool] | None  # binary classification only
+    classes: list[int] | None  # multiclass: the answered (most probable) class's index
+    probabilities: list[list[float]] | None  # multiclass: every class's, in the contract's order
+
+    @classmethod
+    def of(cls, bundle: ModelBundle, raw: np.ndarray) -> Scored:
+        if raw.ndim == 2:  # multiclass: a probability per class
+            return cls(raw.max(axis=1).tolist(), None, raw.argmax(axis=1).tolist(), raw.tolist())
+        decisions = bundle.decide(raw)
+        return cls(raw.tolist(), decisions.tolist() if decisions is not None else None, None, None)
+
+    def named(self, contract: Contract) -> list[ClassLabel] | None:
+        """The class answered per record as the contract's labels write it, where it names them."""
+        labels = contract.labels
+        if labels is None:
+            return None
+        if self.classes is not None:
+            return [labels[c] for c in self.classes]
+        return [labels[int(d)] for d in self.decisions] if self.decisions is not None else None
+
+    def by_class(self, contract: Contract) -> list[dict[str, float]] | None:
+        if self.probabilities is None:
+            return None
+        keys = [str(label) for label in contract.class_labels]
+        return [dict(zip(keys, row, strict=True)) for row in self.probabilities]
 
 
 @dataclass(frozen=True)
@@ -105,8 +145,7 @@ def prediction_batch(
     served: Served,
     checked: CheckedRecords,
     request_ids: list[str],
-    scores: list[float],
-    decisions: list[bool] | None,
+    scored: Scored,
     latency_ms: float,
 ) -> PredictionBatch:
     return PredictionBatch(
@@ -119,9 +158,10 @@ def prediction_batch(
         event_times=checked.event_times or [None] * len(request_ids),
         record_ids=checked.record_ids,
         features=checked.received if role == CHAMPION else None,  # a challenger row's are its champion row's
-        scores=scores,
-        decisions=decisions,
+        scores=scored.scores,
+        decisions=scored.decisions,
         schema_events=checked.events or [[] for _ in request_ids],
+        probabilities=scored.probabilities,
     )
 
 
@@ -213,23 +253,26 @@ class Predictor:
             raise Unavailable("no model is loaded yet: the registry has no champion and no cached copy exists")
         bundle = champion.bundle
         matrix = bundle.encoding.transform_columns(checked.columns, len(checked), normalized=True)
-        raw_scores = bundle.score_matrix(matrix)
-        raw_decisions = bundle.decide(raw_scores)
-        scores = raw_scores.tolist()
-        decisions = raw_decisions.tolist() if raw_decisions is not None else None
+        scored = Scored.of(bundle, bundle.score_matrix(matrix))
         ids = request_ids(len(checked))
         latency_ms = (time.perf_counter() - started) * 1000.0
         if self.writer is not None:
-            batch = prediction_batch(CHAMPION, champion, checked, ids, scores, decisions, latency_ms)
+            batch = prediction_batch(CHAMPION, champion, checked, ids, scored, latency_ms)
             try:
                 await asyncio.wrap_future(self.writer.write(batch))
             except (sa.exc.SQLAlchemyError, PredictionLogError) as err:
                 log.error("prediction log write failed, request refused: %s", one_line(err))
                 raise Unavailable("the prediction log cannot be written: nothing was answered; retry") from None
-        named = self.contract.labels
-        labels = [named[int(d)] for d in decisions] if named is not None and decisions is not None else None
         answer = Answer(
-            champion.name, champion.version, ids, checked.record_ids, scores, decisions, checked.events, labels
+            champion.name,
+            champion.version,
+            ids,
+            checked.record_ids,
+            scored.scores,
+            scored.decisions,
+            checked.events,
+            scored.named(self.contract),
+            scored.by_class(self.contract),
         )
         handoff = None
         shadow, challenger = self.shadow, lineup.challenger
@@ -259,24 +302,14 @@ class Predictor:
                 else bundle.encoding.transform_columns(job.checked.columns, len(job.checked), normalized=True)
                 for job in group
             ]
-            raw_scores = bundle.score_matrix(np.vstack(matrices) if len(matrices) > 1 else matrices[0])
-            raw_decisions = bundle.decide(raw_scores)
-            scores = raw_scores.tolist()
-            decisions = raw_decisions.tolist() if raw_decisions is not None else None
-            per_record_ms = (time.perf_counter() - started) * 1000.0 / max(len(scores), 1)
+            raw = bundle.score_matrix(np.vstack(matrices) if len(matrices) > 1 else matrices[0])
+            per_record_ms = (time.perf_counter() - started) * 1000.0 / max(len(raw), 1)
             offset = 0
             for job in group:
                 size = len(job.request_ids)
+                part = Scored.of(bundle, raw[offset : offset + size])
                 batches.append(
-                    prediction_batch(
-                        CHALLENGER,
-                        challenger,
-                        job.checked,
-                        job.request_ids,
-                        scores[offset : offset + size],
-                        decisions[offset : offset + size] if decisions is not None else None,
-                        per_record_ms * size,
-                    )
+                    prediction_batch(CHALLENGER, challenger, job.checked, job.request_ids, part, per_record_ms * size)
                 )
                 offset += size
         if self.writer is not None:

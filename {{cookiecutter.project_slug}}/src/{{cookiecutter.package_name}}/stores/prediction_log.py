@@ -187,7 +187,9 @@ class PredictionLog(SqlStore):
             self._record_sqlite(batches)
             return
         rows = [row for batch in batches for row in batch]
-        answers = [row for row in rows if row["role"] != CHALLENGER]
+        # Every row with every column (a row from before multiclass has no probabilities):
+        # an executemany takes its columns from the first row.
+        answers = [{"probabilities": None, **row} for row in rows if row["role"] != CHALLENGER]
         shadow = [_shadow_row(row) for row in rows if row["role"] == CHALLENGER]
         with self._write_lock, self.engine.begin() as connection:
             if answers:
@@ -304,7 +306,8 @@ class PredictionLog(SqlStore):
         first, as one DataFrame: the features as received expanded to one column each
         (unknown fields included; none on challenger rows, whose champion row has them), then
         `request_id, logged_at, occurred_at, role, model_name, model_version, record_id,
-        score, decision, latency_ms, schema_events` (a list, empty when clean), `label` and
+        score, decision, latency_ms, schema_events` (a list, empty when clean), `probabilities`
+        (multiclass: a list per row, else None), `label` and
         `labelled_at` (missing until feedback arrives). A received field whose name
         clashes with one of those columns is kept as `received.<name>`."""
         import pandas as pd
@@ -334,6 +337,7 @@ class PredictionLog(SqlStore):
                     shadow.decision,
                     shadow.latency_ms,
                     predictions.c.schema_events,
+                    shadow.probabilities,
                     labels.c.label,
                     labels.c.labelled_at,
                 )

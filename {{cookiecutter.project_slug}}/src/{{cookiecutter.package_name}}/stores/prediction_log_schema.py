@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
+# The columns version 4 added (to both tables).
+V4_COLUMNS = ("probabilities",)
 # The index version 1 had and version 2 dropped.
 V1_LOGGED_AT_INDEX = "ix_predictions_logged_at_role"
 
@@ -50,10 +52,13 @@ predictions = sa.Table(
     sa.Column("model_version", sa.String(32), nullable=False),
     sa.Column("record_id", sa.String(128), index=True),  # the caller's id column, when sent
     sa.Column("features", json_type(), nullable=False),  # the record as received, unknown fields included
+    # Multiclass: the answered (most probable) class's probability; else P(positive) or the prediction.
     sa.Column("score", sa.Float, nullable=False),
-    sa.Column("decision", sa.Boolean),  # null for regression
+    sa.Column("decision", sa.Boolean),  # null for regression and multiclass
     sa.Column("latency_ms", sa.Float, nullable=False),  # contract check + encoding + scoring
     sa.Column("schema_events", json_type(none_as_null=True)),  # SQL NULL when the record was clean
+    # Multiclass: every class's probability, in the contract's order (SQL NULL for the other tasks).
+    sa.Column("probabilities", json_type(none_as_null=True)),
     sa.Index("ix_predictions_occurred_at_role", "occurred_at", "role"),
 )
 
@@ -72,6 +77,7 @@ shadow_scores = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("decision", sa.Boolean),
     sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("probabilities", json_type(none_as_null=True)),  # multiclass, as in predictions
 )
 
 
@@ -111,9 +117,24 @@ def _drop_logged_at_index(connection: sa.Connection) -> None:
 def _move_shadow_rows(connection: sa.Connection) -> None:
     """v3: the challenger's rows move from `predictions` to the narrow `shadow_scores` (which
     create_all has just made)."""
-    moved = sa.select(*(predictions.c[c.name] for c in shadow_scores.columns)).where(predictions.c.role == CHALLENGER)
-    connection.execute(shadow_scores.insert().from_select([c.name for c in shadow_scores.columns], moved))
+    columns = [c.name for c in shadow_scores.columns if c.name not in V4_COLUMNS]  # what a v3 table had
+    moved = sa.select(*(predictions.c[name] for name in columns)).where(predictions.c.role == CHALLENGER)
+    connection.execute(shadow_scores.insert().from_select(columns, moved))
     connection.execute(predictions.delete().where(predictions.c.role == CHALLENGER))
+
+
+def _add_probabilities(connection: sa.Connection) -> None:
+    """v4: multiclass answers keep every class's probability; older rows have none (NULL)."""
+    schema = (connection.get_execution_options().get("schema_translate_map") or {}).get(None)
+    prefix = f'"{schema}".' if schema else ""
+    kind = json_type().compile(dialect=connection.dialect)
+    for table in (predictions, shadow_scores):
+        # A log older than v3 got shadow_scores from create_all just now, with the column.
+        present = {c["name"] for c in sa.inspect(connection).get_columns(table.name, schema=schema)}
+        for name in V4_COLUMNS:
+            if name not in present:
+                # The names are this module's constants; ALTER TABLE takes no bound parameters.
+                connection.exec_driver_sql(f"ALTER TABLE {prefix}{table.name} ADD COLUMN {name} {kind}")
 
 
 # version -> (description, step run inside the upgrading transaction). Version 1 is the
@@ -122,4 +143,5 @@ def _move_shadow_rows(connection: sa.Connection) -> None:
 MIGRATIONS: dict[int, Migration] = {
     2: ("drop the unused logged_at index; challenger rows without features", _drop_logged_at_index),
     3: ("challenger rows move to the narrow shadow_scores table", _move_shadow_rows),
+    4: ("multiclass answers keep every class's probability", _add_probabilities),
 }

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict, overload
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, overload
 
 from .sql import (
     chunks,
@@ -67,12 +67,14 @@ _ANSWERS = _SqliteInsert(
         "decision",
         "latency_ms",
         "schema_events",
+        "probabilities",
     ),
 )
 
 
 _SHADOW = _SqliteInsert(
-    "shadow_scores", ("request_id", "logged_at", "model_name", "model_version", "score", "decision", "latency_ms")
+    "shadow_scores",
+    ("request_id", "logged_at", "model_name", "model_version", "score", "decision", "latency_ms", "probabilities"),
 )
 
 
@@ -89,6 +91,7 @@ class PredictionRow(TypedDict):
     decision: bool | None
     latency_ms: float
     schema_events: list[dict[str, Any]] | None
+    probabilities: NotRequired[list[float] | None]  # multiclass: every class's, in the contract's order
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class PredictionBatch(Sequence[PredictionRow]):
     scores: list[float]
     decisions: list[bool] | None
     schema_events: list[list[dict[str, Any]]]
+    probabilities: list[list[float]] | None = None  # multiclass only
 
     def __len__(self) -> int:
         return len(self.request_ids)
@@ -129,7 +133,7 @@ class PredictionBatch(Sequence[PredictionRow]):
 
     @functools.cached_property
     def rows(self) -> list[PredictionRow]:
-        now, features, decisions = self.logged_at, self.features, self.decisions
+        now, features, decisions, probabilities = self.logged_at, self.features, self.decisions, self.probabilities
         return [
             PredictionRow(
                 request_id=request_id,
@@ -144,6 +148,7 @@ class PredictionBatch(Sequence[PredictionRow]):
                 decision=decisions[i] if decisions is not None else None,
                 latency_ms=self.latency_ms,
                 schema_events=self.schema_events[i] or None,
+                probabilities=probabilities[i] if probabilities is not None else None,
             )
             for i, request_id in enumerate(self.request_ids)
         ]
@@ -167,6 +172,7 @@ def _sqlite_values(batch: PredictionBatch) -> list[Any]:
     count = len(batch)
     logged_at = _sqlite_time(batch.logged_at)
     decisions = [int(d) for d in batch.decisions] if batch.decisions is not None else [None] * count
+    probabilities = [dumps(row) for row in batch.probabilities] if batch.probabilities is not None else [None] * count
     if batch.role == CHALLENGER:
         shadow = zip(
             batch.request_ids,
@@ -176,6 +182,7 @@ def _sqlite_values(batch: PredictionBatch) -> list[Any]:
             batch.scores,
             decisions,
             itertools.repeat(batch.latency_ms, count),
+            probabilities,
             strict=True,
         )
         return list(itertools.chain.from_iterable(shadow))
@@ -196,6 +203,7 @@ def _sqlite_values(batch: PredictionBatch) -> list[Any]:
         decisions,
         itertools.repeat(batch.latency_ms, count),
         events,
+        probabilities,
         strict=True,
     )
     return list(itertools.chain.from_iterable(rows))
@@ -205,6 +213,8 @@ def _sqlite_row_values(row: PredictionRow) -> tuple[Any, ...]:
     """`_sqlite_values` for one row given as a dict."""
     decision = None if row["decision"] is None else int(row["decision"])
     logged_at = _sqlite_time(row["logged_at"])
+    found = row.get("probabilities")
+    probabilities = None if found is None else dumps(found)
     if row["role"] == CHALLENGER:
         return (
             row["request_id"],
@@ -214,6 +224,7 @@ def _sqlite_row_values(row: PredictionRow) -> tuple[Any, ...]:
             row["score"],
             decision,
             row["latency_ms"],
+            probabilities,
         )
     events = row["schema_events"]
     return (
@@ -229,9 +240,10 @@ def _sqlite_row_values(row: PredictionRow) -> tuple[Any, ...]:
         decision,
         row["latency_ms"],
         None if events is None else dumps(events),
+        probabilities,
     )
 
 
 def _shadow_row(row: PredictionRow) -> dict[str, Any]:
     """A challenger row as `shadow_scores` holds it."""
-    return {c.name: row[c.name] for c in shadow_scores.columns}  # type: ignore[literal-required]
+    return {c.name: row.get(c.name) for c in shadow_scores.columns}

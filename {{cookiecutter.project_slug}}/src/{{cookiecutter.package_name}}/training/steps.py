@@ -98,7 +98,8 @@ def evaluate_holdout(
     valid_scores = predict(booster, encoding.transform(data.valid))
     threshold = choose_threshold(contract, data.valid[contract.target].to_numpy(), valid_scores, settings.training)
     holdout_scores = predict(booster, encoding.transform(data.holdout))
-    metrics = evaluate(contract.task, data.holdout[contract.target].to_numpy(), holdout_scores, threshold)
+    holdout_labels = data.holdout[contract.target].to_numpy()
+    metrics = evaluate(contract.task, holdout_labels, holdout_scores, threshold, contract.class_labels)
     return Evaluation(threshold=threshold, metrics=metrics, holdout_scores=holdout_scores)
 
 
@@ -111,7 +112,7 @@ def check_parity(
 ) -> ParityReport:
     """ONNX against LightGBM on every holdout row; raises ParityError beyond tolerance."""
     exported = onnx_scores(onnx_bytes, encoding.transform(data.holdout), contract.task)
-    report = parity_report(evaluation.holdout_scores, exported, evaluation.threshold, settings.parity)
+    report = parity_report(evaluation.holdout_scores, exported, evaluation.threshold, settings.parity, contract.task)
     ensure_parity(report)
     return report
 

@@ -92,7 +92,9 @@ def test_a_batch_is_stored_as_sqlalchemy_stores_its_rows(prediction_log: Predict
         decisions=[False, True],
         schema_events=[[], [{"kind": "unknown_field", "field": "extra"}]],
     )
-    challenger = dataclasses.replace(champion, role=CHALLENGER, model_version="4", features=None, decisions=None)
+    challenger = dataclasses.replace(
+        champion, role=CHALLENGER, model_version="4", features=None, decisions=None, probabilities=[[0.25, 0.75]] * 2
+    )
 
     # When the batches go through the log, and their rows, renamed, through SQLAlchemy's inserts
     prediction_log.record_batches([champion, challenger])
@@ -125,7 +127,9 @@ def test_a_batch_is_stored_as_sqlalchemy_stores_its_rows(prediction_log: Predict
         "score": 0.25,
         "decision": None,
         "latency_ms": 1.5,
+        "probabilities": [0.25, 0.75],
     }
+    assert answers["a"]["probabilities"] is None
 
 
 def test_window_bounds_and_default_role(prediction_log: PredictionLog) -> None:
@@ -264,7 +268,7 @@ def test_a_version_1_log_is_migrated_in_place(prediction_log: PredictionLog) -> 
         reopened.close()
 
     # Then it is at this release's version, without the old index, and the row is still there
-    assert version == SCHEMA_VERSION == 3
+    assert version == SCHEMA_VERSION == 4
     assert V1_LOGGED_AT_INDEX not in indexes
     assert list(frame["request_id"]) == ["from-v1"]
 
@@ -383,3 +387,34 @@ def test_the_sqlite_wal_is_reused_from_its_start_while_writes_continue(tmp_path:
     assert generation >= 3
     assert largest < size
     assert stored == written
+
+
+def test_a_version_3_log_gains_the_class_probabilities(prediction_log: PredictionLog) -> None:
+    """Opening a log that version 3 wrote adds the multiclass probabilities to both tables: the
+    rows logged before have none, and a multiclass answer and its shadow score keep theirs."""
+    # Given a log as version 3 left it: a champion row, no probabilities column, version 3 stamped
+    now = utcnow()
+    prediction_log.record([row("old", at=now)])
+    schema = f'"{prediction_log.db_schema}".' if prediction_log.db_schema else ""
+    with prediction_log.engine.begin() as connection:
+        for table in ("predictions", "shadow_scores"):
+            connection.exec_driver_sql(f"ALTER TABLE {schema}{table} DROP COLUMN probabilities")
+        connection.execute(schema_versions.delete())
+        connection.execute(schema_versions.insert().values(version=3, applied_at=utcnow(), description="v3"))
+    prediction_log.close()
+
+    # When the current release opens it and logs a three-class answer, shadowed
+    reopened = PredictionLog(prediction_log.url, db_schema=prediction_log.db_schema)
+    try:
+        three = [0.2, 0.7, 0.1]
+        reopened.record([{**row("new", at=now), "score": 0.7, "decision": None, "probabilities": three}])
+        reopened.record([{**row("new", CHALLENGER, at=now), "decision": None, "probabilities": [0.1, 0.8, 0.1]}])
+        frame = reopened.window(now - timedelta(minutes=1), now + timedelta(seconds=1), roles=(CHAMPION, CHALLENGER))
+        version = reopened.schema_version()
+    finally:
+        reopened.close()
+
+    # Then the old row has no probabilities and the new rows have theirs, in both tables
+    assert version == SCHEMA_VERSION
+    found = dict(zip(zip(frame["request_id"], frame["role"], strict=True), frame["probabilities"], strict=True))
+    assert found == {("old", CHAMPION): None, ("new", CHAMPION): three, ("new", CHALLENGER): [0.1, 0.8, 0.1]}

@@ -27,14 +27,25 @@ class SchemaEvent(BaseModel):
 class Prediction(BaseModel):
     request_id: str = Field(description="The id to send labels for (POST /feedback).")
     record_id: str | None = Field(description="The caller's own id for the record, echoed when sent.")
-    score: float = Field(description="P(positive) for classification; the prediction for regression.")
-    decision: bool | None = Field(description="score >= the model's stored threshold; null for regression.")
+    score: float = Field(
+        description=(
+            "P(positive) for binary classification; the answered class's probability for multiclass; the "
+            "prediction for regression."
+        )
+    )
+    decision: bool | None = Field(
+        description="score >= the model's stored threshold (binary classification); null otherwise."
+    )
     label: ClassLabel | None = Field(
         None,
         description=(
-            'The decision as the contract\'s labels write the class (e.g. "M" for the positive, "B" for the '
-            "negative); only in the answers of a contract that names its labels."
+            'The class answered as the contract\'s labels write it (e.g. "M" for the positive, "B" for the '
+            "negative; multiclass: the most probable class); only in the answers of a contract that names its labels."
         ),
+    )
+    probabilities: dict[str, float] | None = Field(
+        None,
+        description="Multiclass only: each class's probability, keyed by the class as the contract's labels write it.",
     )
     model_version: str
     schema_events: list[SchemaEvent]

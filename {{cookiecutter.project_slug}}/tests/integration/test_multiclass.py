@@ -1,0 +1,180 @@
+"""Three classes written as words, end to end: scikit-learn's wine table (178 rows, 13 numeric
+features, the cultivar as "barolo", "grignolino" or "barbera"; no id, no timestamp) in a CSV.
+
+Train through the registry (the training flow's steps), serve in-process, predict (each answer
+names the most probable class and gives every class's probability), send feedback in words and
+as class indexes, see the answers and labels in the prediction log, get the fresh rows back in
+words for retraining, and score the file in a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_wine
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }}.cli.app import app
+from {{ cookiecutter.package_name }}.core.contract import Contract
+from {{ cookiecutter.package_name }}.core.contract_draft import infer_features
+from {{ cookiecutter.package_name }}.model.bundle import load_bundle
+from {{ cookiecutter.package_name }}.serving.batch_scoring import score_file
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+from {{ cookiecutter.package_name }}.stores import registry
+from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
+from {{ cookiecutter.package_name }}.training import steps
+from tests.support.project import ALL_TIME, train_file
+from tests.support.service import load_service
+
+pytestmark = pytest.mark.slow
+
+TARGET = "cultivar"
+CULTIVARS = ("barolo", "grignolino", "barbera")  # scikit-learn's classes 0, 1 and 2 (59, 71 and 48 rows)
+ANSWERED = 30
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    data: Path
+    table: pd.DataFrame
+    contract: Contract
+    settings: Settings
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """A project folder of its own with a three-class contract and its suite synced, and the
+    wine table as a CSV beside it (feature names without the '/' of 'od280/od315...')."""
+    table: pd.DataFrame = load_wine(as_frame=True).frame
+    table[TARGET] = table.pop("target").map(dict(enumerate(CULTIVARS)))
+    table.columns = [str(c).replace("/", " per ") for c in table.columns]
+    data = tmp_path / "wine.csv"
+    table.to_csv(data, index=False)
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.setenv(f"{ENV_PREFIX}PROJECT_ROOT", str(root))
+    monkeypatch.setenv(f"{ENV_PREFIX}STATE_DIR", str(root / "var"))
+    get_settings.cache_clear()
+    settings = get_settings()
+    contract = Contract(
+        task="multiclass_classification",
+        target=TARGET,
+        labels=CULTIVARS,
+        features=tuple(infer_features(table, exclude=[TARGET])),
+    )
+    settings.contract_file.write_text(contract.to_yaml(), encoding="utf-8")
+    result = CliRunner().invoke(app, ["contract", "sync"])
+    assert result.exit_code == 0, result.output
+    yield Project(root, data, table, contract, settings)
+    get_settings.cache_clear()
+
+
+def records(rows: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
+    return [
+        {str(name): value for name, value in record.items()}
+        for record in rows[contract.feature_names].astype(float).to_dict("records")
+    ]
+
+
+def logged(settings: Settings) -> pd.DataFrame:
+    prediction_log = PredictionLog(settings.prediction_log_url)
+    try:
+        return prediction_log.window(*ALL_TIME).set_index("request_id")
+    finally:
+        prediction_log.close()
+
+
+def test_three_classes_in_words_go_from_training_to_labelled_answers(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Training learns the three cultivars (split at random, stratified) and clears the gate
+    with macro F1 and ONNX parity on every class; the service answers each record with the
+    most probable class in words, its probability as the score and every class's probability;
+    the log keeps them; feedback in words or as indexes joins as indexes, a wrong word is
+    refused naming the classes; fresh rows come back in words; batch scoring writes the class
+    and a column per class's probability, the same as the service's answers."""
+    settings, contract = project.settings, project.contract
+
+    # When it is trained on the file
+    run = train_file(settings, contract, project.data, "three classes")
+    metrics = run.evaluation.metrics
+    print(f"\nholdout metrics: {metrics}\nparity and split: {run.facts}")  # noqa: T201 - figures for review
+
+    # Then the champion cleared the gate on macro F1, split at random, and ONNX matches class by class
+    assert (run.decision.passed, run.decision.alias) == (True, registry.CHAMPION), run.decision.reason
+    assert run.facts["split"] == "random"
+    assert metrics["macro_f1"] > 0.85
+    assert metrics["balanced_accuracy"] > 0.85
+    assert {f"recall.{c}" for c in CULTIVARS} <= set(metrics)
+    assert run.facts["decision_agreement"] == 1.0
+    assert run.facts["max_abs_diff"] <= settings.parity.max_abs_diff
+
+    # When the service answers rows of the table, and feedback comes in words and as indexes
+    module = load_service(monkeypatch, {})
+    sent = project.table.sample(ANSWERED, random_state=5)
+    with TestClient(module.ModelService.to_asgi(), raise_server_exceptions=False) as client:
+        answered = client.post("/predict", json={"records": records(sent, project.contract)})
+        predictions = answered.json()["predictions"]
+        ids = [p["request_id"] for p in predictions]
+        truth = sent[TARGET].tolist()
+        in_words = [{"request_id": i, "label": word} for i, word in zip(ids[:-3], truth[:-3], strict=True)]
+        as_indexes = [
+            {"request_id": i, "label": CULTIVARS.index(word)} for i, word in zip(ids[-3:], truth[-3:], strict=True)
+        ]
+        fed = client.post("/feedback", json={"labels": in_words})
+        indexed = client.post("/feedback", json={"labels": as_indexes})
+        wrong = client.post("/feedback", json={"labels": [{"request_id": ids[0], "label": "merlot"}]})
+        out_of_range = client.post("/feedback", json={"labels": [{"request_id": ids[0], "label": 3}]})
+        schema = client.get("/docs.json").json()
+
+    # Then each answer names the most probable class, scores it, and gives every class's probability
+    assert answered.status_code == 200, answered.text
+    champion = registry.version_by_alias(registry.connect(settings), settings.mlflow.registered_model_name, "champion")
+    assert champion is not None
+    with registry.fetched_bundle(registry.connect(settings), champion) as folder:
+        expected = load_bundle(folder).score_records(records(sent, contract))
+    assert [p["label"] for p in predictions] == [CULTIVARS[i] for i in expected.argmax(axis=1)]
+    np.testing.assert_allclose([p["score"] for p in predictions], expected.max(axis=1), rtol=1e-6)
+    np.testing.assert_allclose([[p["probabilities"][c] for c in CULTIVARS] for p in predictions], expected, rtol=1e-6)
+    assert all(p["decision"] is None for p in predictions)
+    assert np.mean([p["label"] == t for p, t in zip(predictions, truth, strict=True)]) > 0.8
+    assert "probabilities" in schema["components"]["schemas"]["Prediction"]["properties"]
+    # And feedback in words and as indexes is stored; another word, or an index beyond the classes, is refused
+    assert fed.json() == {"accepted": ANSWERED - 3, "unknown": []}
+    assert indexed.json() == {"accepted": 3, "unknown": []}
+    assert wrong.status_code == out_of_range.status_code == 400
+    assert wrong.json()["error"] == '1 label(s) are none of "barolo", "grignolino", "barbera" (or 0 to 2)'
+    # And the log holds every class's probability and the labels as indexes
+    rows = logged(settings).loc[ids]
+    np.testing.assert_allclose(np.array(rows["probabilities"].tolist()), expected, rtol=1e-6)
+    assert rows["decision"].isna().all()
+    assert rows["label"].tolist() == [float(CULTIVARS.index(t)) for t in truth]
+
+    # When the fresh labelled rows for a retraining are read
+    fresh = steps.read_fresh_rows(settings, contract)
+
+    # Then they carry the words again and pass the suite with the file's rows
+    assert fresh is not None
+    assert sorted(fresh.frame[TARGET]) == sorted(truth)
+    combined = steps.add_fresh_rows(
+        steps.load_training_data(settings, contract, project.data), fresh, settings, contract
+    )
+    assert set(combined[TARGET]) == set(CULTIVARS)
+
+    # When the file is scored in a batch
+    result = score_file(settings, contract, project.data, tmp_path / "scores.csv")
+    scored = pd.read_csv(result.output_path)
+
+    # Then each row has the class, its probability and every class's, as the service answers them
+    assert list(scored.columns) == ["row", "score", "label", *(f"probability.{c}" for c in CULTIVARS), "model_version"]
+    first = scored.set_index("row").loc[sent.index]
+    assert first["label"].tolist() == [p["label"] for p in predictions]
+    np.testing.assert_allclose(first["score"], [p["score"] for p in predictions], rtol=1e-6)
