@@ -3,6 +3,8 @@
 In: a prepared frame and the contract. Out: a version in the MLflow registry with its ONNX
 bundle, metrics, manifest and profile, and an alias when it passes the gate. `split` (holdout:
 the newest slice), `fit` (LightGBM, seeded; float32 thresholds), `onnx_export` (export and
-the parity check), `gate` (thresholds and the champion), `steps` (the training flow's steps,
-each runnable without a server; flows/training.py is their table of contents).
+the parity check), `loss_estimator` (regression: the loss model that estimates errors before
+labels, its export and holdout calibration), `gate` (thresholds and the champion), `steps`
+(the training flow's steps, each runnable without a server; flows/training.py is their table
+of contents).
 """
