@@ -208,7 +208,7 @@ def _performance_chart(data: ReportData) -> str:
             svgplot.Series("realized", realized["value"]),
             svgplot.Series("estimated", estimated["value"], estimated["lower"], estimated["upper"]),
         ],
-        thresholds=[(floor.value, "floor")] if floor.value is not None else [],
+        thresholds=[(floor.value, "floor" if floor.higher_is_better else "ceiling")] if floor.value is not None else [],
         baselines=[(floor.baseline, "training")] if floor.baseline is not None else [],
     )
 
