@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,14 @@ from {{ cookiecutter.package_name }}.cli.app import app
 from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.core.contract_draft import infer_features
 from {{ cookiecutter.package_name }}.model.bundle import load_bundle
+from {{ cookiecutter.package_name }}.monitoring import steps as monitoring
+from {{ cookiecutter.package_name }}.monitoring.assessment import Assessment, assess
+from {{ cookiecutter.package_name }}.monitoring.window import load_window, resolve_window
 from {{ cookiecutter.package_name }}.serving.batch_scoring import score_file
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
+from {{ cookiecutter.package_name }}.stores.sql import utcnow
 from {{ cookiecutter.package_name }}.training import steps
 from tests.support.project import ALL_TIME, train_file
 from tests.support.service import load_service
@@ -90,6 +95,16 @@ def logged(settings: Settings) -> pd.DataFrame:
         return prediction_log.window(*ALL_TIME).set_index("request_id")
     finally:
         prediction_log.close()
+
+
+def monitor(settings: Settings, since: datetime) -> Assessment:
+    """The monitoring flow's steps over the answers logged since `since`."""
+    data = load_window(settings, resolve_window(settings, since, utcnow() + timedelta(seconds=1)))
+    model = monitoring.reference_model(settings, data)
+    assessment = assess(settings, model, monitoring.with_labels(settings, model, data))
+    monitoring.store(settings, assessment)
+    monitoring.publish_report(settings, assessment)
+    return assessment
 
 
 def test_three_classes_in_words_go_from_training_to_labelled_answers(
@@ -178,3 +193,26 @@ def test_three_classes_in_words_go_from_training_to_labelled_answers(
     first = scored.set_index("row").loc[sent.index]
     assert first["label"].tolist() == [p["label"] for p in predictions]
     np.testing.assert_allclose(first["score"], [p["score"] for p in predictions], rtol=1e-6)
+
+    # When a day brings only barolo, labelled, and monitoring runs over it
+    since = utcnow()
+    barolo = project.table[project.table[TARGET] == "barolo"]
+    with TestClient(module.ModelService.to_asgi(), raise_server_exceptions=False) as client:
+        day = client.post("/predict", json={"records": records(barolo, contract)}).json()["predictions"]
+        labels = [{"request_id": p["request_id"], "label": "barolo"} for p in day]
+        assert client.post("/feedback", json={"labels": labels}).json()["accepted"] == len(barolo)
+    assessment = monitor(settings, since)
+
+    # Then the mix of answered classes drifted, and realized performance is measured per class
+    assert assessment.drift.prediction is not None
+    mix = assessment.drift.prediction.classes
+    assert mix is not None
+    assert mix.drifted, mix
+    assert assessment.realized is not None
+    # (over the performance period: the earlier labelled answers too)
+    realized = {m.name: m.current for m in assessment.realized.overall}
+    assert assessment.realized.primary_metric == "macro_f1"
+    assert {f"recall.{c}" for c in CULTIVARS} | {"macro_f1", "log_loss", "balanced_accuracy"} <= set(realized)
+    assert realized["recall.barolo"] > 0.8
+    assert 0.5 < realized["macro_f1"] <= 1.0
+    assert assessment.realized.n_labelled == ANSWERED + len(barolo)

@@ -38,9 +38,27 @@ def weighted_rmse(y: np.ndarray, predictions: np.ndarray, weights: np.ndarray) -
     return np.sqrt(np.divide(weights @ squared, totals, out=np.full(len(totals), np.nan), where=totals > 0))  # type: ignore[no-any-return]
 
 
+def weighted_macro_f1(y: np.ndarray, probabilities: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Macro F1 of the most probable class for each row of `weights`, as metrics.py defines
+    it: the mean F1 over the classes a resample holds (F1 0 for such a class never answered)."""
+    codes = np.asarray(y, dtype=int)
+    answered = np.asarray(probabilities).argmax(axis=1)
+    classes = range(np.asarray(probabilities).shape[1])
+    actual = np.stack([weights @ (codes == c) for c in classes], axis=1).astype(float)
+    chosen = np.stack([weights @ (answered == c) for c in classes], axis=1).astype(float)
+    hits = np.stack([weights @ ((codes == c) & (answered == c)) for c in classes], axis=1).astype(float)
+    f1 = np.divide(2 * hits, actual + chosen, out=np.zeros_like(hits), where=actual + chosen > 0)
+    present = actual > 0
+    held = present.sum(axis=1)
+    return np.divide((f1 * present).sum(axis=1), held, out=np.full(len(held), np.nan), where=held > 0)  # type: ignore[no-any-return]
+
+
 def weighted_metric(task: str, y: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The task's primary metric (metrics.PRIMARY) for each resample's row counts."""
     if task == "binary_classification":
         return weighted_average_precision(y, scores, weights)
+    if task == "multiclass_classification":
+        return weighted_macro_f1(y, scores, weights)
     return weighted_rmse(y, scores, weights)
 
 

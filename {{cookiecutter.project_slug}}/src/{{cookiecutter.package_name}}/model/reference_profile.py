@@ -150,10 +150,15 @@ def class_profile(probabilities: np.ndarray, contract: Contract) -> dict[str, An
     """Multiclass: the classes (as the contract writes them), how often each was answered,
     and each class's probability distribution, for prediction drift on the class mix and
     per class."""
-    answered = np.bincount(probabilities.argmax(axis=1), minlength=contract.n_classes).tolist()
+    codes = probabilities.argmax(axis=1)
+    answered = np.bincount(codes, minlength=contract.n_classes).tolist()
+    names = np.asarray([str(label) for label in contract.class_labels], dtype=object)
     return {
         "labels": list(contract.class_labels),
         "answered": answered,
+        # The answered classes as a categorical profile: drift of the class mix is tested as a
+        # categorical feature's is (chi-squared, Jensen-Shannon), with the same settings.
+        "mix": categorical_profile(pd.Series(names[codes], dtype=object), boolean=False, normalize=False),
         "probabilities": [numeric_profile(probabilities[:, i]) for i in range(contract.n_classes)],
     }
 
@@ -317,12 +322,19 @@ class Reference:
     """A profile compiled into arrays once, so that scoring many windows repeats no parsing."""
 
     features: Mapping[str, FeatureReference]
-    score: NumericReference | None
+    score: NumericReference | None  # multiclass: the answered class's probability
     column_kinds: Mapping[str, str]
     optional_columns: frozenset[str]
     task: str
     threshold: float | None
     profile: Mapping[str, Any] = field(repr=False)
+    classes: CategoricalReference | None = None  # multiclass: the mix of answered classes
+
+    @property
+    def class_labels(self) -> tuple[Any, ...]:
+        """Multiclass: the classes as the contract writes them, in the model's order."""
+        found = self.profile.get("classes") or {}
+        return tuple(found.get("labels") or ())
 
 
 def _numeric_reference(name: str, spec: Mapping[str, Any]) -> NumericReference:
@@ -373,4 +385,7 @@ def compile_profile(profile: Mapping[str, Any]) -> Reference:
         task=str(raw["task"]),
         threshold=raw.get("threshold"),
         profile=raw,
+        classes=_categorical_reference("answered class", raw["classes"]["mix"])
+        if (raw.get("classes") or {}).get("mix")
+        else None,
     )

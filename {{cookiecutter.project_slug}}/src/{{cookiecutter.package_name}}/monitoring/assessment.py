@@ -35,7 +35,7 @@ from .schema_drift import SchemaEvent, schema_diff
 if TYPE_CHECKING:
     from ..settings import Settings
 from .monitored_model import MonitoredModel
-from .window import Window, WindowData, edge_event_counts, received_features, refused_records
+from .window import Window, WindowData, answered_classes, edge_event_counts, received_features, refused_records
 
 # --- the window ----------------------------------------------------------------------------------
 
@@ -113,7 +113,10 @@ def assess(
     unknown = {key.split(":", 1)[1]: count for key, count in edge.items() if key.startswith("unknown_field:")}
     frame = received_features(served) if len(served) else _empty_like(reference)
     scores = mine["score"].to_numpy(dtype=float) if reference.score is not None else None
-    drift = score_window(reference, frame, scores=scores, unknown_fields=unknown, settings=settings.drift)
+    answered = answered_classes(mine, reference.class_labels) if len(mine) else []
+    drift = score_window(
+        reference, frame, scores=scores, unknown_fields=unknown, settings=settings.drift, answered=answered
+    )
     records = refused_records(data.refused)
     refused_events = (
         schema_diff(reference, records, None, settings.drift.rename_max_distance).events if len(records) else ()

@@ -204,9 +204,23 @@ def _not_scored(reference: NumericReference | CategoricalReference, status: Stat
     )
 
 
-def prediction_drift(reference: Reference, scores: np.ndarray, settings: DriftSettings) -> PredictionDrift | None:
+def _class_mix(reference: Reference, answered: Sequence[str] | None, settings: DriftSettings) -> FeatureDrift | None:
+    """Multiclass: the mix of answered classes against the holdout's, as a categorical
+    feature is tested (its own hypothesis, no correction)."""
+    if reference.classes is None or answered is None:
+        return None
+    if not len(answered):
+        return _not_scored(reference.classes, "no_data")
+    measured = measure_categorical(reference.classes, pd.Series(list(answered), dtype=object), settings)
+    return _verdict(measured, measured.p_value, measured.null_p_value, settings)
+
+
+def prediction_drift(
+    reference: Reference, scores: np.ndarray, settings: DriftSettings, answered: Sequence[str] | None = None
+) -> PredictionDrift | None:
     """The score distribution against the reference's, tested on its own (one hypothesis,
-    no correction), and the change in the share of rows at or above the decision threshold."""
+    no correction); the change in the share of rows at or above the decision threshold
+    (binary); and the mix of answered classes, `answered` (multiclass)."""
     if reference.score is None:
         return None
     scores = np.asarray(scores, dtype=float)
@@ -218,7 +232,7 @@ def prediction_drift(reference: Reference, scores: np.ndarray, settings: DriftSe
     )
     flag_reference = reference.profile.get("performance", {}).get("flag_rate")
     if reference.threshold is None or flag_reference is None or not len(scores):
-        return PredictionDrift(judged)
+        return PredictionDrift(judged, classes=_class_mix(reference, answered, settings))
     flagged = int(np.count_nonzero(scores >= reference.threshold))
     n_reference = reference.score.n
     return PredictionDrift(
@@ -239,12 +253,14 @@ def score_window(
     unknown_fields: Mapping[str, int] | Iterable[str] | None = None,
     ignore_columns: Iterable[str] = (),
     settings: DriftSettings | None = None,
+    answered: Sequence[str] | None = None,
 ) -> DriftReport:
     """Score a window of live data against the reference profile.
 
     `frame` holds the window's rows (any columns: extra, missing, renamed and
     retyped ones become schema events); `scores` the model's scores on the same
-    rows, for prediction drift; `unknown_fields` the request fields the service
+    rows, for prediction drift (and `answered`, a multiclass model's answered classes as
+    text, for drift of the class mix); `unknown_fields` the request fields the service
     received but does not know (names, or names with counts); `ignore_columns`
     the window's bookkeeping columns (score, model version, request id...) that
     are not data and must not be reported as added columns. Compile the profile
@@ -272,7 +288,7 @@ def score_window(
         rows=len(frame),
         features=tuple(judged.get(name) or absent[name] for name in reference.features),
         schema=diff.events,
-        prediction=prediction_drift(reference, np.asarray(scores, dtype=float), settings)
+        prediction=prediction_drift(reference, np.asarray(scores, dtype=float), settings, answered)
         if scores is not None
         else None,
         settings=settings,

@@ -100,15 +100,17 @@ class PredictionDrift:
     flag_rate_reference: float = float("nan")
     flag_rate_current: float = float("nan")
     flag_rate_p_value: float = float("nan")
+    classes: FeatureDrift | None = None  # multiclass: the mix of answered classes
 
     @property
     def drifted(self) -> bool:
-        return self.scores.drifted
+        return self.scores.drifted or (self.classes is not None and self.classes.drifted)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "drifted": self.drifted,
             "scores": self.scores.to_dict(),
+            "classes": self.classes.to_dict() if self.classes is not None else None,
             **_json(
                 {
                     "flag_rate_reference": self.flag_rate_reference,

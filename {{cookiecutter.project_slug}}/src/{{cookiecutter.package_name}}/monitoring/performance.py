@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from ..core.histogram import category_labels
-from ..core.metrics import evaluate, primary_metric
+from ..core.metrics import class_metric_name, evaluate, primary_metric
 from ..errors import DataError
 from ..model.calibration import calibrate, draw_rates
 from ..model.reference_profile import Reference
@@ -43,6 +43,7 @@ REPORTED = {
         "positive_rate",
         "flag_rate",
     ),
+    "multiclass_classification": ("macro_f1", "balanced_accuracy", "accuracy", "log_loss"),
     "regression": ("rmse", "mae", "r2"),
 }
 ESTIMATED = ("average_precision", "precision", "recall", "f1", "roc_auc", "positive_rate")
@@ -130,7 +131,8 @@ class PerformanceReport:
 
 
 def _labels(labels: np.ndarray | Sequence[Any] | pd.Series, task: str) -> np.ndarray:
-    """Labels as floats, NaN where a row has none yet; a classifier's must be 0 or 1."""
+    """Labels as floats, NaN where a row has none yet; a binary classifier's must be 0 or 1
+    (a multiclass one's are class indexes, checked where they are stored)."""
     values = pd.to_numeric(pd.Series(labels), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     if task == "binary_classification":
         odd = values[~np.isnan(values) & (values != 0) & (values != 1)]
@@ -139,15 +141,32 @@ def _labels(labels: np.ndarray | Sequence[Any] | pd.Series, task: str) -> np.nda
     return values
 
 
-def _compare(task: str, metrics: Mapping[str, float], baseline: Mapping[str, Any]) -> tuple[MetricComparison, ...]:
+def reported(task: str, classes: Sequence[Any] = ()) -> tuple[str, ...]:
+    """The metrics monitoring reports for a task: for multiclass also each class's recall and
+    precision, so that a class the model stops recognising shows by name."""
+    per_class = tuple(class_metric_name(m, label) for label in classes for m in ("recall", "precision"))
+    return REPORTED[task] + per_class
+
+
+def _compare(
+    task: str, metrics: Mapping[str, float], baseline: Mapping[str, Any], classes: Sequence[Any] = ()
+) -> tuple[MetricComparison, ...]:
     return tuple(
         MetricComparison(
             name,
             float(metrics.get(name, float("nan"))),
             float(baseline[name]) if baseline.get(name) is not None else float("nan"),
         )
-        for name in REPORTED[task]
+        for name in reported(task, classes)
     )
+
+
+def labelled_mask(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Rows with a label and a finite score (multiclass: every class's probability finite)."""
+    finite = np.isfinite(scores)
+    rows: np.ndarray = finite.all(axis=1) if finite.ndim == 2 else finite
+    mask: np.ndarray = np.isfinite(labels) & rows
+    return mask
 
 
 def _raw(profile: Mapping[str, Any] | Reference) -> Mapping[str, Any]:
@@ -171,8 +190,9 @@ def realized_performance(
     if len(score_array) != len(label_array) or (frame is not None and len(frame) != len(score_array)):
         rows = len(frame) if frame is not None else len(score_array)
         raise DataError(f"{len(score_array)} scores, {len(label_array)} labels and {rows} rows do not line up")
-    labelled = np.isfinite(label_array) & np.isfinite(score_array)
-    overall = evaluate(task, label_array[labelled], score_array[labelled], threshold)
+    classes = tuple((profile.get("classes") or {}).get("labels") or ())
+    labelled = labelled_mask(label_array, score_array)
+    overall = evaluate(task, label_array[labelled], score_array[labelled], threshold, classes)
     segments: list[SegmentPerformance] = []
     for segment in profile.get("segments", []):
         if frame is None or segment not in frame.columns:
@@ -182,13 +202,10 @@ def realized_performance(
         baselines = profile.get("segment_performance", {}).get(segment, {})
         for level in sorted({str(v) for v in names[labelled] if v is not None}):
             rows = labelled & (names == level)
-            found = evaluate(task, label_array[rows], score_array[rows], threshold)
+            found = evaluate(task, label_array[rows], score_array[rows], threshold, classes)
             n = int(rows.sum())
-            segments.append(
-                SegmentPerformance(
-                    segment, level, n, n >= settings.min_labelled_rows, _compare(task, found, baselines.get(level, {}))
-                )
-            )
+            compared = _compare(task, found, baselines.get(level, {}))
+            segments.append(SegmentPerformance(segment, level, n, n >= settings.min_labelled_rows, compared))
     n_labelled = int(labelled.sum())
     return PerformanceReport(
         task=task,
@@ -196,7 +213,7 @@ def realized_performance(
         threshold=threshold,
         n_labelled=n_labelled,
         reliable=n_labelled >= settings.min_labelled_rows,
-        overall=_compare(task, overall, profile.get("performance", {})),
+        overall=_compare(task, overall, profile.get("performance", {}), classes),
         segments=tuple(segments),
     )
 

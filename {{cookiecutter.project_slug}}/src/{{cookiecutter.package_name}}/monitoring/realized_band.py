@@ -61,7 +61,8 @@ def realized_bands(
     """Bands for the whole period and for each segment level with at least `min_rows`
     labelled rows (the ones realized performance calls reliable)."""
     task = str(profile["task"])
-    keep = np.isfinite(labels) & np.isfinite(scores)
+    finite = np.isfinite(scores)
+    keep = np.isfinite(labels) & (finite.all(axis=1) if finite.ndim == 2 else finite)
     bands = {OVERALL: bootstrap_band(task, labels[keep], scores[keep], coverage, seed)}
     for segment in profile.get("segments", []):
         if segment not in frame.columns:

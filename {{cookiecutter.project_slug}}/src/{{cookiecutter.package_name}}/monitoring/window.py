@@ -7,7 +7,7 @@ it). `load_window` returns the answers, refused requests and labels in it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -141,7 +141,7 @@ def labelled_rows(settings: Settings, model_name: str, version: str, start: date
     """The version's labelled answers logged in [start, end): only those rows travel, so a
     long performance period costs what its labels cost, not what its traffic costs."""
     statement = (
-        sa.select(predictions.c.features, predictions.c.score, labels.c.label)
+        sa.select(predictions.c.features, predictions.c.score, predictions.c.probabilities, labels.c.label)
         .select_from(predictions.join(labels, predictions.c.request_id == labels.c.request_id))
         .where(
             predictions.c.occurred_at >= start,
@@ -160,11 +160,29 @@ def labelled_rows(settings: Settings, model_name: str, version: str, start: date
         prediction_log.close()
     return Labelled(
         features=pd.DataFrame.from_records([dict(row.features) for row in rows], index=range(len(rows))),
-        scores=np.array([row.score for row in rows], dtype=float),
+        scores=_scores(rows),
         labels=np.array([row.label for row in rows], dtype=float),
         start=start,
         end=end,
     )
+
+
+def _scores(rows: Sequence[Any]) -> np.ndarray:
+    """The rows' scores: a multiclass model's every class's probability (rows x classes), where
+    each row kept them, else the one score per row."""
+    if rows and all(row.probabilities is not None for row in rows):
+        return np.array([row.probabilities for row in rows], dtype=float)
+    return np.array([row.score for row in rows], dtype=float)
+
+
+def answered_classes(served: pd.DataFrame, labels: Sequence[Any]) -> list[str] | None:
+    """A multiclass model's answered (most probable) class per row, as text; None when the
+    model has no classes (`labels` empty) or a row kept no probabilities."""
+    found = served.get("probabilities", pd.Series(dtype=object))
+    if not labels or found.isna().any():
+        return None
+    names = [str(label) for label in labels]
+    return [names[int(np.argmax(row))] for row in found]
 
 
 def received_features(served: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from {{ cookiecutter.package_name }}.core.bootstrap import weighted_macro_f1
 from {{ cookiecutter.package_name }}.core.metrics import (
     best_f1_threshold,
     classification_metrics,
@@ -92,3 +93,24 @@ def test_multiclass_metrics_on_a_known_case() -> None:
 
 def classification_metrics_of(y: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     return evaluate("multiclass_classification", y, probabilities, None, ["a", "b 2", "c/d"])
+
+
+def test_bootstrap_macro_f1_is_the_metric_on_each_resample() -> None:
+    """The bootstrap's weighted macro F1 equals the metric on the rows each resample repeats."""
+    # Given 300 rows of four classes (one never answered) and three resamples as row counts
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 4, 300)
+    probabilities = rng.dirichlet([1.0, 1.0, 1.0, 0.01], 300)
+    counts = rng.integers(0, 3, (3, 300))
+
+    # When measured by the bootstrap and on the repeated rows
+    found = weighted_macro_f1(y, probabilities, counts)
+    expected = [
+        evaluate("multiclass_classification", np.repeat(y, c), np.repeat(probabilities, c, axis=0), None, "abcd")[
+            "macro_f1"
+        ]
+        for c in counts
+    ]
+
+    # Then they agree
+    np.testing.assert_allclose(found, expected, rtol=1e-12)
