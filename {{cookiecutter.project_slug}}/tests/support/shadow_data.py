@@ -1,7 +1,8 @@
 """Synthetic shadow traffic with a known truth: how good each model is, overall and per segment.
 
 Scores are a logistic function of the label plus Gaussian noise: the more noise,
-the worse a model ranks. `paired_frame` is what `shadow_evaluation.pair_requests`
+the worse a model ranks (`multiclass_paired_frame`: a softmax of noisy logits, three
+classes). `paired_frame` is what `shadow_steps.pair_requests`
 returns; `log_rows` writes the same requests into a prediction log, as the
 service would (champion and challenger rows, then labels).
 """
@@ -61,6 +62,62 @@ def paired_frame(
             "challenger_decision": pd.array(challenger >= 0.5, dtype="boolean"),
             "champion_latency_ms": rng.gamma(2.0, 0.5, n),
             "challenger_latency_ms": rng.gamma(2.0, 0.7, n),
+            "channel": channel,
+            "card_type": card_type,
+        }
+    )
+
+
+CLASSES = ("barolo", "grignolino", "barbera")
+CLASS_MIX = (0.4, 0.35, 0.25)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=float)
+
+
+def multiclass_paired_frame(
+    n: int = 3000,
+    *,
+    seed: int = 0,
+    mix: tuple[float, ...] = CLASS_MIX,
+    champion_noise: float = 1.5,
+    challenger_noise: float = 1.5,
+    challenger_signal_on: Mapping[tuple[str, str], float] | None = None,
+    labelled_share: float = 1.0,
+) -> pd.DataFrame:
+    """`paired_frame` for a model of `len(mix)` classes: each model's logits are 2 for the
+    true class plus Gaussian noise, its probabilities their softmax (the more noise, the more
+    often the most probable class is wrong); the score is the most probable class's
+    probability, the decision missing, the label the class's index, as the log keeps them.
+    `challenger_signal_on={("card_type", "prepaid"): 0.0}` takes the challenger's signal away
+    on one segment: it answers at random there."""
+    rng = np.random.default_rng(seed)
+    k = len(mix)
+    label = rng.choice(k, size=n, p=list(mix))
+    channel = rng.choice([c for c, _ in CHANNELS], size=n, p=[p for _, p in CHANNELS])
+    card_type = rng.choice([c for c, _ in CARD_TYPES], size=n, p=[p for _, p in CARD_TYPES])
+    strength = np.ones(n)
+    for (column, value), kept in (challenger_signal_on or {}).items():
+        strength[(channel if column == "channel" else card_type) == value] = kept
+    truth = np.eye(k)[label]
+    champion = _softmax(2.0 * truth + rng.normal(0.0, champion_noise, (n, k)))
+    challenger = _softmax(2.0 * truth * strength[:, None] + rng.normal(0.0, challenger_noise, (n, k)))
+    labelled = rng.random(n) < labelled_share
+    return pd.DataFrame(
+        {
+            "request_id": [f"req-{seed}-{i:06d}" for i in range(n)],
+            "logged_at": pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(n), unit="s"),
+            "label": np.where(labelled, label.astype(float), np.nan),
+            "champion_score": champion.max(axis=1),
+            "challenger_score": challenger.max(axis=1),
+            "champion_decision": pd.array([None] * n, dtype="boolean"),
+            "challenger_decision": pd.array([None] * n, dtype="boolean"),
+            "champion_latency_ms": rng.gamma(2.0, 0.5, n),
+            "challenger_latency_ms": rng.gamma(2.0, 0.7, n),
+            "champion_probabilities": champion.tolist(),
+            "challenger_probabilities": challenger.tolist(),
             "channel": channel,
             "card_type": card_type,
         }

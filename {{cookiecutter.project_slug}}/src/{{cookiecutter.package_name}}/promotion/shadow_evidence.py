@@ -21,19 +21,24 @@ REJECT: Final = "reject"
 
 KEEP_WAITING: Final = "keep waiting"
 
+# Multiclass: labelled requests must hold at least this many classes with `min_positives`
+# requests each (`min_segment_positives` in a segment): macro F1 averages the F1 of the
+# classes present, so on one class it would judge that class's F1 alone.
+MIN_CLASSES: Final = 2
+
 
 @dataclass(frozen=True)
 class Rules:
     """The decision rules; `ShadowEvaluationSettings` documents each default."""
 
     min_samples: int = 1000
-    min_positives: int = 30
+    min_positives: int = 30  # multiclass: labelled requests a class needs to count towards `MIN_CLASSES`
     confidence: float = 0.95
     bootstrap_resamples: int = 1000
     seed: int = 42
     min_improvement: float = 0.0
     min_segment_samples: int = 300
-    min_segment_positives: int = 10
+    min_segment_positives: int = 10  # multiclass: as min_positives, within a segment
     segment_tolerance: float = 0.05
 
     @classmethod
@@ -64,9 +69,10 @@ class SegmentResult:
     value: str
     n: int
     positives: int | None
-    judged: bool  # enough labelled requests (and positives) to count
+    judged: bool  # enough labelled requests (and positives, or classes) to count
     worse: bool  # judged, and the challenger is worse beyond the tolerance
     comparison: MetricComparison | None
+    classes: dict[str, int] | None = None  # multiclass: labelled requests per class
 
 
 @dataclass(frozen=True)
@@ -81,8 +87,11 @@ class Agreement:
     """How alike the two models answer, on every request both scored (labelled or not)."""
 
     n: int
-    decision_agreement: float | None  # share of identical yes/no decisions (classification)
-    score_correlation: float | None  # Pearson, on the raw scores
+    # Share of requests both answered alike: the same yes/no decision (binary), the same
+    # class (multiclass); None for regression.
+    decision_agreement: float | None
+    # Pearson, on the raw scores (multiclass: on every class's probability of every request)
+    score_correlation: float | None
     champion_latency: Latency | None
     challenger_latency: Latency | None
 
@@ -108,6 +117,7 @@ class ShadowEvidence:
     decision: Decision
     reasons: list[str]
     rules: dict[str, Any] = field(default_factory=dict)
+    classes: dict[str, int] | None = None  # multiclass: labelled requests per class, in the model's order
 
     @property
     def reason(self) -> str:

@@ -11,6 +11,13 @@ much the *difference* varies, which is far less than each metric on its own.
 Each resample is a row of multinomial weights, and the weighted metric is
 computed for a block of resamples at once (one sort, then cumulative sums), so
 a thousand resamples of tens of thousands of rows take well under a second.
+
+A multiclass model is compared on its probability matrices (requests x classes, the
+`<role>_probabilities` columns of the paired table): macro F1 of the most probable class,
+with the same paired bootstrap. Instead of enough positives it needs enough classes: at
+least `MIN_CLASSES` classes with `min_positives` labelled requests each (per segment,
+`min_segment_positives`). Its agreement is the share of requests both answer with the same
+class, and the correlation is over every class's probability.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from ..core.bootstrap import BLOCK_CELLS, resample_counts, weighted_metric
 from ..core.metrics import primary_metric
 from .shadow_evidence import (
     KEEP_WAITING,
+    MIN_CLASSES,
     PROMOTE,
     REJECT,
     Agreement,
@@ -38,6 +46,31 @@ from .shadow_evidence import (
 )
 
 MISSING = "(missing)"
+BINARY, MULTICLASS = "binary_classification", "multiclass_classification"
+
+
+def role_scores(task: str, paired: pd.DataFrame, role: str) -> np.ndarray:
+    """One model's scores on these rows (`role`: "champion" or "challenger"): a multiclass
+    model's probability matrix (rows x classes) from its `<role>_probabilities` lists, else
+    its `<role>_score` column."""
+    if task != MULTICLASS:
+        return paired[f"{role}_score"].to_numpy(dtype=float)
+    if not len(paired):
+        return np.zeros((0, 0))
+    return np.array(paired[f"{role}_probabilities"].tolist(), dtype=float)
+
+
+def class_counts(task: str, y: np.ndarray, classes: Sequence[str]) -> dict[str, int] | None:
+    """Multiclass: labelled requests per class (`y` holds class indexes); None otherwise."""
+    if task != MULTICLASS:
+        return None
+    codes = np.asarray(y, dtype=float)
+    return {name: int((codes == i).sum()) for i, name in enumerate(classes)}
+
+
+def counted_classes(classes: dict[str, int] | None, min_count: int) -> int:
+    """How many classes have at least `min_count` labelled requests."""
+    return sum(count >= min_count for count in (classes or {}).values())
 
 
 # --- weighted metrics over blocks of resamples ---------------------------------------------------
@@ -60,7 +93,7 @@ def compare(
     champion = np.asarray(champion, dtype=float)
     challenger = np.asarray(challenger, dtype=float)
     n = len(y)
-    positives = int((y > 0.5).sum()) if task == "binary_classification" else None
+    positives = int((y > 0.5).sum()) if task == BINARY else None
     ones = np.ones((1, n), dtype=np.int32)
     champion_value = float(weighted_metric(task, y, champion, ones)[0]) if n else float("nan")
     challenger_value = float(weighted_metric(task, y, challenger, ones)[0]) if n else float("nan")
@@ -117,34 +150,51 @@ def _latency(values: pd.Series) -> Latency | None:
     )
 
 
-def agreement(paired: pd.DataFrame) -> Agreement:
-    """Decision agreement, score correlation and latency over every paired request."""
-    n = len(paired)
+def _same_answers(paired: pd.DataFrame, task: str) -> float | None:
+    """The share of requests answered alike: the same class (multiclass), the same yes/no."""
+    if task == MULTICLASS:
+        if not len(paired):
+            return None
+        old, new = role_scores(task, paired, "champion"), role_scores(task, paired, "challenger")
+        return float((old.argmax(axis=1) == new.argmax(axis=1)).mean())
     decisions = paired[["champion_decision", "challenger_decision"]].dropna()
-    decision_agreement = (
-        float((decisions["champion_decision"].astype(bool) == decisions["challenger_decision"].astype(bool)).mean())
-        if len(decisions)
-        else None
-    )
-    correlation = None
-    if n >= 2:
-        old = paired["champion_score"].to_numpy(dtype=float)
-        new = paired["challenger_score"].to_numpy(dtype=float)
-        if old.std() > 0 and new.std() > 0:
-            correlation = float(np.corrcoef(old, new)[0, 1])
+    if not len(decisions):
+        return None
+    return float((decisions["champion_decision"].astype(bool) == decisions["challenger_decision"].astype(bool)).mean())
+
+
+def _correlation(paired: pd.DataFrame, task: str) -> float | None:
+    """Pearson's between the two models' scores (multiclass: over every class's probability)."""
+    if len(paired) < 2:
+        return None
+    old = role_scores(task, paired, "champion").ravel()
+    new = role_scores(task, paired, "challenger").ravel()
+    if len(old) != len(new) or not (old.std() > 0 and new.std() > 0):
+        return None
+    return float(np.corrcoef(old, new)[0, 1])
+
+
+def agreement(paired: pd.DataFrame, task: str = BINARY) -> Agreement:
+    """Answer agreement, score correlation and latency over every paired request."""
     return Agreement(
-        n=n,
-        decision_agreement=decision_agreement,
-        score_correlation=correlation,
+        n=len(paired),
+        decision_agreement=_same_answers(paired, task),
+        score_correlation=_correlation(paired, task),
         champion_latency=_latency(paired["champion_latency_ms"]),
         challenger_latency=_latency(paired["challenger_latency_ms"]),
     )
 
 
-def _enough(task: str, n: int, positives: int | None, min_samples: int, min_positives: int) -> bool:
+def _enough(
+    task: str, n: int, positives: int | None, classes: dict[str, int] | None, min_samples: int, min_positives: int
+) -> bool:
     if n < min_samples:
         return False
-    return task != "binary_classification" or (positives or 0) >= min_positives
+    if task == BINARY:
+        return (positives or 0) >= min_positives
+    if task == MULTICLASS:
+        return counted_classes(classes, min_positives) >= MIN_CLASSES
+    return True
 
 
 def is_worse(comparison: MetricComparison, tolerance: float) -> bool:
@@ -154,33 +204,67 @@ def is_worse(comparison: MetricComparison, tolerance: float) -> bool:
     return -comparison.improvement > tolerance * abs(comparison.champion)
 
 
-def segment_results(task: str, labelled: pd.DataFrame, segments: Sequence[str], rules: Rules) -> list[SegmentResult]:
+def _segment(
+    task: str, rows: pd.DataFrame, column: str, value: str, rules: Rules, classes: Sequence[str]
+) -> SegmentResult:
+    y = rows["label"].to_numpy(dtype=float)
+    positives = int((y > 0.5).sum()) if task == BINARY else None
+    counts = class_counts(task, y, classes)
+    judged = _enough(task, len(rows), positives, counts, rules.min_segment_samples, rules.min_segment_positives)
+    found = None
+    if judged:
+        found = compare(
+            task,
+            y,
+            role_scores(task, rows, "champion"),
+            role_scores(task, rows, "challenger"),
+            resamples=rules.bootstrap_resamples,
+            confidence=rules.confidence,
+            seed=rules.seed,
+        )
+    worse = found is not None and is_worse(found, rules.segment_tolerance)
+    return SegmentResult(column, value, len(rows), positives, judged, worse, found, counts)
+
+
+def segment_results(
+    task: str, labelled: pd.DataFrame, segments: Sequence[str], rules: Rules, classes: Sequence[str] = ()
+) -> list[SegmentResult]:
     """The comparison for each value of each segment column; only segments with enough labelled
-    requests are judged (and may block a promotion)."""
+    requests are judged (and may block a promotion). `classes` names a multiclass model's
+    classes, in its order."""
     results: list[SegmentResult] = []
     for column in segments:
         if column not in labelled.columns:
             continue
         values = labelled[column].astype(object).where(labelled[column].notna(), MISSING).astype(str)
-        for value in sorted(values.unique()):
-            rows = labelled[(values == value).to_numpy()]
-            y = rows["label"].to_numpy(dtype=float)
-            positives = int((y > 0.5).sum()) if task == "binary_classification" else None
-            judged = _enough(task, len(rows), positives, rules.min_segment_samples, rules.min_segment_positives)
-            found = None
-            if judged:
-                found = compare(
-                    task,
-                    y,
-                    rows["champion_score"].to_numpy(dtype=float),
-                    rows["challenger_score"].to_numpy(dtype=float),
-                    resamples=rules.bootstrap_resamples,
-                    confidence=rules.confidence,
-                    seed=rules.seed,
-                )
-            worse = found is not None and is_worse(found, rules.segment_tolerance)
-            results.append(SegmentResult(column, value, len(rows), positives, judged, worse, found))
+        results.extend(
+            _segment(task, labelled[(values == value).to_numpy()], column, value, rules, classes)
+            for value in sorted(values.unique())
+        )
     return results
+
+
+def _waiting(
+    task: str,
+    labelled: int,
+    positives: int | None,
+    classes: dict[str, int] | None,
+    overall: MetricComparison | None,
+    rules: Rules,
+) -> list[str]:
+    """Why there is too little to decide on yet (nothing when there is enough)."""
+    waiting = []
+    if labelled < rules.min_samples:
+        waiting.append(f"{labelled} labelled requests scored by both models, {rules.min_samples} needed")
+    if task == BINARY and (positives or 0) < rules.min_positives:
+        waiting.append(f"{positives or 0} positives among them, {rules.min_positives} needed")
+    if task == MULTICLASS and (counted := counted_classes(classes, rules.min_positives)) < MIN_CLASSES:
+        waiting.append(
+            f"{counted} classes with {rules.min_positives} labelled requests or more among them, {MIN_CLASSES} needed"
+        )
+    if overall is None or not math.isfinite(overall.improvement):
+        waiting.append("the primary metric is undefined on these labels (a single class?)")
+    return waiting
 
 
 def decide(
@@ -190,16 +274,12 @@ def decide(
     overall: MetricComparison | None,
     segments: Sequence[SegmentResult],
     rules: Rules,
+    classes: dict[str, int] | None = None,
 ) -> tuple[Decision, list[str]]:
-    """Keep waiting below the minimum sample; then promote only when the challenger is better
-    with confidence and no judged segment is worse beyond the tolerance; else reject."""
-    waiting = []
-    if labelled < rules.min_samples:
-        waiting.append(f"{labelled} labelled requests scored by both models, {rules.min_samples} needed")
-    if task == "binary_classification" and (positives or 0) < rules.min_positives:
-        waiting.append(f"{positives or 0} positives among them, {rules.min_positives} needed")
-    if overall is None or not math.isfinite(overall.improvement):
-        waiting.append("the primary metric is undefined on these labels (a single class?)")
+    """Keep waiting below the minimum sample (and positives, or classes); then promote only
+    when the challenger is better with confidence and no judged segment is worse beyond the
+    tolerance; else reject."""
+    waiting = _waiting(task, labelled, positives, classes, overall, rules)
     if waiting:
         return KEEP_WAITING, waiting
     assert overall is not None
@@ -239,25 +319,29 @@ def evaluate_pairs(
     challenger_version: str,
     window: tuple[str, str],
     evaluated_at: str,
+    class_labels: Sequence[object] = (),
 ) -> ShadowEvidence:
-    """The whole evaluation of a paired table (`shadow_evaluation.pair_requests`): agreement on
-    every request, metrics and segments on the labelled ones, then the decision."""
+    """The whole evaluation of a paired table (`shadow_steps.pair_requests`): agreement on
+    every request, metrics and segments on the labelled ones, then the decision.
+    `class_labels` names a multiclass model's classes in its order (default: their indexes)."""
     labelled = paired[paired["label"].notna()]
     y = labelled["label"].to_numpy(dtype=float)
-    positives = int((y > 0.5).sum()) if task == "binary_classification" else None
+    positives = int((y > 0.5).sum()) if task == BINARY else None
+    names = _class_names(task, labelled, class_labels)
+    classes = class_counts(task, y, names)
     overall = None
     if len(labelled):
         overall = compare(
             task,
             y,
-            labelled["champion_score"].to_numpy(dtype=float),
-            labelled["challenger_score"].to_numpy(dtype=float),
+            role_scores(task, labelled, "champion"),
+            role_scores(task, labelled, "challenger"),
             resamples=rules.bootstrap_resamples,
             confidence=rules.confidence,
             seed=rules.seed,
         )
-    by_segment = segment_results(task, labelled, segments, rules)
-    decision, reasons = decide(task, len(labelled), positives, overall, by_segment, rules)
+    by_segment = segment_results(task, labelled, segments, rules, names)
+    decision, reasons = decide(task, len(labelled), positives, overall, by_segment, rules, classes)
     return ShadowEvidence(
         model_name=model_name,
         champion_version=champion_version,
@@ -271,8 +355,17 @@ def evaluate_pairs(
         positives=positives,
         overall=overall,
         segments=by_segment,
-        agreement=agreement(paired),
+        agreement=agreement(paired, task),
         decision=decision,
         reasons=reasons,
         rules=asdict(rules),
+        classes=classes,
     )
+
+
+def _class_names(task: str, labelled: pd.DataFrame, class_labels: Sequence[object]) -> list[str]:
+    if task != MULTICLASS:
+        return []
+    if class_labels:
+        return [str(label) for label in class_labels]
+    return [str(i) for i in range(role_scores(task, labelled, "champion").shape[1])]

@@ -1,8 +1,8 @@
 """Shadow evaluation's steps: read the paired requests, evaluate, record, act.
 
 flows/shadow.py runs them in order as Prefect tasks; each also runs on its own.
-The statistics and the decision rules are in `challenger_evaluation.py`; the
-alias moves and their guard rails in `promotion.py`.
+The statistics and the decision rules are in `shadow_statistics.py`; the
+alias moves and their guard rails in `aliases.py`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..stores.registry import CHALLENGER, CHAMPION
 from ..stores.registry import aliases as aliases  # noqa: PLC0414 - re-exported for the flow
 from ..stores.registry import connect as connect  # noqa: PLC0414 - re-exported for the flow
 from . import aliases as promotion
-from .shadow_evidence import PROMOTE, REJECT, Latency, MetricComparison, Rules, ShadowEvidence
+from .shadow_evidence import PROMOTE, REJECT, Latency, MetricComparison, Rules, SegmentResult, ShadowEvidence
 from .shadow_statistics import evaluate_pairs
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ PAIRED_COLUMNS = [
     "challenger_decision",
     "champion_latency_ms",
     "challenger_latency_ms",
+    "champion_probabilities",  # multiclass: every class's probability (a list per row), else None
+    "challenger_probabilities",
 ]
 
 
@@ -79,23 +81,35 @@ def _segment_values(column: pd.Series, contract: Contract, name: str) -> pd.Seri
     return column.map(lambda v: feature.clean(v) if isinstance(v, str) else v)
 
 
+def _with_every_class(paired: pd.DataFrame, n_classes: int) -> pd.DataFrame:
+    """Multiclass: the requests both models gave every class's probability for."""
+    whole = [
+        paired[f"{role}_probabilities"].map(lambda found: isinstance(found, list | tuple) and len(found) == n_classes)
+        for role in ("champion", "challenger")
+    ]
+    return paired[(whole[0] & whole[1]).to_numpy(dtype=bool)]
+
+
 def pair_requests(frame: pd.DataFrame, lineup: Lineup, contract: Contract) -> pd.DataFrame:
     """One row per request that the current champion answered and the current challenger
-    also scored: both scores, decisions and latencies, the label (if any) and the segments.
-    Rows from earlier versions in either role are left out."""
+    also scored: both scores, decisions, latencies and (multiclass) probabilities, the label
+    (if any) and the segments. Rows from earlier versions in either role are left out, and,
+    for a multiclass model, rows without every class's probability in either role."""
     segments = [s for s in contract.segments if s in frame.columns]
     if frame.empty:
         return pd.DataFrame(columns=[*PAIRED_COLUMNS, *segments])
+    if "probabilities" not in frame.columns:
+        frame = frame.assign(probabilities=None)
     old = frame[(frame["role"] == CHAMPION) & (frame["model_version"].astype(str) == lineup.champion)]
     new = frame[(frame["role"] == CHALLENGER) & (frame["model_version"].astype(str) == lineup.challenger)]
-    paired = old[["request_id", "logged_at", "label", "score", "decision", "latency_ms", *segments]].merge(
-        new[["request_id", "score", "decision", "latency_ms"]],
-        on="request_id",
-        suffixes=("_champion", "_challenger"),
-        validate="one_to_one",
+    measures = ("score", "decision", "latency_ms", "probabilities")
+    paired = old[["request_id", "logged_at", "label", *measures, *segments]].merge(
+        new[["request_id", *measures]], on="request_id", suffixes=("_champion", "_challenger"), validate="one_to_one"
     )
-    measures, roles = ("score", "decision", "latency_ms"), ("champion", "challenger")
+    roles = ("champion", "challenger")
     paired = paired.rename(columns={f"{m}_{role}": f"{role}_{m}" for m in measures for role in roles})
+    if contract.is_multiclass:
+        paired = _with_every_class(paired, contract.n_classes)
     paired["label"] = pd.to_numeric(paired["label"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     for segment in segments:
         paired[segment] = _segment_values(paired[segment], contract, segment)
@@ -122,6 +136,7 @@ def evaluate(
         challenger_version=lineup.challenger,
         window=(start.isoformat(timespec="seconds"), end.isoformat(timespec="seconds")),
         evaluated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        class_labels=contract.class_labels if contract.is_multiclass else (),
     )
 
 
@@ -193,6 +208,7 @@ def decision_row(evidence: ShadowEvidence, source: str = SOURCE) -> ShadowDecisi
             "paired": evidence.paired,
             "window": [evidence.window_start, evidence.window_end],
             "rules": evidence.rules,
+            **({"classes": evidence.classes} if evidence.classes is not None else {}),
         },
         source=source,
     )
@@ -237,21 +253,27 @@ def table_rows(evidence: ShadowEvidence) -> list[dict[str, Any]]:
     """Overall and per segment, one row each: the Prefect table artifact and the report's table."""
     rows = []
     if evidence.overall is not None:
-        rows.append(_row("all", "all", evidence.labelled, evidence.positives, True, False, evidence.overall))
-    rows.extend(_row(s.column, s.value, s.n, s.positives, s.judged, s.worse, s.comparison) for s in evidence.segments)
+        overall = SegmentResult("all", "all", evidence.labelled, evidence.positives, True, False, evidence.overall)
+        rows.append(_row(overall, evidence.classes))
+    rows.extend(_row(s, s.classes) for s in evidence.segments)
     return rows
 
 
-def _row(
-    column: str, value: str, n: int, positives: int | None, judged: bool, worse: bool, found: MetricComparison | None
-) -> dict[str, Any]:
+def class_mix(classes: dict[str, int] | None) -> str | None:
+    """Labelled requests per class, as text ("barolo 20, grignolino 25"); None when not multiclass."""
+    return None if classes is None else ", ".join(f"{name} {count}" for name, count in classes.items())
+
+
+def _row(segment: SegmentResult, classes: dict[str, int] | None) -> dict[str, Any]:
+    found = segment.comparison
     return {
-        "segment": column,
-        "value": value,
-        "n": n,
-        "positives": positives,
-        "judged": judged,
-        "worse": worse,
+        "segment": segment.column,
+        "value": segment.value,
+        "n": segment.n,
+        "positives": segment.positives,
+        "classes": class_mix(classes),
+        "judged": segment.judged,
+        "worse": segment.worse,
         "champion": None if found is None else _number(found.champion),
         "challenger": None if found is None else _number(found.challenger),
         "improvement [CI]": None if found is None else _interval(found),
@@ -281,6 +303,9 @@ def markdown(evidence: ShadowEvidence) -> str:
     agreement = evidence.agreement
     metric = evidence.overall.metric if evidence.overall else "primary metric"
     positives = f", {evidence.positives} positive" if evidence.positives is not None else ""
+    if evidence.classes is not None:
+        positives = f" ({class_mix(evidence.classes)})"
+    alike = "Class agreement" if evidence.classes is not None else "Decision agreement"
     lines = [
         f"# Shadow evaluation: {evidence.model_name} v{evidence.challenger_version} vs v{evidence.champion_version}",
         "",
@@ -296,7 +321,7 @@ def markdown(evidence: ShadowEvidence) -> str:
         *(_table_line(row) for row in table_rows(evidence)),
         "",
         (
-            f"Decision agreement {_number(agreement.decision_agreement, 3)}, score correlation "
+            f"{alike} {_number(agreement.decision_agreement, 3)}, score correlation "
             f"{_number(agreement.score_correlation, 3)}; latency p50/p95: champion "
             f"{_latency(agreement.champion_latency)}, challenger {_latency(agreement.challenger_latency)}."
         ),
