@@ -3,7 +3,7 @@
 Reads the requests both models scored from the prediction log, compares them
 overall and per segment, records the decision and its evidence on the model
 versions and as Prefect artifacts, then promotes, rejects or keeps waiting. The
-logic is in `shadow_evaluation.py` and `challenger_evaluation.py`.
+logic is in `promotion/shadow_steps.py` and `promotion/shadow_statistics.py`.
 """
 
 from __future__ import annotations

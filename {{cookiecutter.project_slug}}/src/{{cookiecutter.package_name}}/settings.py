@@ -439,7 +439,10 @@ class ShadowEvaluationSettings(SettingsGroup):
     min_positives: int = Field(
         default=30,
         ge=1,
-        description="Classification: positives among them too; average precision on fewer is mostly noise.",
+        description=(
+            "Classification: positives among them too; average precision on fewer is mostly noise. Multiclass: "
+            "at least two classes need this many labelled requests each (macro F1 on one class judges it alone)."
+        ),
     )
     confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Level of the two-sided bootstrap interval.")
     bootstrap_resamples: int = Field(default=1000, ge=100, description="Paired resamples of the requests.")
@@ -458,7 +461,9 @@ class ShadowEvaluationSettings(SettingsGroup):
         default=300, ge=1, description="A segment (contract.segments) is judged only with this many labelled requests."
     )
     min_segment_positives: int = Field(
-        default=10, ge=1, description="Classification: ... and this many positives among them."
+        default=10,
+        ge=1,
+        description="Classification: ... and this many positives among them (multiclass: in each of two classes).",
     )
     segment_tolerance: float = Field(
         default=0.05,
