@@ -216,3 +216,8 @@ def test_three_classes_in_words_go_from_training_to_labelled_answers(
     assert realized["recall.barolo"] > 0.8
     assert 0.5 < realized["macro_f1"] <= 1.0
     assert assessment.realized.n_labelled == ANSWERED + len(barolo)
+    # And macro F1 is estimated from the answers' probabilities alone (CBPE over the classes)
+    estimate = assessment.estimate
+    assert estimate is not None
+    assert (estimate.method, estimate.primary_metric, estimate.n) == ("cbpe", "macro_f1", len(barolo))
+    assert estimate.primary.lower <= estimate.primary.value <= estimate.primary.upper

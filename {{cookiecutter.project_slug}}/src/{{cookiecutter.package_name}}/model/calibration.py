@@ -7,11 +7,17 @@ from score to observed fraud rate is fitted on the holdout. The map is stored
 as its blocks (score range, rows, positives), which is all that is needed both
 to apply it and to say how uncertain it is: each block's rate is redrawn from
 its Beta posterior to give plausible alternative maps.
+
+A multiclass model gets one such map per class, one against the rest (the class's
+probability against "is it this class"), stored as `{"method": "isotonic_one_vs_rest",
+"per_class": [map, ...]}` in the model's class order. Applied together, each class's
+probability is mapped, then every row is divided by its sum so that it is a distribution
+again (the maps are fitted one at a time, so their rows need not add to 1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,3 +78,45 @@ def draw_rates(calibration: Mapping[str, Any], draws: int, rng: np.random.Genera
         return np.empty((draws, 0))
     sampled = rng.beta(k + JEFFREYS, n - k + JEFFREYS, size=(draws, len(n)))
     return np.vstack([isotonic_regression(row, weights=n).x for row in sampled])
+
+
+ONE_VS_REST = "isotonic_one_vs_rest"
+
+
+def fit_class_calibration(probabilities: np.ndarray, labels: np.ndarray, n_classes: int) -> dict[str, Any]:
+    """One isotonic map per class from holdout probabilities (rows x classes) and class indexes."""
+    matrix = np.asarray(probabilities, dtype=float).reshape(len(labels), n_classes)
+    codes = np.asarray(labels, dtype=float)
+    known = np.isfinite(codes)
+    per_class = [
+        fit_calibration(matrix[:, i], np.where(known, (codes == i).astype(float), np.nan)) for i in range(n_classes)
+    ]
+    return {"method": ONE_VS_REST, "per_class": per_class}
+
+
+def class_calibration_usable(calibration: Mapping[str, Any] | None, n_classes: int) -> bool:
+    """A one-vs-rest calibration with a fitted map for each of the model's classes."""
+    per_class = (calibration or {}).get("per_class") or []
+    return n_classes > 1 and len(per_class) == n_classes and all(found.get("n") for found in per_class)
+
+
+def calibrate_classes(
+    calibration: Mapping[str, Any], probabilities: np.ndarray, rates: Sequence[np.ndarray] | None = None
+) -> np.ndarray:
+    """Calibrated class probabilities (rows x classes), each row adding to 1. `rates` replaces
+    each class's fitted block rates (for redrawn maps). A row every map sends to 0 keeps the
+    model's own probabilities, normalised."""
+    matrix = np.asarray(probabilities, dtype=float)
+    per_class = calibration["per_class"]
+    mapped = np.column_stack(
+        [calibrate(found, matrix[:, i], None if rates is None else rates[i]) for i, found in enumerate(per_class)]
+    ).reshape(matrix.shape)
+    totals = mapped.sum(axis=1, keepdims=True)
+    fallback = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), np.finfo(float).tiny)
+    calibrated: np.ndarray = np.where(totals > 0, mapped / np.where(totals > 0, totals, 1.0), fallback)
+    return calibrated
+
+
+def draw_class_rates(calibration: Mapping[str, Any], draws: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Per class, `draws` plausible block-rate vectors (`draw_rates` on each class's map)."""
+    return [draw_rates(found, draws, rng) for found in calibration["per_class"]]

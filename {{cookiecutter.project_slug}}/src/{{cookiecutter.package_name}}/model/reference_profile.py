@@ -7,8 +7,8 @@ per numeric feature, 50 quantile bins (edges, counts and bin means) with the
 null rate and summary statistics; per categorical or boolean feature, every
 level's count (up to MAX_LEVELS) with the null rate; the score distribution;
 the holdout performance, overall and per segment; and what performance estimation
-needs: for classifiers the calibration map, for regression the loss model's residual
-calibration.
+needs: for classifiers the calibration map (multiclass: one per class), for regression
+the loss model's residual calibration.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ..core.histogram import category_labels, column_kind, count_categories, cou
 from ..core.metrics import evaluate, primary_metric
 from ..core.two_sample import quantile_groups
 from ..errors import DataError
-from .calibration import fit_calibration
+from .calibration import fit_calibration, fit_class_calibration
 
 FORMAT_VERSION = 2
 QUANTILE_BINS = 50  # fine bins: KS reads the CDFs at their edges; PSI and JS merge them into deciles
@@ -191,6 +191,9 @@ def fit_profile(
         segment_performance = _segment_performance(frame, contract, score_array, threshold)
         if contract.is_binary:
             calibration = fit_calibration(score_array, frame[contract.target].to_numpy(dtype=float))
+        elif contract.is_multiclass:
+            target = frame[contract.target].to_numpy(dtype=float)
+            calibration = fit_class_calibration(score_array, target, contract.n_classes)
     classes = class_profile(score_array, contract) if contract.is_multiclass and score_array is not None else None
     return {
         "format_version": FORMAT_VERSION,

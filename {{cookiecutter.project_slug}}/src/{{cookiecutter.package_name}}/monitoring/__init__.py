@@ -4,7 +4,8 @@ In: the prediction log and the model version's reference profile. Out: rows of t
 monitoring history, alerts, the degradation event that asks for retraining, an HTML report.
 `window` (which window, and reading it), `monitored_model` (which version and profile),
 `assessment.assess` (schema, feature and prediction drift: `schema_drift`, `drift`,
-`drift_report`; realized and estimated performance: `performance`, `realized_band`, and
-regression's `loss_estimate`), `history_rows`, `retrain_rules`, `alerts` and `notify`,
-`degradation_event`; `steps` are the monitoring flow's steps; `report/` renders what was found.
+`drift_report`; realized and estimated performance: `performance`, `realized_band`,
+multiclass CBPE's `multiclass_estimate` and regression's `loss_estimate`), `history_rows`,
+`retrain_rules`, `alerts` and `notify`, `degradation_event`; `steps` are the monitoring
+flow's steps; `report/` renders what was found.
 """

@@ -35,6 +35,7 @@ from .schema_drift import SchemaEvent, schema_diff
 if TYPE_CHECKING:
     from ..settings import Settings
 from .monitored_model import MonitoredModel
+from .multiclass_estimate import MULTICLASS, estimate_classes, probability_matrix
 from .window import Window, WindowData, answered_classes, edge_event_counts, received_features, refused_records
 
 # --- the window ----------------------------------------------------------------------------------
@@ -90,9 +91,14 @@ def _empty_like(reference: Reference) -> pd.DataFrame:
 
 def estimate_before_labels(settings: Settings, model: MonitoredModel, mine: pd.DataFrame) -> PerformanceEstimate | None:
     """Performance before labels, from the monitored version's answers: CBPE from the scores
-    (classifiers), or direct loss estimation from the records and scores (regression)."""
+    (binary) or from every class's probability (multiclass), or direct loss estimation from
+    the records and scores (regression)."""
     if not len(mine):
         return None
+    if model.profile.get("task") == MULTICLASS:
+        labels = (model.profile.get("classes") or {}).get("labels") or ()
+        probabilities = probability_matrix(mine, len(labels))
+        return estimate_classes(model.profile, probabilities, settings.drift, seed=settings.monitoring.estimate_seed)
     scores = mine["score"].to_numpy(dtype=float)
     if model.loss_model is not None:
         return estimate_loss(model.profile, model.loss_model, received_features(mine), scores, settings.drift)

@@ -12,7 +12,8 @@ ROC AUC) are averaged over labels drawn from those probabilities. The band
 comes from redrawing both the calibration map (its Beta posterior) and the
 labels. It assumes that P(fraud | score) has not changed since training: it
 sees covariate shift, not concept drift, and it is always marked an estimate.
-Regression's estimate (direct loss estimation) is in loss_estimate.py.
+Multiclass CBPE (every class's probability, per-class calibration) is in
+multiclass_estimate.py, regression's estimate (direct loss estimation) in loss_estimate.py.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ class PerformanceEstimate:
 
     n: int
     band: float
-    threshold: float | None  # None: regression's direct loss estimation (loss_estimate.py)
+    threshold: float | None  # None: multiclass CBPE and regression's direct loss estimation
     primary_metric: str
     metrics: tuple[EstimatedMetric, ...]
     method: str = "cbpe"
