@@ -17,7 +17,7 @@ from pathlib import Path
 from bake import TEMPLATE, bake, python_output
 
 SUITE = Path("great_expectations/expectations/contract.json")
-PROBLEM_TYPES = ("binary_classification", "regression")
+PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
 
 
 def derived_suite(problem_type: str, scratch: Path, python: str) -> str:
@@ -39,6 +39,8 @@ def main() -> None:
     text = (
         '{% if cookiecutter.problem_type == "regression" -%}\n'
         + suites["regression"]
+        + '{% elif cookiecutter.problem_type == "multiclass_classification" -%}\n'
+        + suites["multiclass_classification"]
         + "{% else -%}\n"
         + suites["binary_classification"]
         + "{% endif -%}\n"

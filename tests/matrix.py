@@ -50,7 +50,9 @@ class Combination:
     @property
     def id(self) -> str:
         a = self.answers
-        kind = "clf" if a["problem_type"] == "binary_classification" else "reg"
+        kind = {"binary_classification": "clf", "multiclass_classification": "multi", "regression": "reg"}[
+            a["problem_type"]
+        ]
         name = a.get("project_name", "default")
         return f"{kind}-{a['alert_channel']}-ci_{a['ci']}-py{a['python_version']}-{a['license']}-{name}"
 

@@ -52,6 +52,11 @@ def test_a_file_is_scored_with_the_champion_as_the_service_scores_it(
     with registry.fetched_bundle(client, version) as folder:
         bundle = load_bundle(folder)
         expected = bundle.score_frame(trained.holdout.head(300))
+    if expected.ndim == 2:  # multiclass: the most probable class, its probability, and every class's
+        classes = contract.class_labels
+        assert scored["label"].tolist() == [classes[i] for i in expected.argmax(axis=1)]
+        np.testing.assert_array_equal(scored[[f"probability.{c}" for c in classes]].to_numpy(), expected)
+        expected = expected.max(axis=1)
     np.testing.assert_array_equal(scored["score"].to_numpy(), expected)
     if bundle.threshold is not None:
         assert scored["decision"].tolist() == (expected >= bundle.threshold).tolist()

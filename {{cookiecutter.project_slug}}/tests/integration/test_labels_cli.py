@@ -22,6 +22,7 @@ from tests.support.project import ALL_TIME, PROJECT_ROOT
 CONTRACT = load_contract(PROJECT_ROOT / "contract.yaml")
 TARGET = CONTRACT.target
 CLASSIFICATION = CONTRACT.is_classification
+IMPOSSIBLE = CONTRACT.n_classes + 1 if CLASSIFICATION else "slow"  # no class's index, and no number
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 
@@ -102,7 +103,7 @@ def test_labels_by_the_callers_own_ids(state: Path, tmp_path: Path) -> None:
     [
         (pd.DataFrame({"request_id": ["r1"]}), f"no column(s) {TARGET}"),
         (pd.DataFrame({"request_id": ["r1", None], TARGET: [1, 0]}), "1 row(s) lack an id"),
-        (pd.DataFrame({"request_id": ["r1"], TARGET: [3 if CLASSIFICATION else "slow"]}), "labels"),
+        (pd.DataFrame({"request_id": ["r1"], TARGET: [IMPOSSIBLE]}), "labels"),
     ],
     ids=["no-target-column", "missing-id", "impossible-label"],
 )

@@ -34,7 +34,7 @@ from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.monitoring_history import History
 from {{ cookiecutter.package_name }}.stores.prediction_log import from_settings
 from tests.support.monitoring import LIVE_START, HttpReceiver, assessment, http_receiver, log_answers, records, traffic
-from tests.support.project import PROJECT_ROOT, TEST_ROWS, Trained, make_settings
+from tests.support.project import PROJECT_ROOT, TEST_ROWS, Trained, logged_labels, make_settings
 from tests.support.service import add_version, private_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
@@ -101,7 +101,7 @@ def fill_prediction_log(settings: Settings) -> None:
                 unknown=shift.extra_columns,
             )
             if day < 2:
-                prediction_log.add_labels(zip(ids, frame[spec.target].astype(float), strict=True), source="test")
+                prediction_log.add_labels(zip(ids, logged_labels(frame, spec), strict=True), source="test")
     prediction_log.close()
 
 

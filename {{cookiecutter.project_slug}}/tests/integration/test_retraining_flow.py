@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CHAMPION
 from {{ cookiecutter.package_name }}.stores.prediction_rows import PredictionRow
 from tests.support.live_prefect import LiveServer
-from tests.support.project import PROJECT_ROOT, TEST_ROWS, id_column
+from tests.support.project import PROJECT_ROOT, TEST_ROWS, id_column, logged_labels
 
 pytestmark = pytest.mark.slow
 FRESH = 2000
@@ -65,7 +65,7 @@ def log_answered(settings: Settings, contract: Contract, frame: pd.DataFrame) ->
                 for i, body in enumerate(bodies)
             ]
         )
-        labels = frame[contract.target].astype(float).tolist()
+        labels = logged_labels(frame, contract)
         log.add_labels(((f"req-{i}", y) for i, y in enumerate(labels)), source="test")
     finally:
         log.close()

@@ -216,7 +216,8 @@ INCOMPATIBLE = {
     ),
     "a newer opset": (_edit("manifest.json", lambda d: d.update(onnx_opset=99)), "opset 99"),
     "canary mismatch": (
-        _edit("bundle.json", lambda d: d["canary"].update(scores=[s + 0.5 for s in d["canary"]["scores"]])),
+        # (np.add: a score per row, or a multiclass model's row of probabilities)
+        _edit("bundle.json", lambda d: d["canary"].update(scores=np.add(d["canary"]["scores"], 0.5).tolist())),
         "canary",
     ),
 }

@@ -25,7 +25,7 @@ from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.registry import CHALLENGER, CHAMPION, PREVIOUS
 from tests.support.live_prefect import LiveServer
 from tests.support.project import PROJECT_ROOT, TEST_ROWS, make_settings, train_version
-from tests.support.shadow_data import log_rows, paired_frame
+from tests.support.shadow_data import log_rows, traffic_for
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +124,7 @@ def test_a_better_challenger_is_promoted_served_and_can_be_rolled_back(
     the decision on the versions and as artifacts, and the service then serves it; `make
     rollback` returns to v1, saying who and why."""
     # Given a day of labelled traffic where the challenger is better
-    live_traffic(loop, contract, demo, paired_frame(3000, seed=0, challenger_noise=0.7))
+    live_traffic(loop, contract, demo, traffic_for(contract, 3000, seed=0, challenger_noise=0.7))
     assert served_version(loop, contract) == "1"
 
     # When the shadow evaluation runs
@@ -167,7 +167,7 @@ def test_a_worse_challenger_is_rejected(
     """On traffic where the challenger ranks worse, the flow rejects it: it loses its alias,
     keeps the reason, and the champion is untouched."""
     # Given traffic where the challenger is noisier
-    live_traffic(loop, contract, demo, paired_frame(3000, seed=1, challenger_noise=1.4))
+    live_traffic(loop, contract, demo, traffic_for(contract, 3000, seed=1, challenger_noise=1.4))
 
     # When the shadow evaluation runs
     result, _ = run_shadow_evaluation(on_live_prefect)
@@ -187,7 +187,9 @@ def test_a_challenger_better_overall_but_worse_on_a_segment_is_rejected(
     """A challenger that is better on average but misses the frauds on prepaid cards is
     rejected, and the reason names the segment."""
     # Given traffic where the challenger is better except on prepaid cards
-    paired = paired_frame(4000, seed=2, challenger_noise=0.6, challenger_signal_on={("card_type", "prepaid"): 0.2})
+    paired = traffic_for(
+        contract, 4000, seed=2, challenger_noise=0.6, challenger_signal_on={("card_type", "prepaid"): 0.2}
+    )
     live_traffic(loop, contract, demo, paired)
 
     # When the shadow evaluation runs
@@ -208,7 +210,7 @@ def test_with_too_few_labels_the_flow_keeps_waiting_and_moves_nothing(
 ) -> None:
     """Below the minimum sample the decision is "keep waiting": recorded, nothing moves."""
     # Given plenty of traffic, but only a tenth of it labelled so far
-    live_traffic(loop, contract, demo, paired_frame(3000, seed=3, challenger_noise=0.5, labelled_share=0.1))
+    live_traffic(loop, contract, demo, traffic_for(contract, 3000, seed=3, challenger_noise=0.5, labelled_share=0.1))
 
     # When the shadow evaluation runs
     result, _ = run_shadow_evaluation(on_live_prefect)

@@ -68,6 +68,28 @@ def test_more_risk_means_higher_scores(bundle: ModelBundle, trained: Trained) ->
     # Then scores rise on average and for most rows
     assert after.mean() > 2 * before.mean()
     assert (after >= before).mean() > 0.8
+{%- elif cookiecutter.problem_type == "multiclass_classification" -%}
+def test_riskier_devices_on_new_accounts_mean_account_takeover(
+    bundle: ModelBundle, trained: Trained, contract: Contract
+) -> None:
+    """Directional: card-not-present traffic from riskier devices and brand-new accounts is
+    more likely an account takeover, and less likely no fraud, as in the data."""
+    # Given online holdout transactions, and the classes' places in the model's answers
+    online = trained.holdout[trained.holdout["channel"] == "online"].head(500)
+    takeover, none = contract.class_labels.index("account_takeover"), 0
+
+    # When the device risk rises and the account becomes new
+    riskier = online.assign(
+        device_risk_score=np.minimum(online["device_risk_score"].fillna(0.2) + 0.4, 1.0),
+        account_age_days=5.0,
+        amount_to_avg_ratio=np.nan,
+    )
+    before, after = bundle.score_frame(online), bundle.score_frame(riskier)
+
+    # Then account takeover grows more likely on average and for most rows, no fraud less
+    assert after[:, takeover].mean() > 2 * before[:, takeover].mean()
+    assert (after[:, takeover] >= before[:, takeover]).mean() > 0.8
+    assert after[:, none].mean() < before[:, none].mean()
 {%- else -%}
 def test_international_transactions_settle_later(bundle: ModelBundle, trained: Trained) -> None:
     """Directional: the same transactions made abroad are predicted to settle later."""

@@ -87,7 +87,8 @@ def log_answers(
     span: timedelta = timedelta(days=1),
 ) -> list[str]:
     """Write one answer per record, spread over `span` from `day_start`; returns the
-    request ids. `unknown` names fields the service would report as unknown."""
+    request ids. `unknown` names fields the service would report as unknown. `scores` holds
+    a score per record or (multiclass) a row of every class's probability."""
     ids = [uuid.uuid4().hex for _ in found]
     step = span / max(len(found), 1)
     rows = [
@@ -100,8 +101,9 @@ def log_answers(
             model_version=version,
             record_id=str(record.get("transaction_id")),
             features=record,
-            score=float(scores[i]),
-            decision=bool(scores[i] >= THRESHOLD),
+            score=float(np.max(scores[i])),  # a multiclass model's: the answered class's probability
+            decision=None if np.ndim(scores[i]) else bool(scores[i] >= THRESHOLD),
+            probabilities=np.asarray(scores[i], dtype=float).tolist() if np.ndim(scores[i]) else None,
             latency_ms=0.5,
             schema_events=[{"kind": "unknown_field", "field": name} for name in unknown if name in record] or None,
         )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.core.contract import Contract, parse_contract
 from {{ cookiecutter.package_name }}.core.contract_derived import suite_json, suite_path
+from {{ cookiecutter.package_name }}.data.tables import target_codes
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import gate, steps
 from {{ cookiecutter.package_name }}.training.split import Split
@@ -42,6 +43,25 @@ def time_column(contract: Contract) -> str:
 def without_row_keys(contract: Contract) -> Contract:
     """The contract with neither an id nor a timestamp column, as most tables people start from."""
     return parse_contract({**contract.model_dump(mode="json"), "id_column": None, "timestamp_column": None})
+
+
+def logged_labels(frame: pd.DataFrame, contract: Contract) -> list[float]:
+    """A table's target as the prediction log keeps labels: each class's index where the
+    contract names its classes (multiclass, binary in words), else the values themselves."""
+    return target_codes(frame, contract)[contract.target].astype(float).tolist()
+
+
+def other_label(value: float, contract: Contract) -> float:
+    """A logged label changed: another class (the next one) for classification, 1 - y for regression."""
+    return float((int(value) + 1) % contract.n_classes) if contract.is_classification else 1.0 - value
+
+
+def as_written(label: float, contract: Contract) -> object:
+    """A logged label as a training table writes the target: the class as the contract names
+    it, 0/1 for an unnamed binary target, the number for regression."""
+    if contract.labels is not None:
+        return contract.class_labels[int(label)]
+    return int(label) if contract.is_classification else label
 
 
 def own_project(root: Path, contract: Contract, **overrides: object) -> Settings:

@@ -30,7 +30,7 @@ from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_s
 from {{ cookiecutter.package_name }}.stores import registry
 from tests.support.project import PROJECT_ROOT, Trained, make_settings
 
-LABELS = ("is_fraud", "settlement_hours", "fraud_probability")
+LABELS = ("is_fraud", "settlement_hours", "fraud_kind", "fraud_probability")
 
 
 def private_registry(trained: Trained, state: Path) -> Settings:

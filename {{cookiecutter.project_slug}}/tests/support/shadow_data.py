@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CHALLENGER, CHAMPION
 from {{ cookiecutter.package_name }}.stores.prediction_rows import PredictionRow
@@ -124,6 +125,37 @@ def multiclass_paired_frame(
     )
 
 
+def traffic_for(
+    contract: Contract,
+    n: int,
+    *,
+    seed: int,
+    challenger_noise: float,
+    challenger_signal_on: Mapping[tuple[str, str], float] | None = None,
+    labelled_share: float = 1.0,
+) -> pd.DataFrame:
+    """Paired traffic shaped like the contract's model: `paired_frame` for a binary or
+    regression project's flows, `multiclass_paired_frame` (one class in two the first, the
+    rest alike; noise scaled to its champion's 1.5) for a multiclass one."""
+    if not contract.is_multiclass:
+        return paired_frame(
+            n,
+            seed=seed,
+            challenger_noise=challenger_noise,
+            challenger_signal_on=challenger_signal_on,
+            labelled_share=labelled_share,
+        )
+    k = contract.n_classes
+    return multiclass_paired_frame(
+        n,
+        seed=seed,
+        mix=(0.5, *([0.5 / (k - 1)] * (k - 1))),
+        challenger_noise=1.5 * challenger_noise,
+        challenger_signal_on=challenger_signal_on,
+        labelled_share=labelled_share,
+    )
+
+
 def log_rows(
     log: PredictionLog,
     paired: pd.DataFrame,
@@ -138,6 +170,7 @@ def log_rows(
     second): the champion's answer, the challenger's shadow score, then the labels. `record`
     is a valid request body; each request overrides its segment fields."""
     rows: list[PredictionRow] = []
+    multiclass = "champion_probabilities" in paired.columns
     for i, row in enumerate(paired.itertuples(index=False)):
         features = {**record, "channel": row.channel, "card_type": row.card_type}
         for role, version, prefix in (
@@ -155,9 +188,10 @@ def log_rows(
                     record_id=None,
                     features=features,
                     score=float(getattr(row, f"{prefix}_score")),
-                    decision=bool(getattr(row, f"{prefix}_decision")),
+                    decision=None if multiclass else bool(getattr(row, f"{prefix}_decision")),
                     latency_ms=float(getattr(row, f"{prefix}_latency_ms")),
                     schema_events=None,
+                    probabilities=list(getattr(row, f"{prefix}_probabilities")) if multiclass else None,
                 )
             )
     log.record(rows)  # one transaction: fine for a test, unlike the service's one per request

@@ -5,13 +5,13 @@ it cannot tell apart it does not guess, it stops and asks for `--task`.
 - Two distinct values: binary classification. 0/1 and booleans keep 1 (true) as the positive
   class and need no labels in the contract; any other pair (words, other numbers) is named in
   the contract's `labels`, the rarer value the positive class, or the one `--positive` names.
-- A few distinct values (up to `contract_draft.max_classes`): multiclass classification, which
-  training and serving do not support yet: the draft stops and says what to do instead.
+- A few distinct values (up to `contract_draft.max_classes`): multiclass classification, every
+  class named in the contract's labels, the most common first.
 - Numbers with many distinct values: regression (whole numbers from
   `contract_draft.min_regression_values` on, numbers with fractions above `max_classes`).
 - Anything else stops with a one-line error asking for `--task`: whole numbers between the two
   limits, text with too many values for classes, a constant target, missing target values.
-  `--task` overrides the reading (and multiclass stops all the same).
+  `--task` overrides the reading.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ SHOWN_VALUES = 6  # values listed with their counts in a message; more are count
 
 @dataclass(frozen=True)
 class TargetReading:
-    """The task a target asks for and, for a binary target written other than 0/1 or as
-    booleans with true positive, its labels (negative, positive); `reason` says why, in a line."""
+    """The task a target asks for and its classes where the contract must name them: a binary
+    target's (negative, positive) unless 0/1 or booleans with true positive, a multiclass
+    target's every class; `reason` says why, in a line."""
 
     task: Task
-    labels: tuple[ClassLabel, ClassLabel] | None
+    labels: tuple[ClassLabel, ...] | None
     reason: str
 
 
@@ -147,20 +148,21 @@ def _detected(values: _Values, limits: ContractDraftSettings) -> DraftTask:
     )
 
 
-def _multiclass(values: _Values) -> DataError:
-    """Multiclass classification is planned end to end, not there yet: what to do now."""
-    example = next(iter(values.counts))
-    ways = [
-        (
-            f"draft with one class against the rest as the target (e.g. a column that is 1 where {values.name} == "
-            f"{example!r} and 0 elsewhere)"
-        ),
-        "keep the rows of two classes",
-        *(["--task regression if the values are ordered amounts"] if values.kind == "number" else []),
-    ]
-    return DataError(
-        f"target {values.name!r} has {values.distinct:,} classes ({values.listed()}): multiclass classification is "
-        f"not supported yet; for now, {'; or '.join(ways)}"
+def _multiclass(values: _Values, forced: bool) -> TargetReading:
+    """Three or more classes, named in the contract's labels as the data writes them, the most
+    common first (the model's class 0: usually the "nothing happened" class), ties in value order."""
+    if values.distinct < 3:
+        raise DataError(
+            f"multiclass classification needs three or more classes of target {values.name!r}; it has "
+            f"{values.distinct:,} ({values.listed()}): use binary_classification"
+        )
+    ordered = sorted(values.counts, key=lambda label: -values.counts[label])  # stable: value order breaks ties
+    how = " (--task)" if forced else ""
+    return TargetReading(
+        "multiclass_classification",
+        tuple(ordered),
+        f"target {values.name!r}: {values.distinct} values ({values.listed()}): multiclass classification{how}, "
+        "classes in the contract's labels, the most common first",
     )
 
 
@@ -232,12 +234,12 @@ def read_target(
     if not values.counts:
         raise DataError(f"target {target!r} has no values: every row lacks it")
     chosen = task or _detected(values, limits or ContractDraftSettings())
+    if chosen != "binary_classification" and positive is not None:
+        raise DataError(f"--positive names a class of a binary target; target {target!r} is read as {chosen}")
     if chosen == "multiclass_classification":
-        raise _multiclass(values)
-    if chosen == "binary_classification":
+        reading = _multiclass(values, task is not None)
+    elif chosen == "binary_classification":
         reading = _binary(values, positive, task is not None)
-    elif positive is not None:
-        raise DataError(f"--positive names a class of a binary target; target {target!r} is a regression")
     else:
         reading = _regression(values, task is not None)
     if values.missing:  # only with --task: without it, missing values stop the draft

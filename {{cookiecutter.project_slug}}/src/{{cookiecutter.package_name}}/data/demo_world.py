@@ -45,6 +45,10 @@ CARD_TYPES = {"credit": 0.45, "debit": 0.48, "prepaid": 0.07}
 ACCOUNT_TYPES = ("personal", "business", "student")
 
 
+# The multiclass target, `fraud_kind`: no fraud, or which kind (the contract's labels, in order).
+FRAUD_KINDS = ("none", "stolen_card", "account_takeover", "card_testing")
+
+
 @dataclass(frozen=True)
 class TrafficShift:
     """What changes in a simulated stretch of production traffic (all off by default)."""
@@ -105,8 +109,8 @@ class TransactionGenerator:
         shift: TrafficShift = TrafficShift(),  # a frozen dataclass: safe as a default
         id_prefix: str = "tx",
     ) -> pd.DataFrame:
-        """`n` transactions in `[start, start + days)`, with both targets
-        (`is_fraud`, `settlement_hours`) and the hidden fraud probability."""
+        """`n` transactions in `[start, start + days)`, with every target (`is_fraud`,
+        `settlement_hours`, `fraud_kind`) and the hidden fraud probability."""
         rng = self._rng(start, f"{n}|{days}|{id_prefix}|{shift}")
         m = self._merchants
         pick = rng.choice(len(m), size=n, p=m["popularity"].to_numpy())
@@ -192,6 +196,18 @@ class TransactionGenerator:
             + rng.gamma(2.0, 3.0, n)
         ).round(2)
 
+        kind = self._fraud_kind(
+            is_fraud.astype(bool),
+            card_present=card_present,
+            is_international=is_international,
+            night=hours < 6,
+            device_risk=device_risk,
+            new_account=new_account,
+            small=amount < 20,
+            txn_count=txn_count,
+            rng=self._rng(start, f"{n}|{days}|{id_prefix}|{shift}|kind"),
+        )
+
         frame = pd.DataFrame(
             {
                 "transaction_id": [f"{id_prefix}-{i:08d}" for i in range(n)],
@@ -212,6 +228,7 @@ class TransactionGenerator:
                 "device_risk_score": device_risk,
                 "is_fraud": is_fraud,
                 "settlement_hours": settlement,
+                "fraud_kind": kind,
                 "fraud_probability": fraud_probability.round(6),
             }
         )
@@ -225,6 +242,35 @@ class TransactionGenerator:
         for column in shift.extra_columns:
             frame[column] = rng.choice(ACCOUNT_TYPES, size=n, p=[0.8, 0.15, 0.05]).astype(object)
         return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
+
+    @staticmethod
+    def _fraud_kind(
+        fraud: np.ndarray,
+        *,
+        card_present: np.ndarray,
+        is_international: np.ndarray,
+        night: np.ndarray,
+        device_risk: np.ndarray,
+        new_account: np.ndarray,
+        small: np.ndarray,
+        txn_count: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Which kind each fraud is (`FRAUD_KINDS`; "none" for the rest): a stolen card is used
+        in person, abroad or at night; a taken-over account online from a risky device, often a
+        new one; card testing is small payments in quick succession. Drawn from the features
+        with noise (Gumbel: a softmax choice), so the kind is learnable but not certain. Its
+        own random stream: the other columns are the same with or without it."""
+        risk = np.nan_to_num(device_risk, nan=0.0)
+        evidence = np.column_stack(
+            [
+                1.2 + 2.0 * card_present + 1.5 * is_international + 1.0 * night,
+                1.0 * ~card_present + 5.0 * (risk - 0.18) + 1.5 * new_account,
+                2.0 * small + 0.6 * (txn_count - 2.5) + 0.5 * ~card_present,
+            ]
+        )
+        chosen = 1 + np.argmax(evidence + rng.gumbel(size=evidence.shape), axis=1)
+        return np.asarray(FRAUD_KINDS, dtype=object)[np.where(fraud, chosen, 0)]
 
 
 DEMO_START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..core.contract import Contract, load_contract
+from ..core.contract import ClassLabel, Contract, load_contract
 from ..data.demo_world import demo_end, demo_frame
 from ..data.tables import write_table
 from ..settings import Settings
@@ -53,7 +53,7 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class Label:
     request_id: str
-    value: float
+    value: ClassLabel  # a number, or (multiclass) the class as the contract writes it
     in_segment: bool  # the scenario's biased segment, whose frauds a label bug can lose
 
 
@@ -257,7 +257,12 @@ class Demo:
 
     def _send(self, traffic: pd.DataFrame, record: DayRecord) -> tuple[int, list[Label]]:
         records = self.world.records(traffic)
-        targets = traffic[self.contract.target].astype(float).tolist()
+        # Numbers (0/1, a regression's values) or, for multiclass, the class as the contract writes it.
+        targets = (
+            traffic[self.contract.target].tolist()
+            if self.contract.is_multiclass
+            else traffic[self.contract.target].astype(float).tolist()
+        )
         column, level = self.scenario.biased_segment
         segment = (traffic[column].astype(str).str.lower() == level).tolist()
         truth: list[Label] = []

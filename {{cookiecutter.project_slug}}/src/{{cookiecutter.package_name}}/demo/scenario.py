@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.contract import Contract
+from ..core.contract import ClassLabel, Contract
 from ..data.demo_world import TrafficShift, TransactionGenerator, demo_end
 from ..errors import ProjectError
 
@@ -170,13 +170,16 @@ class World:
         sent[self.time_column] = sent[self.time_column].map(lambda t: t.isoformat())
         return [{str(k): _plain(v) for k, v in row.items() if not _missing(v)} for row in sent.to_dict("records")]
 
-    def lost_label(self, value: float) -> float:
-        """A label of the biased segment as the buggy pipeline delivers it."""
-        return 0.0 if self.contract.is_classification else value * 0.5
+    def lost_label(self, value: ClassLabel) -> ClassLabel:
+        """A label of the biased segment as the buggy pipeline delivers it: a fraud as no
+        fraud (0, or the first of a multiclass contract's classes), an amount halved."""
+        if self.contract.is_multiclass:
+            return self.contract.class_labels[0]
+        return 0.0 if self.contract.is_classification else float(value) * 0.5
 
     def faulty_extract(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The training extract as an upstream bug delivers it: the biased segment's target
-        is wrong (positives lost for classification, values halved for regression)."""
+        is wrong (frauds lost for classification, values halved for regression)."""
         column, level = self.scenario.biased_segment
         broken = frame.copy()
         rows = broken[column].astype(str).str.lower() == level

@@ -63,15 +63,15 @@ def _sizes(n: int, holdout_fraction: float, validation_fraction: float) -> tuple
 
 def _ensure_both_classes(split: Split, contract: Contract, where: str) -> Split:
     """Training and validation hold two classes at least, and (multiclass) training holds
-    every class: a class the model never saw it can never answer. Targets are codes here."""
+    every class: a class the model never saw it can never answer."""
     if not contract.is_classification:
         return split
     for name, part in (("train", split.train), ("validation", split.valid)):
         if part[contract.target].nunique() < 2:
             raise DataError(f"the {name} {where} holds only one class of {contract.target!r}: more data is needed")
     if contract.is_multiclass:
-        seen = set(split.train[contract.target].tolist())
-        absent = [repr(label) for code, label in enumerate(contract.class_labels) if code not in seen]
+        seen = set(split.train[contract.target].tolist())  # class indexes (the training step's) or labels
+        absent = [repr(label) for code, label in enumerate(contract.class_labels) if not {code, label} & seen]
         if absent:
             raise DataError(
                 f"the train {where} holds no row of class(es) {', '.join(absent)} of {contract.target!r}: the model "
@@ -103,6 +103,15 @@ def split_by_time(
     return _ensure_both_classes(split, contract, "slice")
 
 
+def _class_index(target: pd.Series, contract: Contract) -> pd.Series:
+    """The target as class indexes where the contract names its classes (words or their
+    indexes alike, so a table splits the same before and after `target_codes`), else as is."""
+    if contract.labels is None:
+        return target
+    found = target.map(lambda value: contract.label_code(value, codes=True))
+    return target if found.isna().any() else found
+
+
 def _random_order(frame: pd.DataFrame, contract: Contract, rng: np.random.Generator) -> np.ndarray:
     """Row positions in a seeded random order. Stratified for classification: each class is
     shuffled on its own and the classes interleaved evenly (row k of a class of n sits at
@@ -110,7 +119,7 @@ def _random_order(frame: pd.DataFrame, contract: Contract, rng: np.random.Genera
     n = len(frame)
     if not contract.is_classification:
         return rng.permutation(n)
-    classes = pd.factorize(frame[contract.target], sort=True)[0]
+    classes = pd.factorize(_class_index(frame[contract.target], contract), sort=True)[0]
     place = np.empty(n, dtype=float)
     for label in np.unique(classes):
         members = np.flatnonzero(classes == label)

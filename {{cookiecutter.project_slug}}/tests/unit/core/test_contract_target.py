@@ -195,50 +195,55 @@ def test_drafted_contract_names_the_labels_and_the_suite_allows_only_them() -> N
     assert target_set == [["no", "yes"]]
 
 
-# --- multiclass: stops, and says what to do now ----------------------------------------------------
+# --- multiclass: every class named, the most common first -----------------------------------------
 
 
-def test_a_few_whole_numbers_are_multiclass_which_stops_with_what_to_do() -> None:
-    """Three integer classes read as multiclass, which training does not support yet: one line
-    saying so, with the classes and what the user can do now."""
+def test_a_few_whole_numbers_are_multiclass_with_every_class_named() -> None:
+    """Three integer classes read as multiclass: the contract names them, the most common first."""
     # Given the wine table (classes 0, 1 and 2) / When its task is read
-    with pytest.raises(DataError) as error:
-        read_target(wine(), "target")
+    reading = read_target(wine(), "target")
 
-    # Then it stops, naming the classes and the ways forward (regression, as they are numbers)
-    message = one_line(error)
-    assert message.startswith(
-        "target 'target' has 3 classes (0 59, 1 71, 2 48): multiclass classification is not supported yet; "
+    # Then multiclass, classes by frequency, with the reason in a line
+    assert (reading.task, reading.labels) == ("multiclass_classification", (1, 0, 2))
+    assert reading.reason == (
+        "target 'target': 3 values (0 59, 1 71, 2 48): multiclass classification, classes in the contract's "
+        "labels, the most common first"
     )
-    assert "one class against the rest" in message
-    assert "--task regression if the values are ordered amounts" in message
 
 
-def test_a_few_words_are_multiclass_which_stops() -> None:
-    """Three words read as multiclass and stop the same way (regression is no way out for words)."""
+def test_a_few_words_are_multiclass_and_the_draft_writes_a_contract_that_trains() -> None:
+    """Three words read as multiclass; the drafted contract names them and its suite allows
+    exactly them."""
     # Given the wine classes written as words
     frame = wine()
     frame["class"] = frame.pop("target").map(lambda v: f"class_{v}")
 
-    # When its task is read
-    with pytest.raises(DataError) as error:
-        read_target(frame, "class")
+    # When its task is read, and a contract drafted
+    reading = read_target(frame, "class")
+    drafted = draft_contract(frame, target="class", id_column=None, timestamp_column=None)
 
-    # Then it stops with the classes, without suggesting regression
-    message = one_line(error)
-    assert message.startswith(
-        "target 'class' has 3 classes (class_0 59, class_1 71, class_2 48): "
-        "multiclass classification is not supported yet; "
-    )
-    assert "class == 'class_0'" in message
-    assert "regression" not in message
+    # Then multiclass with the words as labels, the most common first, in the suite too
+    assert (reading.task, reading.labels) == ("multiclass_classification", ("class_1", "class_0", "class_2"))
+    assert (drafted.task, drafted.labels, drafted.n_classes) == ("multiclass_classification", reading.labels, 3)
+    suite = expectation_suite(drafted)
+    target_set = [
+        e["kwargs"]["value_set"]
+        for e in suite["expectations"]
+        if e["type"] == "expect_column_values_to_be_in_set" and e["kwargs"]["column"] == "class"
+    ]
+    assert target_set == [["class_1", "class_0", "class_2"]]
 
 
-def test_asking_for_multiclass_stops_all_the_same() -> None:
-    """`--task multiclass_classification` is understood, and stops as a detected multiclass does."""
-    # Given a binary target / When multiclass is asked for
-    with pytest.raises(DataError, match="multiclass classification is not supported yet"):
+def test_multiclass_can_be_asked_for_but_not_of_two_classes_nor_with_a_positive_class() -> None:
+    """`--task multiclass_classification` of a two-class target, or `--positive` with more than
+    two classes, stop with what to do instead."""
+    # Given a binary target and a three-class one / When asked the wrong way / Then one line says why
+    with pytest.raises(
+        DataError, match=r"needs three or more classes of target 'diagnosis'.*use binary_classification"
+    ):
         read_target(cancer(), "diagnosis", task="multiclass_classification")
+    with pytest.raises(DataError, match="--positive names a class of a binary target; target 'target' is read as mul"):
+        read_target(wine(), "target", positive="1")
 
 
 # --- regression ------------------------------------------------------------------------------------
@@ -294,11 +299,11 @@ def test_the_class_limit_is_a_setting() -> None:
     limits = ContractDraftSettings(max_classes=4, min_regression_values=5)
 
     # When read with the default and with the lowered limit
-    with pytest.raises(DataError, match="5 classes"):
-        read_target(frame, "y")
+    default = read_target(frame, "y")
     reading = read_target(frame, "y", limits=limits)
 
-    # Then the lowered limit makes them regression
+    # Then five classes by default, and the lowered limit makes them regression
+    assert (default.task, default.labels) == ("multiclass_classification", (1, 2, 3, 4, 5))
     assert reading.task == "regression"
 
 

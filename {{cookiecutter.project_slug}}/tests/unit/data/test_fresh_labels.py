@@ -18,7 +18,16 @@ from {{ cookiecutter.package_name }}.stores import prediction_log as predictions
 from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CHALLENGER, CHAMPION
 from {{ cookiecutter.package_name }}.stores.prediction_rows import PredictionRow
-from tests.support.project import id_column, make_settings, own_project, time_column, without_row_keys
+from tests.support.project import (
+    as_written,
+    id_column,
+    logged_labels,
+    make_settings,
+    other_label,
+    own_project,
+    time_column,
+    without_row_keys,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -114,7 +123,7 @@ def test_log_rows_become_training_rows_in_the_contracts_columns(contract: Contra
     # Then they have exactly the contract's columns, with the label as target
     assert list(rows.columns) == contract.columns
     assert rows["amount"].tolist()[0] == pytest.approx(12.5)
-    assert rows[contract.target].tolist() == ([1, 0] if contract.is_classification else [1.0, 0.0])
+    assert rows[contract.target].tolist() == [as_written(1.0, contract), as_written(0.0, contract)]
     assert rows[ids].tolist() == [records[0][ids], "r2"]
     assert rows[times].iloc[0] == pd.Timestamp(records[0][times])
 
@@ -126,7 +135,7 @@ def test_fresh_rows_are_the_labelled_champion_answers_in_the_window(
     flagged as off-contract are left out and counted."""
     # Given answers inside the window (some labelled), a challenger's, an old one, a flagged one
     records = as_received(demo.head(8), contract)
-    labels = demo.head(8)[contract.target].astype(float).tolist()
+    labels = logged_labels(demo.head(8), contract)
     inside = NOW - timedelta(days=2)
     log_answers(settings_log, records[:5], contract, at=inside, labels=labels[:3])
     log_answers(settings_log, records[:5], contract, at=inside, labels=None, role=CHALLENGER)
@@ -168,8 +177,8 @@ def test_training_data_is_the_base_plus_valid_fresh_rows_with_fresh_labels_winni
     # Given a base table and fresh answers, one of them for a record of the base with a new label
     base = demo.head(500).copy()
     fresh_records = as_received(demo.iloc[500:520], contract) + as_received(demo.head(1), contract)
-    relabel = 1.0 - float(demo[contract.target].iloc[0])
-    labels = [*demo.iloc[500:520][contract.target].astype(float).tolist(), relabel]
+    relabel = other_label(logged_labels(demo.head(1), contract)[0], contract)
+    labels = [*logged_labels(demo.iloc[500:520], contract), relabel]
     log_answers(settings_log, fresh_records, contract, at=NOW - timedelta(days=1), labels=labels)
 
     # When the training data is assembled
@@ -178,7 +187,9 @@ def test_training_data_is_the_base_plus_valid_fresh_rows_with_fresh_labels_winni
     # Then it has the base rows plus 20 new ones, and the relabelled record carries the fresh label
     assert len(combined) == 520
     first_id = str(demo[id_column(contract)].iloc[0])
-    assert combined.loc[combined[id_column(contract)] == first_id, contract.target].tolist() == [relabel]
+    assert combined.loc[combined[id_column(contract)] == first_id, contract.target].tolist() == [
+        as_written(relabel, contract)
+    ]
 
 
 def test_fresh_rows_that_break_the_contract_stop_with_the_reason(
@@ -238,7 +249,7 @@ def test_without_id_or_timestamp_columns_log_rows_become_features_and_target(
 
     # Then they have exactly the contract's columns: the features, then the target
     assert list(rows.columns) == [*keyless.feature_names, keyless.target]
-    assert rows[keyless.target].tolist() == ([1, 0] if keyless.is_classification else [1.0, 0.0])
+    assert rows[keyless.target].tolist() == [as_written(1.0, keyless), as_written(0.0, keyless)]
 
 
 def test_without_an_id_column_fresh_rows_simply_add(tmp_path: Any, contract: Contract, demo: pd.DataFrame) -> None:
@@ -249,8 +260,8 @@ def test_without_an_id_column_fresh_rows_simply_add(tmp_path: Any, contract: Con
     keyless = without_row_keys(contract)
     settings = own_project(tmp_path / "own", keyless)
     base = demo.head(500)[keyless.columns].copy()
-    relabel = 1.0 - float(demo[contract.target].iloc[0])
-    labels = [*demo.iloc[500:520][contract.target].astype(float).tolist(), relabel]
+    relabel = other_label(logged_labels(demo.head(1), contract)[0], contract)
+    labels = [*logged_labels(demo.iloc[500:520], contract), relabel]
     log = predictions.from_settings(settings)
     records = as_received(demo.iloc[500:520], keyless) + as_received(demo.head(1), keyless)
     log_answers(log, records, keyless, at=NOW - timedelta(days=1), labels=labels)
@@ -264,5 +275,5 @@ def test_without_an_id_column_fresh_rows_simply_add(tmp_path: Any, contract: Con
     assert len(combined) == 521
     assert list(combined.columns) == keyless.columns
     assert combined[keyless.target].iloc[0] == base[keyless.target].iloc[0]
-    assert float(combined[keyless.target].iloc[500]) == relabel
+    assert combined[keyless.target].iloc[500] == as_written(relabel, keyless)
     assert combined.iloc[500]["amount"] == pytest.approx(combined.iloc[0]["amount"])

@@ -41,12 +41,17 @@ def test_a_bad_body_is_refused_whole_with_the_reason(contract: Contract, body: o
 
 
 def test_classification_labels_are_zero_or_one_and_others_are_named(contract: Contract) -> None:
-    """For a 0/1 target the log keeps 0.0 and 1.0; a label that is neither is named by its place."""
+    """For a 0/1 target the log keeps 0.0 and 1.0; a label that is neither is named by its place.
+    A multiclass target takes its classes (here: as their indexes 0 and 1) and names them when refusing."""
     labels = Labels(contract, max_records=10)
     if not contract.is_classification:
         pytest.skip("the project predicts a number: every number is a label")
     assert labels.values(labels.parse([{"request_id": "a", "label": 1}, {"request_id": "b", "label": 0}])) == [1.0, 0.0]
     with pytest.raises(Rejected) as refused:
         labels.values(labels.parse([{"request_id": "a", "label": 1}, {"request_id": "b", "label": 0.5}]))
-    assert refused.value.error == "1 label(s) are neither 0 nor 1"
+    if contract.labels is None:
+        assert refused.value.error == "1 label(s) are neither 0 nor 1"
+    else:  # the demo's multiclass contract: its classes are words
+        classes = ", ".join(f'"{label}"' for label in contract.class_labels)
+        assert refused.value.error == f"1 label(s) are none of {classes} (or 0 to {contract.n_classes - 1})"
     assert refused.value.problems[0].where == "labels[1].label"

@@ -72,7 +72,14 @@ def test_gate_does_not_call_float32_noise_worse(contract: Contract) -> None:
     # Given passing metrics and a champion that scored the same up to float32 noise
     settings = Settings()
     primary = primary_metric(contract.task)
-    metrics = {"average_precision": 0.5, "roc_auc": 0.9, "rmse": 4.9697, "r2": 0.8}
+    metrics = {
+        "average_precision": 0.5,
+        "roc_auc": 0.9,
+        "macro_f1": 0.6,
+        "balanced_accuracy": 0.7,
+        "rmse": 4.9697,
+        "r2": 0.8,
+    }
     noisy = metrics[primary.name] * (1 + 5e-7 if primary.higher_is_better else 1 - 5e-7)
     worse = metrics[primary.name] * (1.01 if primary.higher_is_better else 0.99)
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.core.contract import Contract, parse_contract
+from {{ cookiecutter.package_name }}.data.tables import target_codes
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.settings import TrainingSettings
 from {{ cookiecutter.package_name }}.training import steps
@@ -139,7 +140,8 @@ def test_the_time_split_is_unchanged_for_the_projects_contract(
     split = steps.split(shuffled, contract, settings)
 
     # Then it is the split by time as it always was: sorted by time then id, cut, frame for frame
-    ordered = shuffled.sort_values([time_column(contract), id_column(contract)], kind="stable")
+    # (the target as the model learns it: the class indexes of a contract that names its classes)
+    ordered = target_codes(shuffled, contract).sort_values([time_column(contract), id_column(contract)], kind="stable")
     ordered = ordered.reset_index(drop=True)
     n_train = len(ordered) - round(0.2 * len(ordered)) - round(0.15 * len(ordered))
     n_valid = round(0.15 * len(ordered))
@@ -148,7 +150,8 @@ def test_the_time_split_is_unchanged_for_the_projects_contract(
     assert split.method == "time"
     for part, rows in zip((split.train, split.valid, split.holdout), expected, strict=True):
         pd.testing.assert_frame_equal(part, rows)
-    pd.testing.assert_frame_equal(split_by_time(shuffled, contract, 0.2, 0.15).holdout, expected[2])
+    direct = split_by_time(target_codes(shuffled, contract), contract, 0.2, 0.15)
+    pd.testing.assert_frame_equal(direct.holdout, expected[2])
 
 
 def test_without_row_keys_the_training_step_splits_at_random(
@@ -164,7 +167,7 @@ def test_without_row_keys_the_training_step_splits_at_random(
     # When the training step splits it
     split = steps.split(frame, keyless, settings)
 
-    # Then it is the seeded random split
-    expected = split_at_random(frame, keyless, 0.2, 0.15, seed=TrainingSettings().seed)
+    # Then it is the seeded random split (of the target as the model learns it)
+    expected = split_at_random(target_codes(frame, keyless), keyless, 0.2, 0.15, seed=TrainingSettings().seed)
     assert split.method == "random"
     pd.testing.assert_frame_equal(split.holdout, expected.holdout)
