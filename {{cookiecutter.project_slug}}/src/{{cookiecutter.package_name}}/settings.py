@@ -189,11 +189,14 @@ class GateSettings(SettingsGroup):
             "row scores about 1/k of a class's F1 on average; 0.3 sits above that for up to 5 classes."
         ),
     )
-    min_balanced_accuracy: float = Field(
-        0.4,
+    balanced_accuracy_over_chance: float = Field(
+        0.1,
         ge=0,
-        le=1,
-        description="Multiclass: a sanity floor of the mean per-class recall (1/k for a model that guesses).",
+        lt=1,
+        description=(
+            "Multiclass: balanced accuracy (the mean per-class recall) must reach 1/k plus this, k the number of "
+            "classes: a model answering one class for every row, or at random, scores 1/k whatever k is."
+        ),
     )
     max_rmse: float | None = Field(None, gt=0, description="Regression: absolute ceiling (unset: none).")
     min_r2: float = Field(0.2, le=1, description="Regression: a sanity floor of R² on the holdout.")
@@ -621,7 +624,7 @@ class ContractDraftSettings(SettingsGroup):
         ge=3,
         description=(
             "Most distinct values a target may have to read as classes: 2 is binary classification, 3 up to this "
-            "many multiclass (which training does not support yet: the draft stops and says what to do). Ten "
+            "many multiclass, every class named in the contract's labels. Ten "
             "holds ratings and digits; more levels than that are rarely classes with enough examples each."
         ),
     )

@@ -68,8 +68,9 @@ def decide_gate(
     if contract.is_multiclass:
         if not metrics["macro_f1"] >= gate.min_macro_f1:
             failures.append(f"macro_f1 {metrics['macro_f1']:.4f} < {gate.min_macro_f1}")
-        if not metrics["balanced_accuracy"] >= gate.min_balanced_accuracy:
-            failures.append(f"balanced_accuracy {metrics['balanced_accuracy']:.4f} < {gate.min_balanced_accuracy}")
+        floor = 1 / contract.n_classes + gate.balanced_accuracy_over_chance
+        if not metrics["balanced_accuracy"] >= floor:
+            failures.append(f"balanced_accuracy {metrics['balanced_accuracy']:.4f} < {floor:.4f} (chance + margin)")
     elif contract.is_classification:
         if not metrics["average_precision"] >= gate.min_average_precision:
             failures.append(f"average_precision {metrics['average_precision']:.4f} < {gate.min_average_precision}")
