@@ -208,6 +208,10 @@ def test_three_classes_in_words_go_from_training_to_labelled_answers(
     mix = assessment.drift.prediction.classes
     assert mix is not None
     assert mix.drifted, mix
+    # And so did the probability of barolo, which the day is all of (each class's is tested)
+    by_class = {found.feature: found for found in assessment.drift.prediction.class_probabilities}
+    assert set(by_class) == {f"P({c})" for c in CULTIVARS}
+    assert by_class["P(barolo)"].drifted, by_class["P(barolo)"]
     assert assessment.realized is not None
     # (over the performance period: the earlier labelled answers too)
     realized = {m.name: m.current for m in assessment.realized.overall}

@@ -340,7 +340,7 @@ class Reference:
         return tuple(found.get("labels") or ())
 
 
-def _numeric_reference(name: str, spec: Mapping[str, Any]) -> NumericReference:
+def numeric_reference(name: str, spec: Mapping[str, Any]) -> NumericReference:
     counts = np.asarray(spec["counts"], dtype=float)
     return NumericReference(
         name=name,
@@ -376,13 +376,13 @@ def compile_profile(profile: Mapping[str, Any]) -> Reference:
     """Arrays and lookups for a (checked) profile."""
     raw = check_profile(dict(profile))
     features: dict[str, FeatureReference] = {
-        name: _numeric_reference(name, spec) if spec["kind"] == "numeric" else _categorical_reference(name, spec)
+        name: numeric_reference(name, spec) if spec["kind"] == "numeric" else _categorical_reference(name, spec)
         for name, spec in raw["features"].items()
     }
     optional = {raw.get(key) for key in ("id_column", "timestamp_column", "target")}
     return Reference(
         features=features,
-        score=_numeric_reference("score", raw["score"]) if raw.get("score") else None,
+        score=numeric_reference("score", raw["score"]) if raw.get("score") else None,
         column_kinds={name: str(info.get("kind", "")) for name, info in raw["columns"].items()},
         optional_columns=frozenset(str(c) for c in optional if c),
         task=str(raw["task"]),

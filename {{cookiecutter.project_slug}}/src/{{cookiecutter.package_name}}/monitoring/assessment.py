@@ -119,9 +119,17 @@ def assess(
     unknown = {key.split(":", 1)[1]: count for key, count in edge.items() if key.startswith("unknown_field:")}
     frame = received_features(served) if len(served) else _empty_like(reference)
     scores = mine["score"].to_numpy(dtype=float) if reference.score is not None else None
-    answered = answered_classes(mine, reference.class_labels) if len(mine) else []
+    labels = reference.class_labels
+    answered = answered_classes(mine, labels) if len(mine) else []
+    probabilities = probability_matrix(mine, len(labels)) if labels and len(mine) else None
     drift = score_window(
-        reference, frame, scores=scores, unknown_fields=unknown, settings=settings.drift, answered=answered
+        reference,
+        frame,
+        scores=scores,
+        unknown_fields=unknown,
+        settings=settings.drift,
+        answered=answered,
+        probabilities=probabilities,
     )
     records = refused_records(data.refused)
     refused_events = (

@@ -33,7 +33,13 @@ from ..core.two_sample import (
     regroup,
     wasserstein_from_bins,
 )
-from ..model.reference_profile import CategoricalReference, NumericReference, Reference, compile_profile
+from ..model.reference_profile import (
+    CategoricalReference,
+    NumericReference,
+    Reference,
+    compile_profile,
+    numeric_reference,
+)
 from ..settings import DriftSettings
 from .drift_report import DriftReport, FeatureDrift, Histogram, PredictionDrift, Status
 from .schema_drift import schema_diff
@@ -215,12 +221,35 @@ def _class_mix(reference: Reference, answered: Sequence[str] | None, settings: D
     return _verdict(measured, measured.p_value, measured.null_p_value, settings)
 
 
+def _class_probabilities(
+    reference: Reference, probabilities: np.ndarray | None, settings: DriftSettings
+) -> tuple[FeatureDrift, ...]:
+    """Multiclass: each class's probability against the holdout's, the k tests corrected
+    together (a family of their own, apart from the features')."""
+    profiles = (reference.profile.get("classes") or {}).get("probabilities") or []
+    if probabilities is None or not profiles or probabilities.ndim != 2 or probabilities.shape[1] != len(profiles):
+        return ()
+    names = [f"P({label})" for label in reference.class_labels]
+    measured = [
+        measure_numeric(numeric_reference(name, spec), probabilities[:, i], settings)
+        for i, (name, spec) in enumerate(zip(names, profiles, strict=True))
+    ]
+    if not len(probabilities):
+        return tuple(replace(found, status="no_data") for found in measured)
+    return tuple(judge(measured, settings))
+
+
 def prediction_drift(
-    reference: Reference, scores: np.ndarray, settings: DriftSettings, answered: Sequence[str] | None = None
+    reference: Reference,
+    scores: np.ndarray,
+    settings: DriftSettings,
+    answered: Sequence[str] | None = None,
+    probabilities: np.ndarray | None = None,
 ) -> PredictionDrift | None:
     """The score distribution against the reference's, tested on its own (one hypothesis,
     no correction); the change in the share of rows at or above the decision threshold
-    (binary); and the mix of answered classes, `answered` (multiclass)."""
+    (binary); and the mix of answered classes, `answered`, and each class's probability,
+    `probabilities` (multiclass)."""
     if reference.score is None:
         return None
     scores = np.asarray(scores, dtype=float)
@@ -232,7 +261,11 @@ def prediction_drift(
     )
     flag_reference = reference.profile.get("performance", {}).get("flag_rate")
     if reference.threshold is None or flag_reference is None or not len(scores):
-        return PredictionDrift(judged, classes=_class_mix(reference, answered, settings))
+        return PredictionDrift(
+            judged,
+            classes=_class_mix(reference, answered, settings),
+            class_probabilities=_class_probabilities(reference, probabilities, settings),
+        )
     flagged = int(np.count_nonzero(scores >= reference.threshold))
     n_reference = reference.score.n
     return PredictionDrift(
@@ -254,13 +287,15 @@ def score_window(
     ignore_columns: Iterable[str] = (),
     settings: DriftSettings | None = None,
     answered: Sequence[str] | None = None,
+    probabilities: np.ndarray | None = None,
 ) -> DriftReport:
     """Score a window of live data against the reference profile.
 
     `frame` holds the window's rows (any columns: extra, missing, renamed and
     retyped ones become schema events); `scores` the model's scores on the same
     rows, for prediction drift (and `answered`, a multiclass model's answered classes as
-    text, for drift of the class mix); `unknown_fields` the request fields the service
+    text, for drift of the class mix, and `probabilities`, every class's, for drift of each);
+    `unknown_fields` the request fields the service
     received but does not know (names, or names with counts); `ignore_columns`
     the window's bookkeeping columns (score, model version, request id...) that
     are not data and must not be reported as added columns. Compile the profile
@@ -288,7 +323,7 @@ def score_window(
         rows=len(frame),
         features=tuple(judged.get(name) or absent[name] for name in reference.features),
         schema=diff.events,
-        prediction=prediction_drift(reference, np.asarray(scores, dtype=float), settings, answered)
+        prediction=prediction_drift(reference, np.asarray(scores, dtype=float), settings, answered, probabilities)
         if scores is not None
         else None,
         settings=settings,

@@ -101,16 +101,22 @@ class PredictionDrift:
     flag_rate_current: float = float("nan")
     flag_rate_p_value: float = float("nan")
     classes: FeatureDrift | None = None  # multiclass: the mix of answered classes
+    class_probabilities: tuple[FeatureDrift, ...] = ()  # multiclass: each class's probability
 
     @property
     def drifted(self) -> bool:
-        return self.scores.drifted or (self.classes is not None and self.classes.drifted)
+        return (
+            self.scores.drifted
+            or (self.classes is not None and self.classes.drifted)
+            or any(found.drifted for found in self.class_probabilities)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "drifted": self.drifted,
             "scores": self.scores.to_dict(),
             "classes": self.classes.to_dict() if self.classes is not None else None,
+            "class_probabilities": [found.to_dict() for found in self.class_probabilities],
             **_json(
                 {
                     "flag_rate_reference": self.flag_rate_reference,
