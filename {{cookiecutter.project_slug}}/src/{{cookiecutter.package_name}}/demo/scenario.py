@@ -142,7 +142,7 @@ class World:
     generator: TransactionGenerator = field(init=False)
 
     def __post_init__(self) -> None:
-        self.generator = TransactionGenerator(seed=self.scenario.seed)
+        self.generator = TransactionGenerator.for_contract(self.contract, self.scenario.seed)
         _ = self.time_column  # refuse a contract without one before anything starts
 
     @property
