@@ -16,11 +16,12 @@ on the model; score drift and performance use that version's rows only.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..model.reference_profile import Reference
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
 from .monitored_model import MonitoredModel
 from .multiclass_estimate import MULTICLASS, estimate_classes, probability_matrix
-from .window import Window, WindowData, answered_classes, edge_event_counts, received_features, refused_records
+from .window import Window, WindowData, edge_event_counts, received_features, refused_records
 
 # --- the window ----------------------------------------------------------------------------------
 
@@ -89,15 +90,30 @@ def _empty_like(reference: Reference) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=object) for name in reference.features})
 
 
-def estimate_before_labels(settings: Settings, model: MonitoredModel, mine: pd.DataFrame) -> PerformanceEstimate | None:
+def _answered(probabilities: np.ndarray | None, labels: Sequence[Any], rows: int) -> list[str] | None:
+    """A multiclass model's answered (most probable) class per row, as text; None when the
+    model has no classes or a row kept no usable probabilities (the class mix is then not
+    tested)."""
+    if probabilities is None:
+        return [] if labels and not rows else None
+    if len(probabilities) != rows:
+        return None
+    names = [str(label) for label in labels]
+    return [names[i] for i in probabilities.argmax(axis=1)]
+
+
+def estimate_before_labels(
+    settings: Settings, model: MonitoredModel, mine: pd.DataFrame, probabilities: np.ndarray | None = None
+) -> PerformanceEstimate | None:
     """Performance before labels, from the monitored version's answers: CBPE from the scores
-    (binary) or from every class's probability (multiclass), or direct loss estimation from
-    the records and scores (regression)."""
+    (binary) or from every class's probability (multiclass; `probabilities` when already read
+    from `mine`), or direct loss estimation from the records and scores (regression)."""
     if not len(mine):
         return None
     if model.profile.get("task") == MULTICLASS:
-        labels = (model.profile.get("classes") or {}).get("labels") or ()
-        probabilities = probability_matrix(mine, len(labels))
+        if probabilities is None:
+            labels = (model.profile.get("classes") or {}).get("labels") or ()
+            probabilities = probability_matrix(mine, len(labels))
         return estimate_classes(model.profile, probabilities, settings.drift, seed=settings.monitoring.estimate_seed)
     scores = mine["score"].to_numpy(dtype=float)
     if model.loss_model is not None:
@@ -120,8 +136,10 @@ def assess(
     frame = received_features(served) if len(served) else _empty_like(reference)
     scores = mine["score"].to_numpy(dtype=float) if reference.score is not None else None
     labels = reference.class_labels
-    answered = answered_classes(mine, labels) if len(mine) else []
+    # Multiclass: every class's probability, read once for the drift of each class, of the
+    # answered-class mix and for the estimate.
     probabilities = probability_matrix(mine, len(labels)) if labels and len(mine) else None
+    answered = _answered(probabilities, labels, len(mine))
     drift = score_window(
         reference,
         frame,
@@ -163,7 +181,7 @@ def assess(
         )
         if labelled is not None and len(labelled)
         else {},
-        estimate=estimate_before_labels(settings, model, mine),
+        estimate=estimate_before_labels(settings, model, mine, probabilities),
         labelled_rows=len(labelled) if labelled is not None else 0,
         performance_start=labelled.start if labelled is not None else None,
         edge_events=edge,

@@ -175,16 +175,6 @@ def _scores(rows: Sequence[Any]) -> np.ndarray:
     return np.array([row.score for row in rows], dtype=float)
 
 
-def answered_classes(served: pd.DataFrame, labels: Sequence[Any]) -> list[str] | None:
-    """A multiclass model's answered (most probable) class per row, as text; None when the
-    model has no classes (`labels` empty) or a row kept no probabilities."""
-    found = served.get("probabilities", pd.Series(dtype=object))
-    if not labels or found.isna().any():
-        return None
-    names = [str(label) for label in labels]
-    return [names[int(np.argmax(row))] for row in found]
-
-
 def received_features(served: pd.DataFrame) -> pd.DataFrame:
     """The window's records as the service received them (the log's own columns removed)."""
     frame = served.drop(columns=[c for c in served.columns if c in META_COLUMNS])
