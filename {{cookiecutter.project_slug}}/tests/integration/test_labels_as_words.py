@@ -21,15 +21,14 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.cli.app import app
 from {{ cookiecutter.package_name }}.core.contract import Contract, load_contract
 from {{ cookiecutter.package_name }}.model.bundle import load_bundle
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
 from {{ cookiecutter.package_name }}.training import gate, steps
+from tests.support.own_table import cli, project_folder
 from tests.support.project import ALL_TIME, train_file
 from tests.support.service import load_service
 
@@ -48,12 +47,6 @@ class Project:
     settings: Settings
 
 
-def cli(*args: str | Path) -> str:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     """A project folder of its own (contract, suite, state), published through the environment
@@ -68,13 +61,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     table[TARGET] = frame["target"].map(WORDS)
     data = tmp_path / "breast_cancer.csv"
     table.to_csv(data, index=False)
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.setenv(f"{ENV_PREFIX}PROJECT_ROOT", str(root))
-    monkeypatch.setenv(f"{ENV_PREFIX}STATE_DIR", str(root / "var"))
-    get_settings.cache_clear()
-    yield Project(root, data, table, get_settings())
-    get_settings.cache_clear()
+    with project_folder(tmp_path, monkeypatch) as settings:
+        yield Project(settings.project_root, data, table, settings)
 
 
 def train(project: Project, contract: Contract) -> tuple[gate.GateDecision, gate.Evaluation, dict[str, Any]]:

@@ -13,35 +13,37 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_wine
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.cli.app import app
 from {{ cookiecutter.package_name }}.core.contract import Contract
-from {{ cookiecutter.package_name }}.core.contract_draft import infer_features
 from {{ cookiecutter.package_name }}.model.bundle import load_bundle
 from {{ cookiecutter.package_name }}.monitoring import steps as monitoring
 from {{ cookiecutter.package_name }}.monitoring.assessment import Assessment, assess
 from {{ cookiecutter.package_name }}.monitoring.window import load_window, resolve_window
 from {{ cookiecutter.package_name }}.serving.batch_scoring import score_file
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
 from {{ cookiecutter.package_name }}.stores.sql import utcnow
 from {{ cookiecutter.package_name }}.training import steps
+from tests.support.own_table import (
+    CULTIVARS,
+    WINE_TARGET,
+    feature_records,
+    project_folder,
+    use_contract,
+    wine_contract,
+    wine_table,
+)
 from tests.support.project import ALL_TIME, train_file
 from tests.support.service import load_service
 
 pytestmark = pytest.mark.slow
 
-TARGET = "cultivar"
-CULTIVARS = ("barolo", "grignolino", "barbera")  # scikit-learn's classes 0, 1 and 2 (59, 71 and 48 rows)
 ANSWERED = 30
 
 
@@ -57,36 +59,14 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     """A project folder of its own with a three-class contract and its suite synced, and the
-    wine table as a CSV beside it (feature names without the '/' of 'od280/od315...')."""
-    table: pd.DataFrame = load_wine(as_frame=True).frame
-    table[TARGET] = table.pop("target").map(dict(enumerate(CULTIVARS)))
-    table.columns = [str(c).replace("/", " per ") for c in table.columns]
+    wine table as a CSV beside it."""
+    table = wine_table()
     data = tmp_path / "wine.csv"
     table.to_csv(data, index=False)
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.setenv(f"{ENV_PREFIX}PROJECT_ROOT", str(root))
-    monkeypatch.setenv(f"{ENV_PREFIX}STATE_DIR", str(root / "var"))
-    get_settings.cache_clear()
-    settings = get_settings()
-    contract = Contract(
-        task="multiclass_classification",
-        target=TARGET,
-        labels=CULTIVARS,
-        features=tuple(infer_features(table, exclude=[TARGET])),
-    )
-    settings.contract_file.write_text(contract.to_yaml(), encoding="utf-8")
-    result = CliRunner().invoke(app, ["contract", "sync"])
-    assert result.exit_code == 0, result.output
-    yield Project(root, data, table, contract, settings)
-    get_settings.cache_clear()
-
-
-def records(rows: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
-    return [
-        {str(name): value for name, value in record.items()}
-        for record in rows[contract.feature_names].astype(float).to_dict("records")
-    ]
+    with project_folder(tmp_path, monkeypatch) as settings:
+        contract = wine_contract(table)
+        use_contract(settings, contract)
+        yield Project(settings.project_root, data, table, contract, settings)
 
 
 def logged(settings: Settings) -> pd.DataFrame:
@@ -136,10 +116,10 @@ def test_three_classes_in_words_go_from_training_to_labelled_answers(
     module = load_service(monkeypatch, {})
     sent = project.table.sample(ANSWERED, random_state=5)
     with TestClient(module.ModelService.to_asgi(), raise_server_exceptions=False) as client:
-        answered = client.post("/predict", json={"records": records(sent, project.contract)})
+        answered = client.post("/predict", json={"records": feature_records(sent, project.contract)})
         predictions = answered.json()["predictions"]
         ids = [p["request_id"] for p in predictions]
-        truth = sent[TARGET].tolist()
+        truth = sent[WINE_TARGET].tolist()
         in_words = [{"request_id": i, "label": word} for i, word in zip(ids[:-3], truth[:-3], strict=True)]
         as_indexes = [
             {"request_id": i, "label": CULTIVARS.index(word)} for i, word in zip(ids[-3:], truth[-3:], strict=True)
@@ -155,7 +135,7 @@ def test_three_classes_in_words_go_from_training_to_labelled_answers(
     champion = registry.version_by_alias(registry.connect(settings), settings.mlflow.registered_model_name, "champion")
     assert champion is not None
     with registry.fetched_bundle(registry.connect(settings), champion) as folder:
-        expected = load_bundle(folder).score_records(records(sent, contract))
+        expected = load_bundle(folder).score_records(feature_records(sent, contract))
     assert [p["label"] for p in predictions] == [CULTIVARS[i] for i in expected.argmax(axis=1)]
     np.testing.assert_allclose([p["score"] for p in predictions], expected.max(axis=1), rtol=1e-6)
     np.testing.assert_allclose([[p["probabilities"][c] for c in CULTIVARS] for p in predictions], expected, rtol=1e-6)
@@ -178,11 +158,11 @@ def test_three_classes_in_words_go_from_training_to_labelled_answers(
 
     # Then they carry the words again and pass the suite with the file's rows
     assert fresh is not None
-    assert sorted(fresh.frame[TARGET]) == sorted(truth)
+    assert sorted(fresh.frame[WINE_TARGET]) == sorted(truth)
     combined = steps.add_fresh_rows(
         steps.load_training_data(settings, contract, project.data), fresh, settings, contract
     )
-    assert set(combined[TARGET]) == set(CULTIVARS)
+    assert set(combined[WINE_TARGET]) == set(CULTIVARS)
 
     # When the file is scored in a batch
     result = score_file(settings, contract, project.data, tmp_path / "scores.csv")
@@ -196,9 +176,9 @@ def test_three_classes_in_words_go_from_training_to_labelled_answers(
 
     # When a day brings only barolo, labelled, and monitoring runs over it
     since = utcnow()
-    barolo = project.table[project.table[TARGET] == "barolo"]
+    barolo = project.table[project.table[WINE_TARGET] == "barolo"]
     with TestClient(module.ModelService.to_asgi(), raise_server_exceptions=False) as client:
-        day = client.post("/predict", json={"records": records(barolo, contract)}).json()["predictions"]
+        day = client.post("/predict", json={"records": feature_records(barolo, contract)}).json()["predictions"]
         labels = [{"request_id": p["request_id"], "label": "barolo"} for p in day]
         assert client.post("/feedback", json={"labels": labels}).json()["accepted"] == len(barolo)
     assessment = monitor(settings, since)

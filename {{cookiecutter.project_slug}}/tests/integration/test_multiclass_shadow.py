@@ -19,31 +19,33 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_wine
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.cli.app import app
 from {{ cookiecutter.package_name }}.core.contract import Contract
-from {{ cookiecutter.package_name }}.core.contract_draft import infer_features
 from {{ cookiecutter.package_name }}.monitoring import steps as monitoring
 from {{ cookiecutter.package_name }}.monitoring.assessment import assess
 from {{ cookiecutter.package_name }}.monitoring.window import load_window, resolve_window
 from {{ cookiecutter.package_name }}.promotion import aliases as promotion
 from {{ cookiecutter.package_name }}.promotion import shadow_steps as shadow
 from {{ cookiecutter.package_name }}.promotion.shadow_evidence import ShadowEvidence
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.monitoring_history import History
 from {{ cookiecutter.package_name }}.stores.registry import CHALLENGER, CHAMPION, PREVIOUS
 from {{ cookiecutter.package_name }}.stores.sql import utcnow
+from tests.support.own_table import (
+    WINE_TARGET,
+    feature_records,
+    project_folder,
+    use_contract,
+    wine_contract,
+    wine_table,
+)
 from tests.support.project import train_version
 from tests.support.service import load_service, wait_until
 
 pytestmark = pytest.mark.slow
 
-TARGET = "cultivar"
-CULTIVARS = ("barolo", "grignolino", "barbera")  # scikit-learn's classes 0, 1 and 2 (59, 71 and 48 rows)
 REQUESTS = 4  # the table is sent in this many requests
 
 
@@ -60,36 +62,17 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     """A project folder of its own with a three-class contract and its suite synced, shadow
     evaluation's minimums scaled to the wine table (100 labelled requests, 10 per class), the
     table and a copy with spoilt labels."""
-    table: pd.DataFrame = load_wine(as_frame=True).frame
-    table[TARGET] = table.pop("target").map(dict(enumerate(CULTIVARS)))
-    table.columns = [str(c).replace("/", " per ") for c in table.columns]
+    table = wine_table()
     spoilt = table.copy()
-    grignolino = spoilt.index[spoilt[TARGET] == "grignolino"]
-    spoilt.loc[np.random.default_rng(7).choice(grignolino, int(0.7 * len(grignolino)), replace=False), TARGET] = (
+    grignolino = spoilt.index[spoilt[WINE_TARGET] == "grignolino"]
+    spoilt.loc[np.random.default_rng(7).choice(grignolino, int(0.7 * len(grignolino)), replace=False), WINE_TARGET] = (
         "barolo"
     )
-    root = tmp_path / "project"
-    root.mkdir()
-    for key, value in {
-        "PROJECT_ROOT": str(root),
-        "STATE_DIR": str(root / "var"),
-        "SHADOW_EVALUATION__MIN_SAMPLES": "100",
-        "SHADOW_EVALUATION__MIN_POSITIVES": "10",
-    }.items():
-        monkeypatch.setenv(f"{ENV_PREFIX}{key}", value)
-    get_settings.cache_clear()
-    settings = get_settings()
-    contract = Contract(
-        task="multiclass_classification",
-        target=TARGET,
-        labels=CULTIVARS,
-        features=tuple(infer_features(table, exclude=[TARGET])),
-    )
-    settings.contract_file.write_text(contract.to_yaml(), encoding="utf-8")
-    result = CliRunner().invoke(app, ["contract", "sync"])
-    assert result.exit_code == 0, result.output
-    yield Project(table, spoilt, contract, settings)
-    get_settings.cache_clear()
+    minimums = {"SHADOW_EVALUATION__MIN_SAMPLES": "100", "SHADOW_EVALUATION__MIN_POSITIVES": "10"}
+    with project_folder(tmp_path, monkeypatch, **minimums) as settings:
+        contract = wine_contract(table)
+        use_contract(settings, contract)
+        yield Project(table, spoilt, contract, settings)
 
 
 def lenient(settings: Settings) -> Settings:
@@ -100,11 +83,8 @@ def lenient(settings: Settings) -> Settings:
 def serve_and_label(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """Serve the whole table with the challenger shadowing, wait for its scores, then send every
     answer's true class as feedback, in words."""
-    records = [
-        {str(name): value for name, value in record.items()}
-        for record in project.table[project.contract.feature_names].astype(float).to_dict("records")
-    ]
-    truth = project.table[TARGET].tolist()
+    records = feature_records(project.table, project.contract)
+    truth = project.table[WINE_TARGET].tolist()
     module = load_service(monkeypatch, {})
     with TestClient(module.ModelService.to_asgi(), raise_server_exceptions=False) as client:
         assert client.get("/metadata").json()["shadowing"] is True

@@ -12,35 +12,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.cli.app import app
-from {{ cookiecutter.package_name }}.core.contract import Contract, load_contract
+from {{ cookiecutter.package_name }}.core.contract import load_contract
 from {{ cookiecutter.package_name }}.monitoring import steps as monitoring
 from {{ cookiecutter.package_name }}.monitoring.assessment import assess
 from {{ cookiecutter.package_name }}.monitoring.window import load_window, resolve_window
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.sql import utcnow
+from tests.support.own_table import cli, feature_records, project_folder
 from tests.support.project import train_file
 from tests.support.service import load_service
 
 pytestmark = pytest.mark.slow
 
 TARGET = "progression"
-
-
-def cli(*args: str | Path) -> str:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture
@@ -50,17 +42,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[S
     table: pd.DataFrame = load_diabetes(as_frame=True).frame.rename(columns={"target": TARGET})
     data = tmp_path / "diabetes.csv"
     table.to_csv(data, index=False)
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.setenv(f"{ENV_PREFIX}PROJECT_ROOT", str(root))
-    monkeypatch.setenv(f"{ENV_PREFIX}STATE_DIR", str(root / "var"))
-    get_settings.cache_clear()
-    yield get_settings(), data, table
-    get_settings.cache_clear()
-
-
-def records(rows: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in r.items()} for r in rows[contract.feature_names].astype(float).to_dict("records")]
+    with project_folder(tmp_path, monkeypatch) as settings:
+        yield settings, data, table
 
 
 def test_a_regression_table_goes_from_draft_to_realized_error(
@@ -95,7 +78,7 @@ def test_a_regression_table_goes_from_draft_to_realized_error(
     since = utcnow()
     module = load_service(monkeypatch, {})
     with TestClient(module.ModelService.to_asgi(), raise_server_exceptions=False) as client:
-        answered = client.post("/predict", json={"records": records(table, contract)})
+        answered = client.post("/predict", json={"records": feature_records(table, contract)})
         predictions = answered.json()["predictions"]
         labels = [{"request_id": p["request_id"], "label": y} for p, y in zip(predictions, table[TARGET], strict=True)]
         fed = client.post("/feedback", json={"labels": labels})

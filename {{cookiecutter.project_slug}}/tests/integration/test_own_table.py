@@ -31,10 +31,11 @@ from {{ cookiecutter.package_name }}.monitoring import steps as monitoring
 from {{ cookiecutter.package_name }}.monitoring.assessment import Assessment, assess
 from {{ cookiecutter.package_name }}.monitoring.window import load_window, resolve_window
 from {{ cookiecutter.package_name }}.serving.batch_scoring import score_file
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.sql import utcnow
 from {{ cookiecutter.package_name }}.training import gate
+from tests.support.own_table import cli, feature_records, project_folder
 from tests.support.project import train_file
 from tests.support.service import load_service
 
@@ -68,40 +69,21 @@ class OwnProject:
     timer: Timer
 
 
-def cli(*args: str | Path) -> str:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.fixture
 def own_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OwnProject]:
     """A project folder of its own (its contract, suite and state), published through the
     environment as `make` would, and the breast-cancer table as a CSV file beside it."""
-    root = tmp_path / "project"
-    root.mkdir()
     table: pd.DataFrame = load_breast_cancer(as_frame=True).frame
     data = tmp_path / "breast_cancer.csv"
     table.to_csv(data, index=False)
-    monkeypatch.setenv(f"{ENV_PREFIX}PROJECT_ROOT", str(root))
-    monkeypatch.setenv(f"{ENV_PREFIX}STATE_DIR", str(root / "var"))
-    get_settings.cache_clear()
-    yield OwnProject(root, data, table, get_settings(), Timer())
-    get_settings.cache_clear()
+    with project_folder(tmp_path, monkeypatch) as settings:
+        yield OwnProject(settings.project_root, data, table, settings, Timer())
 
 
 def train(project: OwnProject, contract: Contract) -> tuple[gate.GateDecision, gate.Evaluation, dict[str, Any]]:
     """The training flow's steps in order, timed: what `make train` runs for the user's file."""
     run = train_file(project.settings, contract, project.data, "own table", step=project.timer)
     return run.decision, run.evaluation, run.facts
-
-
-def records(frame: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
-    """Rows as a caller sends them: the features, by the table's own names."""
-    return [
-        {str(name): value for name, value in row.items()}
-        for row in frame[contract.feature_names].astype(float).to_dict("records")
-    ]
 
 
 def monitor(project: OwnProject, since: Any) -> Assessment:
@@ -175,7 +157,7 @@ def test_a_table_without_id_or_timestamp_goes_from_draft_to_monitoring(
     module = load_service(monkeypatch, {})
     first = project.table.sample(40, random_state=1)
     with TestClient(module.ModelService.to_asgi(), raise_server_exceptions=False) as client_app:
-        answered = timer("predict", client_app.post, "/predict", json={"records": records(first, contract)})
+        answered = timer("predict", client_app.post, "/predict", json={"records": feature_records(first, contract)})
         predictions = answered.json()["predictions"]
         truth = first[TARGET].astype(int).tolist()
         labels = [{"request_id": p["request_id"], "label": y} for p, y in zip(predictions, truth, strict=True)]
@@ -183,7 +165,7 @@ def test_a_table_without_id_or_timestamp_goes_from_draft_to_monitoring(
         since = utcnow()
         shifted = project.table.assign(**{c: project.table[c] * k for c, k in SHIFTED.items()})
         sent = [
-            client_app.post("/predict", json={"records": records(shifted.iloc[i : i + 200], contract)})
+            client_app.post("/predict", json={"records": feature_records(shifted.iloc[i : i + 200], contract)})
             for i in range(0, len(shifted), 200)
         ]
 
@@ -196,7 +178,7 @@ def test_a_table_without_id_or_timestamp_goes_from_draft_to_monitoring(
     with registry.fetched_bundle(client, version) as folder:
         bundle = load_bundle(folder)
         assert bundle.metadata["split"] == "random"
-        expected = bundle.score_records(records(first, contract))
+        expected = bundle.score_records(feature_records(first, contract))
     np.testing.assert_allclose([p["score"] for p in predictions], expected, rtol=1e-6)
     assert fed.json() == {"accepted": len(first), "unknown": []}
     assert all(answer.status_code == 200 for answer in sent)

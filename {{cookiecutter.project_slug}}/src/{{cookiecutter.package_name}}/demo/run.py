@@ -208,7 +208,7 @@ class Demo:
         if day == s.label_bug_day:
             self.label_bug = True
             self.write_extract(faulty=True)
-            record.events.append("the label pipeline starts losing prepaid chargebacks (feed and training extract)")
+            record.events.append(self.world.label_bug_event())
         if day == s.label_fix_day:
             self.label_bug = False
             self.write_extract()

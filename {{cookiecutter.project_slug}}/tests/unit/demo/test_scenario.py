@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.demo.scenario import Scenario, World, messy_requests
+from {{ cookiecutter.package_name }}.errors import ProjectError
 
 
 def test_incidents_start_on_their_days(contract: Contract) -> None:
@@ -61,6 +64,40 @@ def test_faulty_extract_corrupts_only_the_biased_segment(contract: Contract, dem
     # Then the segment's target changed and every other row is untouched
     pd.testing.assert_frame_equal(broken[~segment], demo[~segment])
     assert not broken.loc[segment, contract.target].equals(demo.loc[segment, contract.target])
+
+
+def test_the_label_bug_hides_the_segments_frauds(contract: Contract, demo: pd.DataFrame) -> None:
+    """In the segment, a fraud becomes no fraud (binary), the scenario's one kind (multiclass:
+    the reason code is lost), or half its amount (regression); the rest stays as it was."""
+    # Given the training data and its faulty extract
+    world = World(Scenario(), contract)
+    column, level = world.scenario.biased_segment
+    segment = demo[column].astype(str) == level
+    before = demo.loc[segment, contract.target]
+    after = world.faulty_extract(demo).loc[segment, contract.target]
+
+    # Then each label of the segment is what the bug makes of it
+    if contract.is_multiclass:
+        none = contract.class_labels[0]
+        assert (after[before == none] == none).all()
+        assert (after[before != none] == world.scenario.unmapped_kind).all()
+        assert (before[before != none] != world.scenario.unmapped_kind).any()  # some kinds really changed
+    elif contract.is_classification:
+        assert (before == 1).any()
+        assert (after == 0).all()
+    else:
+        assert np.allclose(after.to_numpy(dtype=float), before.to_numpy(dtype=float) * 0.5)
+
+
+def test_a_label_bug_kind_outside_the_contract_is_refused(contract: Contract) -> None:
+    """A multiclass demo whose bug would write a class the contract lacks stops at once,
+    naming it; other problem types have no kind to check."""
+    scenario = Scenario(unmapped_kind="not-a-kind")
+    if not contract.is_multiclass:
+        assert World(scenario, contract).scenario.unmapped_kind == "not-a-kind"
+        return
+    with pytest.raises(ProjectError, match="`not-a-kind`, which is not one of the contract's labels"):
+        World(scenario, contract)
 
 
 def test_messy_requests_cover_what_production_sends(contract: Contract, demo: pd.DataFrame) -> None:
