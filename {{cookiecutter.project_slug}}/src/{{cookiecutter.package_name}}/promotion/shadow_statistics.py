@@ -204,6 +204,19 @@ def is_worse(comparison: MetricComparison, tolerance: float) -> bool:
     return -comparison.improvement > tolerance * abs(comparison.champion)
 
 
+def _compare_roles(task: str, y: np.ndarray, rows: pd.DataFrame, rules: Rules) -> MetricComparison:
+    """The paired bootstrap of the challenger against the champion on these labelled rows."""
+    return compare(
+        task,
+        y,
+        role_scores(task, rows, "champion"),
+        role_scores(task, rows, "challenger"),
+        resamples=rules.bootstrap_resamples,
+        confidence=rules.confidence,
+        seed=rules.seed,
+    )
+
+
 def _segment(
     task: str, rows: pd.DataFrame, column: str, value: str, rules: Rules, classes: Sequence[str]
 ) -> SegmentResult:
@@ -213,15 +226,7 @@ def _segment(
     judged = _enough(task, len(rows), positives, counts, rules.min_segment_samples, rules.min_segment_positives)
     found = None
     if judged:
-        found = compare(
-            task,
-            y,
-            role_scores(task, rows, "champion"),
-            role_scores(task, rows, "challenger"),
-            resamples=rules.bootstrap_resamples,
-            confidence=rules.confidence,
-            seed=rules.seed,
-        )
+        found = _compare_roles(task, y, rows, rules)
     worse = found is not None and is_worse(found, rules.segment_tolerance)
     return SegmentResult(column, value, len(rows), positives, judged, worse, found, counts)
 
@@ -331,15 +336,7 @@ def evaluate_pairs(
     classes = class_counts(task, y, names)
     overall = None
     if len(labelled):
-        overall = compare(
-            task,
-            y,
-            role_scores(task, labelled, "champion"),
-            role_scores(task, labelled, "challenger"),
-            resamples=rules.bootstrap_resamples,
-            confidence=rules.confidence,
-            seed=rules.seed,
-        )
+        overall = _compare_roles(task, y, labelled, rules)
     by_segment = segment_results(task, labelled, segments, rules, names)
     decision, reasons = decide(task, len(labelled), positives, overall, by_segment, rules, classes)
     return ShadowEvidence(
