@@ -185,8 +185,10 @@ class GateSettings(SettingsGroup):
         ge=0,
         le=1,
         description=(
-            "Multiclass: a sanity floor of macro F1 (the primary metric). A model answering one class for every "
-            "row scores about 1/k of a class's F1 on average; 0.3 sits above that for up to 5 classes."
+            "Multiclass: a sanity floor of macro F1, the primary metric because it weighs every class alike (a "
+            "model that ignores a rare class loses as much as one that ignores the common one, which accuracy and "
+            "log loss, dominated by the majority class, forgive). A model answering one class for every row "
+            "scores about 1/k of a class's F1 on average; 0.3 sits above that for up to 5 classes."
         ),
     )
     balanced_accuracy_over_chance: float = Field(
