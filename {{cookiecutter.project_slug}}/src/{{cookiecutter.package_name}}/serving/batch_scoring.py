@@ -77,7 +77,7 @@ def score_chunk(
     every class's `probability.<class>`, and `model_version`. Columns and their types are the
     same for every chunk."""
     scores = bundle.score_frame(features_frame(raw, contract))
-    out = pd.DataFrame({c: raw[c].to_numpy() for c in contract.row_keys if c in raw.columns})
+    out = pd.DataFrame({c: raw[c] for c in contract.row_keys if c in raw.columns})
     if contract.id_column is None:  # no id of the caller's: rows are keyed by their place in the file
         out.insert(0, "row", np.arange(first_row, first_row + len(raw), dtype=np.int64))
     if scores.ndim == 2:  # multiclass: the answered class, its probability, then every class's
@@ -121,7 +121,7 @@ def score_file(
         for chunk in read_chunks(input_path, settings.scoring.chunk_rows, text_columns(contract)):
             out = score_chunk(bundle, contract, chunk.frame, chunk.first_row, str(version.version))
             writer.write(out)
-            total += float(out["score"].sum())
+            total += float(out["score"].to_numpy(dtype=np.float64).sum())  # float32 sums drift over millions
             flagged += int(out["decision"].sum()) if "decision" in out else 0
             if progress is not None:
                 progress(writer.rows, chunk.done)
