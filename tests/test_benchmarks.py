@@ -40,6 +40,7 @@ BAKED_MODULES = (
     "drift/evidently_run.py",
     "serving/measure.py",
     "serving/echo_service.py",
+    "scale/measure.py",
 )
 PACKAGE = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}"
 
@@ -163,6 +164,25 @@ def test_drift_benchmark_runs_every_tool_and_trial_at_5k_rows(default_project: P
     assert all(0 <= rate <= 1 for rate in rates)
     assert_positive(record, "trials/seconds", "trials/demo/features")
     assert "## Repeated trials" in markdown
+
+
+@DEFAULT_BAKE_LANE
+@pytest.mark.slow
+def test_scale_benchmark_scores_each_size_three_ways(default_project: Path, tmp_path: Path) -> None:
+    """run.py and measure.py's data generation, the champion's training and the three scoring
+    paths (whole file, streamed, bare onnxruntime) at two tiny sizes, with the targets judged."""
+    # Given the default bake's environment / When the benchmark runs at tiny sizes
+    options = ("--sizes", "3000", "6000", "--chunk-rows", "1000", "--train-rows", "40000")
+    record, markdown = run_benchmark("scale", default_project, tmp_path, *options)
+
+    # Then every path scored every row of both files, with its time and memory, and the targets are judged
+    assert_stamped(record, markdown, "Scale")
+    for name, rows in (("3k", 3000), ("6k", 6000)):
+        for mode in ("whole", "streamed", "onnx"):
+            assert record["sizes"][name][mode]["rows"] == rows
+            assert_positive(record, f"sizes/{name}/{mode}/seconds", f"sizes/{name}/{mode}/peak_rss_mib")
+    assert [len(target) for target in record["targets"]] == [3, 3, 3]
+    assert "## Batch scoring of demo data" in markdown
 
 
 @DEFAULT_BAKE_LANE

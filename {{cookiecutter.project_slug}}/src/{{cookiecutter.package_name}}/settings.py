@@ -406,6 +406,25 @@ class PredictionLogSettings(SettingsGroup):
     )
 
 
+class ScoringSettings(SettingsGroup):
+    """Batch scoring (`score`, the batch-scoring flow): a file is read, scored and written a chunk
+    at a time, so its memory does not grow with the file."""
+
+    chunk_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description=(
+            "Rows read, scored and written at a time (Parquet: at most this, batches end at row groups). "
+            "Larger chunks take more memory for little speed past about 100k rows."
+        ),
+    )
+    progress_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="`score` without a terminal (a log, CI): a progress line at most this often.",
+    )
+
+
 class RetrainingSettings(SettingsGroup):
     """What a retraining run learns from: the base training data plus the most recent
     labelled answers from the prediction log (the data the model now meets)."""
@@ -691,6 +710,7 @@ class Settings(BaseSettings):
     parity: ParitySettings = ParitySettings()
     gate: GateSettings = GateSettings()
     service: ServiceSettings = ServiceSettings()
+    scoring: ScoringSettings = ScoringSettings()
     prediction_log: PredictionLogSettings = PredictionLogSettings()
     drift: DriftSettings = DriftSettings()
     monitoring: MonitoringSettings = MonitoringSettings()

@@ -8,14 +8,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from {{ cookiecutter.package_name }}.cli.app import app
 from {{ cookiecutter.package_name }}.core.contract import Contract
+from {{ cookiecutter.package_name }}.data.tables import read_table
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.model.bundle import load_bundle
-from {{ cookiecutter.package_name }}.serving.batch_scoring import default_output, score_file
+from {{ cookiecutter.package_name }}.serving.batch_scoring import BATCH_THREADS, default_output, score_chunk, score_file
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, ScoringSettings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from tests.support.live_prefect import LiveServer
-from tests.support.project import PROJECT_ROOT, Trained
+from tests.support.project import PROJECT_ROOT, Trained, without_row_keys
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +106,108 @@ def test_the_batch_scoring_flow_writes_where_asked(
     # Then the CSV holds the scores
     assert result["rows"] == 300
     assert len(pd.read_csv(tmp_path / "out.csv")) == 300
+
+
+def whole_file_scores(trained: Trained, contract: Contract, path: Path) -> pd.DataFrame:
+    """What scoring did before it streamed: the whole file read at once and scored as one chunk."""
+    client = registry.connect(trained.settings)
+    version = client.get_model_version(trained.settings.mlflow.registered_model_name, trained.version)
+    with registry.fetched_bundle(client, version) as folder:
+        bundle = load_bundle(folder, BATCH_THREADS, contract.hash)
+        return score_chunk(bundle, contract, read_table(path), 0, str(version.version))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("keyed", [True, False], ids=["id", "no-id"])
+def test_a_file_streamed_in_chunks_scores_as_the_whole_file_does(
+    trained: Trained, contract: Contract, tmp_path: Path, suffix: str, keyed: bool
+) -> None:
+    """Scored 64 rows at a time, every row has the very score, decision and label the whole file
+    scored at once gives it; without an id column, `row` counts on across the chunks."""
+    # Given 300 rows to score, as CSV or Parquet, under a contract with or without an id
+    if not keyed:  # the same model, scored as though its contract named no id or timestamp column
+        idless = without_row_keys(contract)
+        vars(idless)["hash"] = contract.hash  # the hash is cached: the trained model stays servable
+        contract = idless
+    _, rows = to_score(trained, contract, tmp_path)
+    path = tmp_path / f"today{suffix}"
+    rows.to_csv(path, index=False) if suffix == ".csv" else rows.to_parquet(path, index=False)
+    settings = trained.settings.model_copy(update={"scoring": ScoringSettings(chunk_rows=64)})
+    seen: list[int] = []
+
+    # When streamed in chunks of 64
+    result = score_file(settings, contract, path, tmp_path / f"out{suffix}", progress=lambda n, _: seen.append(n))
+
+    # Then the chunks' scores are the whole file's, row for row
+    streamed = pd.read_csv(result.output_path) if suffix == ".csv" else pd.read_parquet(result.output_path)
+    whole = whole_file_scores(trained, contract, path)
+    assert seen == [64, 128, 192, 256, 300]
+    assert list(streamed.columns) == list(whole.columns)
+    np.testing.assert_array_equal(streamed["score"].to_numpy(), whole["score"].to_numpy())
+    for column in ("decision", "label"):
+        if column in whole:
+            assert streamed[column].tolist() == whole[column].tolist()
+    if keyed:
+        assert streamed[contract.id_column].astype(str).tolist() == rows[contract.id_column].astype(str).tolist()
+    else:
+        assert streamed["row"].tolist() == list(range(300))
+    assert result.mean_score == pytest.approx(float(whole["score"].mean()), rel=1e-9)
+
+
+@pytest.fixture
+def on_trained(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The trained registry published to the command line through the environment."""
+    monkeypatch.setenv(f"{ENV_PREFIX}PROJECT_ROOT", str(PROJECT_ROOT))
+    monkeypatch.setenv(f"{ENV_PREFIX}STATE_DIR", str(trained.settings.var_dir))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_the_score_command_writes_the_scores_and_a_summary(
+    trained: Trained, contract: Contract, tmp_path: Path, on_trained: None
+) -> None:
+    """`score INPUT --out` writes a score per row and ends with one summary line."""
+    path, _ = to_score(trained, contract, tmp_path)
+    result = CliRunner().invoke(app, ["score", str(path), "--out", str(tmp_path / "scores.csv")])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "scores.csv")) == 300
+    summary = result.stdout.strip().splitlines()
+    assert len(summary) == 1
+    assert summary[0].startswith(f"scored 300 rows of {path} with champion v{trained.version}")
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing-feature", "lacks feature columns ['amount']"),
+        ("unreadable", "not a readable parquet file"),
+        ("no-file", "no such file"),
+        ("unknown-alias", "has no `nightly` version to score with"),
+    ],
+)
+def test_the_score_command_refuses_bad_input_in_one_line(
+    trained: Trained, contract: Contract, tmp_path: Path, on_trained: None, case: str, message: str
+) -> None:
+    """A file missing a feature, an unreadable or absent file, an unknown alias: one line, exit 1,
+    and no output file left behind."""
+    # Given bad input of each kind
+    path, _ = to_score(trained, contract, tmp_path)
+    alias = "nightly" if case == "unknown-alias" else "champion"
+    if case == "missing-feature":
+        pd.read_csv(path).drop(columns=["amount"]).to_csv(path, index=False)
+    elif case == "unreadable":
+        path = tmp_path / "today.parquet"
+        path.write_text("id,amount\n1,2\n")
+    elif case == "no-file":
+        path = tmp_path / "nowhere.csv"
+
+    # When scored from the command line
+    result = CliRunner().invoke(app, ["score", str(path), "--alias", alias, "--out", str(tmp_path / "out.parquet")])
+
+    # Then it stops with one line saying what is wrong
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert not any(p.name.startswith("out.parquet") for p in tmp_path.iterdir())

@@ -1,4 +1,4 @@
-"""Commands for serving: the service, and labels for its answers."""
+"""Commands for serving: the service, batch scoring of a file, and labels for the answers."""
 
 from __future__ import annotations
 
@@ -51,6 +51,41 @@ def serve(
     typer.echo(f"serving on http://{address}:{chosen_port}  (OpenAPI: /docs.json, model: /metadata)", err=True)
     # Become the server: signals (Ctrl-C, SIGTERM from a supervisor) reach BentoML directly.
     os.execve(command[0], command, env)  # noqa: S606 - a fixed argument list, no shell
+
+
+@app.command()
+def score(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet file of records to score.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where the scores go (.parquet or .csv); default: INPUT's <name>.scores.parquet."),
+    ] = None,
+    alias: Annotated[str, typer.Option(help="The registered model's alias to score with.")] = "champion",
+) -> None:
+    """Score a file with the served model, streamed a chunk at a time (scoring.chunk_rows): the
+    same encoding, model and threshold as the service. Progress on a terminal, a line now and
+    then in a log; a one-line summary at the end."""
+    from ..core.contract import load_contract
+    from ..serving.batch_scoring import score_file
+    from .progress import RowsProgress, rate_text
+
+    settings = _settings()
+    interactive = sys.stderr.isatty()
+    with _user_errors():
+        contract = load_contract(settings.contract_file)
+        reporter = RowsProgress(
+            interactive=interactive,
+            every=settings.scoring.progress_seconds,
+            write=lambda line: typer.echo(line, err=True),
+        )
+        with reporter:
+            result = score_file(settings, contract, input_path, out, alias, progress=reporter)
+    seconds = reporter.elapsed()
+    flagged = f", {result.flagged:,} flagged" if result.flagged is not None else ""
+    typer.echo(
+        f"scored {result.rows:,} rows of {result.input_path} with {alias} v{result.model_version} in {seconds:.1f} s "
+        f"({rate_text(result.rows, seconds)}): mean score {result.mean_score:.4f}{flagged}; into {result.output_path}"
+    )
 
 
 @app.command()

@@ -85,6 +85,14 @@ class ModelBundle:
         return np.asarray(scores) >= self.threshold
 
 
+def answered_class(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Multiclass: per row the answered class's index (the most probable; the first on a tie)
+    and its probability. The one place the answer is derived, so that the service, batch
+    scoring and the reference profile answer alike."""
+    codes = probabilities.argmax(axis=1)
+    return codes, np.take_along_axis(probabilities, codes[:, None], axis=1)[:, 0]
+
+
 def output_name(task: str) -> str:
     """The ONNX graph's output the scores are read from (the graphs have no ZipMap)."""
     return PROBABILITIES if task in (BINARY, MULTICLASS) else "variable"

@@ -28,6 +28,7 @@ from ..core.histogram import category_labels, column_kind, count_categories, cou
 from ..core.metrics import evaluate, primary_metric
 from ..core.two_sample import quantile_groups
 from ..errors import DataError
+from .bundle import answered_class
 from .calibration import fit_calibration, fit_class_calibration
 
 FORMAT_VERSION = 2
@@ -143,14 +144,14 @@ def _segment_performance(
 def answered_probability(scores: np.ndarray) -> np.ndarray:
     """A row's one score: itself, or (multiclass, a row per record of one probability per
     class) the probability of the class answered, the most probable one."""
-    return scores.max(axis=1) if scores.ndim == 2 else scores
+    return answered_class(scores)[1] if scores.ndim == 2 else scores
 
 
 def class_profile(probabilities: np.ndarray, contract: Contract) -> dict[str, Any]:
     """Multiclass: the classes (as the contract writes them), how often each was answered,
     and each class's probability distribution, for prediction drift on the class mix and
     per class."""
-    codes = probabilities.argmax(axis=1)
+    codes, _ = answered_class(probabilities)
     answered = np.bincount(codes, minlength=contract.n_classes).tolist()
     names = np.asarray([str(label) for label in contract.class_labels], dtype=object)
     return {

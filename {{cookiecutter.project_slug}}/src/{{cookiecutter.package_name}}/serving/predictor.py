@@ -25,7 +25,7 @@ import orjson
 import sqlalchemy as sa
 
 from ..core.contract import ClassLabel, Contract
-from ..model.bundle import ModelBundle
+from ..model.bundle import ModelBundle, answered_class
 from ..settings import Settings
 from ..stores.prediction_log import LabelResult, PredictionLog, PredictionLogError, from_settings
 from ..stores.prediction_log_schema import CHALLENGER, CHAMPION
@@ -104,7 +104,8 @@ class Scored:
     @classmethod
     def of(cls, bundle: ModelBundle, raw: np.ndarray) -> Scored:
         if raw.ndim == 2:  # multiclass: a probability per class
-            return cls(raw.max(axis=1).tolist(), None, raw.argmax(axis=1).tolist(), raw.tolist())
+            classes, scores = answered_class(raw)
+            return cls(scores.tolist(), None, classes.tolist(), raw.tolist())
         decisions = bundle.decide(raw)
         return cls(raw.tolist(), decisions.tolist() if decisions is not None else None, None, None)
 
