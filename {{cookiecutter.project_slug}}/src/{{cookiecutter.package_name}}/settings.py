@@ -166,6 +166,35 @@ class ParitySettings(SettingsGroup):
     )
 
 
+class ComputeSettings(SettingsGroup):
+    """Where the heavy steps run: in this process (`local`, the default) or on Dask.
+
+    With `engine=dask`, training reads its data as partitioned Parquet with dask.dataframe and
+    fits LightGBM across the workers. `address` names a running scheduler; unset, a
+    `LocalCluster` of `workers` processes is started for the run and stopped after it.
+    """
+
+    engine: Literal["local", "dask"] = Field(
+        "local", description="`local`: one process, pandas. `dask`: partitions on a Dask cluster."
+    )
+    address: str | None = Field(
+        None,
+        description=(
+            "A running Dask scheduler, e.g. `tcp://scheduler:8786`. Unset with engine=dask: a LocalCluster is "
+            "started for the run."
+        ),
+    )
+    workers: int = Field(2, ge=1, le=256, description="Worker processes of the LocalCluster (no address).")
+    threads_per_worker: int = Field(1, ge=1, le=64, description="Threads of each LocalCluster worker.")
+    memory_limit: str = Field(
+        "2GiB",
+        description="Memory limit of each LocalCluster worker (Dask's form: `2GiB`, `512MB`, or `auto`).",
+    )
+    connect_timeout: float = Field(
+        10.0, gt=0, le=600, description="Seconds to reach the scheduler (or start the LocalCluster) before giving up."
+    )
+
+
 class GateSettings(SettingsGroup):
     """What a new version must achieve before it may hold an alias."""
 
@@ -687,6 +716,7 @@ class Settings(BaseSettings):
     mlflow: MlflowSettings = MlflowSettings()
     training: TrainingSettings = TrainingSettings()
     parity: ParitySettings = ParitySettings()
+    compute: ComputeSettings = ComputeSettings()
     gate: GateSettings = GateSettings()
     service: ServiceSettings = ServiceSettings()
     prediction_log: PredictionLogSettings = PredictionLogSettings()
