@@ -193,6 +193,17 @@ class ComputeSettings(SettingsGroup):
     connect_timeout: float = Field(
         10.0, gt=0, le=600, description="Seconds to reach the scheduler (or start the LocalCluster) before giving up."
     )
+    rounds_sample_rows: int = Field(
+        200_000,
+        ge=1_000,
+        description=(
+            "Training rows sampled into memory to choose the number of boosting rounds by early stopping "
+            "(lightgbm.dask has none); the cluster then fits every training row with that many rounds."
+        ),
+    )
+    demo_partitions: int = Field(
+        4, ge=1, le=1_000, description="Parquet files the demo data is written as when no data_path is set."
+    )
 
 
 class GateSettings(SettingsGroup):
