@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,13 +17,13 @@ from starlette.testclient import TestClient
 from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.data.compute import dask_client
 from {{ cookiecutter.package_name }}.data.demo_world import demo_frame
-from {{ cookiecutter.package_name }}.data.tables import prepare_frame, write_table
+from {{ cookiecutter.package_name }}.data.tables import write_table
 from {{ cookiecutter.package_name }}.errors import ValidationFailed
 from {{ cookiecutter.package_name }}.model.bundle import load_bundle
-from {{ cookiecutter.package_name }}.settings import ComputeSettings, Settings
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, ComputeSettings, Settings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.training import dask_steps, gate, steps
-from tests.support.project import TEST_ROWS, make_settings, train_steps
+from tests.support.project import PROJECT_ROOT, TEST_ROWS, Trained, make_settings
 from tests.support.service import load_service, service_env, transactions
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def cluster() -> Iterator[Client]:
 
 @pytest.fixture(scope="module")
 def partitions(tmp_path_factory: pytest.TempPathFactory, contract: Contract) -> Path:
-    """The demo table as two Parquet partitions, as the user's data would arrive."""
+    """The demo table (the rows `trained` was trained on) as two Parquet partitions."""
     folder = tmp_path_factory.mktemp("partitions")
     raw = demo_frame(contract, TEST_ROWS, 60)
     half = len(raw) // 2
@@ -83,17 +83,20 @@ def train_on_dask(settings: Settings, contract: Contract, client: Client, path: 
 
 
 def test_dask_training_registers_a_served_champion_close_to_local(
-    tmp_path: Path, cluster: Client, partitions: Path, contract: Contract, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    cluster: Client,
+    partitions: Path,
+    contract: Contract,
+    trained: Trained,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Partitioned Parquet trained on the cluster: a parity-checked champion that records
     its engine, that the service serves, and that scores like the local engine's model."""
     # Given the demo table as two partitions, and settings for the Dask engine
     settings = make_settings(tmp_path / "dask", compute=DASK)
 
-    # When it trains on the cluster, and the same rows train on the local engine
+    # When it trains on the cluster (`trained` is the local engine's model of the same rows)
     outcome = train_on_dask(settings, contract, cluster, partitions)
-    whole = pd.concat([pd.read_parquet(f) for f in sorted(partitions.glob("*.parquet"))], ignore_index=True)
-    local = train_steps(make_settings(tmp_path / "local"), prepare_frame(whole, contract), contract)
 
     # Then the Dask model is champion, its ONNX export matched LightGBM, and the run names its engine
     assert (outcome.version, outcome.gate.alias) == ("1", registry.CHAMPION), outcome.gate.reason
@@ -101,14 +104,14 @@ def test_dask_training_registers_a_served_champion_close_to_local(
     client = registry.connect(settings)
     params = client.get_run(outcome.run_id).data.params
     assert (params["compute_engine"], params["compute_workers"]) == ("dask", "2")
-    assert params["train_rows"] == str(local.data.sizes()["train_rows"])  # the same split, found on partitions
+    assert params["holdout_rows"] == str(len(trained.holdout))  # the same split, found on the partitions
 
     # And its holdout metrics are within the stated tolerance of the local engine's
     for metric, tolerance in TOLERANCE.items():
-        assert abs(outcome.metrics[metric] - local.evaluation.metrics[metric]) <= tolerance, (
+        assert abs(outcome.metrics[metric] - trained.evaluation.metrics[metric]) <= tolerance, (
             metric,
             outcome.metrics[metric],
-            local.evaluation.metrics[metric],
+            trained.evaluation.metrics[metric],
         )
 
     # And the service serves it: its answers are the registered bundle's scores
@@ -145,3 +148,29 @@ def test_a_failing_partition_is_named(tmp_path: Path, cluster: Client, partition
     assert message.startswith("data failed validation in 1 of 2 partition(s): partition part-0001.parquet: ")
     assert "expect_column_values_to_be_between failed for column 'amount'" in message
     assert "part-0000" not in message
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_the_training_flow_runs_on_the_cluster_at_the_address(
+    cluster: Client, partitions: Path, env_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COMPUTE__ENGINE=dask with an address: the flow trains on that cluster (DaskTaskRunner)."""
+    # Given the engine set to dask, pointing at the running cluster, and the partitions as the data
+    address = str(cluster.scheduler_info()["address"])
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE__ENGINE", "dask")
+    monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE__ADDRESS", address)
+    get_settings.cache_clear()
+
+    # When the training flow runs
+    from prefect.flows import load_flow_from_entrypoint
+
+    training: Any = load_flow_from_entrypoint(f"{PROJECT_ROOT / 'flows' / 'training.py'}:training")
+    result: dict[str, Any] = training(data_path=str(partitions), reason="on dask")
+
+    # Then it registered a champion, and the run records the engine, its workers and the scheduler
+    assert (result["version"], result["alias"]) == ("1", registry.CHAMPION), result["reason"]
+    client = registry.connect(env_settings)
+    run_id = client.get_model_version(env_settings.mlflow.registered_model_name, "1").run_id
+    assert run_id is not None
+    params = client.get_run(run_id).data.params
+    assert (params["compute_engine"], params["compute_workers"], params["compute_scheduler"]) == ("dask", "2", address)

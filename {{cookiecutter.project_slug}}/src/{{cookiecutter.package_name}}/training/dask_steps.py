@@ -9,6 +9,7 @@ client from prefect-dask), so the same functions run under a flow or in a test.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,6 +128,13 @@ def fit_partitioned(
 ) -> tuple[lgb.Booster, Encoding, DaskFit]:
     found = fit_on_dask(data, contract, settings.training, settings.compute.rounds_sample_rows, client)
     return found.booster, found.encoding, found
+
+
+def compute_client(settings: Settings) -> AbstractContextManager[Client]:
+    """The run's Dask client (`data.compute.dask_client`), for the flow that opens it."""
+    from ..data.compute import dask_client
+
+    return dask_client(settings.compute)
 
 
 def engine_params(settings: Settings, client: Client | None = None) -> dict[str, str | int]:
