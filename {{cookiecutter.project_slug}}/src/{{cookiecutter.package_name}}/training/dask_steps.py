@@ -94,8 +94,8 @@ def add_fresh_partitioned(
     base = table.frame
     if contract.id_column is not None:
         base = base[~base[contract.id_column].isin(set(fresh.frame[contract.id_column].tolist()))]
-    extra = fresh.frame.astype({c: t for c, t in base.dtypes.items() if c in fresh.frame.columns}, errors="ignore")
-    combined: dd.DataFrame = dd.concat([base, dd.from_pandas(extra[list(base.columns)], npartitions=1)])
+    extra = dd.from_pandas(fresh.frame[list(base.columns)], npartitions=1)
+    combined: dd.DataFrame = dd.concat([base, extra])
     return combined
 
 
