@@ -5,6 +5,11 @@ Each step is a task around a function in the package (`training.steps`, `trainin
 this file reads as the table of contents of a training run. A failing step
 stops the run with its reason; nothing is registered before validation and the
 parity check pass, and nothing gets an alias before the gate passes.
+
+With `COMPUTE__ENGINE=dask` the run opens the cluster (`COMPUTE__ADDRESS`, or a LocalCluster)
+and hands over to `training_on_dask`, a flow on prefect-dask's DaskTaskRunner whose tasks
+load, validate, split and fit on the cluster (each gets its client with `get_dask_client()`);
+from evaluation on, both flows run the same tasks.
 """
 
 from __future__ import annotations
@@ -12,13 +17,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect_dask.task_runners import DaskTaskRunner
+from prefect_dask.utils import get_dask_client
 
-from {{ cookiecutter.package_name }}.settings import get_settings
-from {{ cookiecutter.package_name }}.training import gate, steps
+from {{ cookiecutter.package_name }}.core.contract import Contract
+from {{ cookiecutter.package_name }}.core.encoding import Encoding
+from {{ cookiecutter.package_name }}.settings import Settings, get_settings
+from {{ cookiecutter.package_name }}.training import dask_steps, gate, steps
+from {{ cookiecutter.package_name }}.training.distributed_split import DaskSplit
 from {{ cookiecutter.package_name }}.training.fit import lightgbm_params
+from {{ cookiecutter.package_name }}.training.split import HeldOut
 
 # Inputs are data frames and models: never cache or hash them (cache_policy=NO_CACHE).
 load_data = task(name="load-training-data", cache_policy=NO_CACHE)(steps.load_training_data)
@@ -33,6 +45,29 @@ check_parity = task(name="check-parity", cache_policy=NO_CACHE)(steps.check_pari
 fit_loss_model = task(name="fit-loss-model", cache_policy=NO_CACHE)(steps.fit_loss_model)
 log_to_mlflow = task(name="log-to-mlflow", cache_policy=NO_CACHE)(steps.log_and_register)
 gate_and_alias = task(name="gate-and-alias", cache_policy=NO_CACHE)(gate.gate)
+load_partitions = task(name="load-partitions", cache_policy=NO_CACHE)(dask_steps.load_partitioned)
+add_fresh_partition = task(name="add-fresh-rows", cache_policy=NO_CACHE)(dask_steps.add_fresh_partitioned)
+
+
+@task(name="validate-partitions", cache_policy=NO_CACHE)
+def validate_partitions(table: dask_steps.Partitioned, settings: Settings) -> tuple[Any, Any]:
+    with get_dask_client() as client:
+        return dask_steps.validate_partitioned(table, settings, client)
+
+
+@task(name="split-on-dask", cache_policy=NO_CACHE)
+def split_partitions(frame: Any, contract: Contract, settings: Settings) -> DaskSplit:
+    with get_dask_client() as client:
+        return dask_steps.split_partitioned(frame, contract, settings, client)
+
+
+@task(name="train-lightgbm-on-dask", cache_policy=NO_CACHE)
+def train_on_dask(
+    data: DaskSplit, contract: Contract, settings: Settings
+) -> tuple[lgb.Booster, Encoding, dict[str, Any]]:
+    with get_dask_client() as client:
+        booster, encoding, found = dask_steps.fit_partitioned(data, contract, settings, client)
+        return booster, encoding, {**found.params, **dask_steps.engine_params(settings, client)}
 
 
 @flow(name="training")
@@ -44,6 +79,12 @@ def training(
     settings = get_settings()
     logger = get_run_logger()
     logger.info("training because: %s", reason)
+    if settings.compute.engine == "dask":
+        with dask_steps.compute_client(settings) as client:
+            runner = DaskTaskRunner(address=str(client.scheduler_info()["address"]))
+            on_dask = training_on_dask.with_options(task_runner=runner)  # type: ignore[arg-type]  # prefect-dask's runner is not generic
+            result: dict[str, Any] = on_dask(data_path, reason, evidence)
+            return result
     contract = steps.load_project_contract(settings)
 
     base = load_data(settings, contract, Path(data_path) if data_path else None)
@@ -54,6 +95,41 @@ def training(
     data = split_data(frame, contract, settings)
     logger.info("split %s: %s", data.description, data.sizes())
     booster, encoding = train_model(data, contract, settings)
+    params = {
+        **lightgbm_params(contract, settings.training, data.train[contract.target].to_numpy()),
+        **dask_steps.engine_params(settings),
+    }
+    return finish(settings, contract, frame, data, booster, encoding, params, reason, evidence)
+
+
+@flow(name="training-on-dask")
+def training_on_dask(data_path: str | None, reason: str, evidence: dict[str, Any] | None) -> dict[str, Any]:
+    """The training flow's first steps on the Dask cluster; the rest as the local run's."""
+    settings = get_settings()
+    logger = get_run_logger()
+    contract = steps.load_project_contract(settings)
+    table = load_partitions(settings, contract, Path(data_path) if data_path else None)
+    report, facts = validate_partitions(table, settings)
+    logger.info(report.summary())
+    frame = add_fresh_partition(table, read_fresh_rows(settings, contract), settings, contract)
+    data = split_partitions(frame, contract, settings)
+    logger.info("split %s: %s", data.description, data.sizes())
+    booster, encoding, params = train_on_dask(data, contract, settings)
+    return finish(settings, contract, facts, data, booster, encoding, params, reason, evidence)
+
+
+def finish(
+    settings: Settings,
+    contract: Contract,
+    frame: Any,  # the table in pandas, or its facts (rows, hash) on Dask
+    data: HeldOut,
+    booster: lgb.Booster,
+    encoding: Encoding,
+    params: dict[str, Any],
+    reason: str,
+    evidence: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Evaluate, export, prove parity, register and gate: the same on every engine."""
     evaluation = evaluate_holdout(booster, encoding, data, contract, settings)
     onnx_bytes = export_onnx(booster, encoding, settings)
     parity = check_parity(onnx_bytes, encoding, data, evaluation, contract, settings)
@@ -67,10 +143,7 @@ def training(
         evaluation=evaluation,
         onnx_bytes=onnx_bytes,
         parity=parity,
-        booster_params={
-            **lightgbm_params(contract, settings.training, data.train[contract.target].to_numpy()),
-            "num_trees": booster.num_trees(),
-        },
+        booster_params={**params, "num_trees": booster.num_trees()},
         run_tags={"trigger": reason, "evidence": str(evidence or {})[:4000]},
         loss=loss_model,
     )

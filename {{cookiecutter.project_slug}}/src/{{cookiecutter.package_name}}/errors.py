@@ -32,3 +32,7 @@ class RegistryError(ProjectError):
 class SettingsError(ProjectError):
     """An environment variable (or `.env` key) with the project's prefix names no setting,
     or holds a value the setting refuses."""
+
+
+class ComputeError(ProjectError):
+    """The compute engine (a Dask scheduler or LocalCluster) cannot be reached or started."""

@@ -166,6 +166,46 @@ class ParitySettings(SettingsGroup):
     )
 
 
+class ComputeSettings(SettingsGroup):
+    """Where the heavy steps run: in this process (`local`, the default) or on Dask.
+
+    With `engine=dask`, training reads its data as partitioned Parquet with dask.dataframe and
+    fits LightGBM across the workers. `address` names a running scheduler; unset, a
+    `LocalCluster` of `workers` processes is started for the run and stopped after it.
+    """
+
+    engine: Literal["local", "dask"] = Field(
+        "local", description="`local`: one process, pandas. `dask`: partitions on a Dask cluster."
+    )
+    address: str | None = Field(
+        None,
+        description=(
+            "A running Dask scheduler, e.g. `tcp://scheduler:8786`. Unset with engine=dask: a LocalCluster is "
+            "started for the run."
+        ),
+    )
+    workers: int = Field(2, ge=1, le=256, description="Worker processes of the LocalCluster (no address).")
+    threads_per_worker: int = Field(1, ge=1, le=64, description="Threads of each LocalCluster worker.")
+    memory_limit: str = Field(
+        "2GiB",
+        description="Memory limit of each LocalCluster worker (Dask's form: `2GiB`, `512MB`, or `auto`).",
+    )
+    connect_timeout: float = Field(
+        10.0, gt=0, le=600, description="Seconds to reach the scheduler (or start the LocalCluster) before giving up."
+    )
+    rounds_sample_rows: int = Field(
+        200_000,
+        ge=1_000,
+        description=(
+            "Training rows sampled into memory to choose the number of boosting rounds by early stopping "
+            "(lightgbm.dask has none); the cluster then fits every training row with that many rounds."
+        ),
+    )
+    demo_partitions: int = Field(
+        4, ge=1, le=1_000, description="Parquet files the demo data is written as when no data_path is set."
+    )
+
+
 class GateSettings(SettingsGroup):
     """What a new version must achieve before it may hold an alias."""
 
@@ -708,6 +748,7 @@ class Settings(BaseSettings):
     mlflow: MlflowSettings = MlflowSettings()
     training: TrainingSettings = TrainingSettings()
     parity: ParitySettings = ParitySettings()
+    compute: ComputeSettings = ComputeSettings()
     gate: GateSettings = GateSettings()
     service: ServiceSettings = ServiceSettings()
     scoring: ScoringSettings = ScoringSettings()

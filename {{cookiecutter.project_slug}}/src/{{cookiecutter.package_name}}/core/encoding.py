@@ -104,10 +104,22 @@ class Encoding:
         )
 
 
+def open_categoricals(contract: Contract) -> list[str]:
+    """The categorical features whose levels come from the training data (no closed set)."""
+    return [f.name for f in contract.features if f.type == "categorical" and f.allowed_categories is None]
+
+
 def fit_encoding(frame: pd.DataFrame, contract: Contract, max_levels: int) -> Encoding:
     """Levels per categorical: the contract's closed set, or for open (high-cardinality)
     features the `max_levels` most frequent training values (ties broken by name so the
     mapping is deterministic)."""
+    counts = {name: frame[name].dropna().value_counts() for name in open_categoricals(contract)}
+    return encoding_from_counts(counts, contract, max_levels)
+
+
+def encoding_from_counts(counts: Mapping[str, pd.Series], contract: Contract, max_levels: int) -> Encoding:
+    """`fit_encoding` from each open categorical's value counts, however they were counted
+    (one frame, or partitions added up on Dask)."""
     levels: dict[str, tuple[str, ...]] = {}
     normalize: dict[str, bool] = {}
     for feature in contract.features:
@@ -118,8 +130,7 @@ def fit_encoding(frame: pd.DataFrame, contract: Contract, max_levels: int) -> En
         if allowed is not None:
             levels[feature.name] = tuple(sorted(allowed))
             continue
-        counts = frame[feature.name].dropna().value_counts()
-        ranked = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
+        ranked = sorted(counts[feature.name].items(), key=lambda item: (-int(item[1]), str(item[0])))
         levels[feature.name] = tuple(str(level) for level, _ in ranked[:max_levels])
     return Encoding(
         features=tuple(contract.feature_names),

@@ -9,6 +9,7 @@ the demo, the tests and the benchmarks all draw from one realistic source.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,19 @@ def fingerprint(frame: pd.DataFrame) -> str:
     digest.update("\x1f".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    """What a model version records of its training table when the table is not in memory
+    (on Dask: the rows and the partitions' combined hash)."""
+
+    rows: int
+    fingerprint: str
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame | TableFacts) -> TableFacts:
+        return frame if isinstance(frame, TableFacts) else cls(rows=len(frame), fingerprint=fingerprint(frame))
 
 
 # --- the demo world ------------------------------------------------------------------------------

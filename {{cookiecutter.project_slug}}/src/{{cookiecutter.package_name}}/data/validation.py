@@ -9,6 +9,7 @@ never the service.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -107,9 +108,20 @@ def _failure(result: Any) -> Failure:
 
 def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> Report:
     """Run every expectation of `suite` on `frame` (already prepared, see data.prepare_frame)."""
+    definition = _definition(json.dumps(suite, sort_keys=True))
+    result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "SUMMARY"})
+    failures = [_failure(r) for r in result.results if not r.success]
+    return Report(rows=len(frame), evaluated=len(result.results), failures=failures)
+
+
+@functools.lru_cache(maxsize=4)
+def _definition(suite_text: str) -> Any:
+    """The suite's GX validation definition, built once per process and suite: building the
+    context costs about a second, and a Dask worker validates partition after partition."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    suite = json.loads(suite_text)
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
@@ -122,12 +134,7 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> Report:
         .add_dataframe_asset("frame")
         .add_batch_definition_whole_dataframe("whole")
     )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(data=batch, suite=gx_suite, name="contract")
-    )
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "SUMMARY"})
-    failures = [_failure(r) for r in result.results if not r.success]
-    return Report(rows=len(frame), evaluated=len(result.results), failures=failures)
+    return context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=gx_suite, name="contract"))
 
 
 def ensure_valid(report: Report) -> None:

@@ -16,7 +16,11 @@ from .split import Split
 
 def positive_weight(y: np.ndarray, weighting: str) -> float:
     positives = float(np.sum(y == 1))
-    negatives = float(len(y) - positives)
+    return weight_of_positives(positives, float(len(y)) - positives, weighting)
+
+
+def weight_of_positives(positives: float, negatives: float, weighting: str) -> float:
+    """Binary: LightGBM's scale_pos_weight from the class counts (`positive_weight`)."""
     if weighting == "none" or positives == 0:
         return 1.0
     ratio = negatives / positives
@@ -27,15 +31,28 @@ def class_weights(y: np.ndarray, n_classes: int, weighting: str) -> np.ndarray:
     """Multiclass: a weight per row, (rows of the largest class / rows of its class), square-
     rooted for sqrt_balanced, so that a rare class is not drowned out by the common one; the
     counterpart of `positive_weight`, which LightGBM's binary objective takes as one number."""
-    counts = np.bincount(np.asarray(y, dtype=int), minlength=n_classes).astype(float)
     if weighting == "none":
         return np.ones(len(y))
+    counts = np.bincount(np.asarray(y, dtype=int), minlength=n_classes).astype(float)
+    return np.asarray(class_weight_table(counts, weighting)[np.asarray(y, dtype=int)], dtype=float)
+
+
+def class_weight_table(counts: np.ndarray, weighting: str) -> np.ndarray:
+    """Each class's row weight from the class counts (see `class_weights`)."""
+    if weighting == "none":
+        return np.ones(len(counts))
     ratio = counts.max() / np.maximum(counts, 1.0)
-    per_class = ratio if weighting == "balanced" else np.sqrt(ratio)
-    return np.asarray(per_class[np.asarray(y, dtype=int)], dtype=float)
+    return np.asarray(ratio if weighting == "balanced" else np.sqrt(ratio), dtype=float)
 
 
 def lightgbm_params(contract: Contract, settings: TrainingSettings, y_train: np.ndarray) -> dict[str, Any]:
+    counts = np.bincount(np.asarray(y_train, dtype=int), minlength=2) if contract.is_binary else np.zeros(2)
+    return lightgbm_params_for_counts(contract, settings, counts)
+
+
+def lightgbm_params_for_counts(contract: Contract, settings: TrainingSettings, counts: np.ndarray) -> dict[str, Any]:
+    """`lightgbm_params` from the training rows' class counts (binary: negatives, positives),
+    however they were counted (one frame, or partitions added up on Dask)."""
     params: dict[str, Any] = {
         "learning_rate": settings.learning_rate,
         "num_leaves": settings.num_leaves,
@@ -57,7 +74,7 @@ def lightgbm_params(contract: Contract, settings: TrainingSettings, y_train: np.
         params.update(
             objective="binary",
             metric="average_precision",
-            scale_pos_weight=positive_weight(y_train, settings.class_weighting),
+            scale_pos_weight=weight_of_positives(float(counts[1]), float(counts[0]), settings.class_weighting),
         )
     else:
         params.update(objective="regression", metric="rmse")
@@ -103,8 +120,13 @@ def train_booster(split: Split, contract: Contract, encoding: Encoding, settings
     )
     # Keep only the trees up to the best iteration, so that the ONNX export (which
     # converts every tree) and LightGBM predict from the same model.
-    best = booster.best_iteration or booster.current_iteration()
-    return lgb.Booster(model_str=float32_thresholds(booster.model_to_string(num_iteration=best)))
+    return trimmed(booster, booster.best_iteration or booster.current_iteration())
+
+
+def trimmed(booster: lgb.Booster, rounds: int) -> lgb.Booster:
+    """The booster's first `rounds` boosting rounds, with float32-exact thresholds
+    (`float32_thresholds`): what every engine's training hands to evaluation and export."""
+    return lgb.Booster(model_str=float32_thresholds(booster.model_to_string(num_iteration=rounds)))
 
 
 def _round_down_to_float32(value: float) -> float:

@@ -14,7 +14,7 @@ from ..core.metrics import evaluate, primary_metric
 from ..model.bundle import load_bundle
 from ..settings import Settings
 from ..stores import registry
-from .split import Split
+from .split import HeldOut
 
 log = logging.getLogger(__name__)
 FLOAT32_NOISE = 1e-6  # relative: float32 carries ~7 significant digits
@@ -43,7 +43,7 @@ class GateDecision:
 
 
 def _champion_metric(
-    settings: Settings, contract: Contract, data: Split, client: Any
+    settings: Settings, contract: Contract, data: HeldOut, client: Any
 ) -> tuple[str | None, float | None, str]:
     """The current champion's primary metric on this run's holdout, or why it has none."""
     champion = registry.version_by_alias(client, settings.mlflow.registered_model_name, registry.CHAMPION)
@@ -95,7 +95,7 @@ def decide_gate(
 
 
 def gate(
-    registered: Registered, evaluation: Evaluation, data: Split, contract: Contract, settings: Settings, reason: str
+    registered: Registered, evaluation: Evaluation, data: HeldOut, contract: Contract, settings: Settings, reason: str
 ) -> GateDecision:
     """Judge the new version and give it an alias: the first passing model becomes
     `champion`, later ones `challenger` (shadow evaluation decides their fate); a

@@ -8,7 +8,7 @@ will meet it), else at random: seeded, and stratified by the target for classifi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,21 @@ SplitMethod = Literal["time", "random"]
 # from (scikit-learn's wine, 178 rows, holds out 36), few enough that a metric on them is
 # still a rough read; the gate's floors and the champion comparison do the judging.
 MIN_ROWS = 25
+
+
+class HeldOut(Protocol):
+    """What the steps after fitting need of a split, whichever engine made it: the
+    validation and holdout rows in pandas (the training rows may stay on Dask)."""
+
+    @property
+    def valid(self) -> pd.DataFrame: ...
+    @property
+    def holdout(self) -> pd.DataFrame: ...
+    @property
+    def method(self) -> SplitMethod: ...
+    @property
+    def description(self) -> str: ...
+    def sizes(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)

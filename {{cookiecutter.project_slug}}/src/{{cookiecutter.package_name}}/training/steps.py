@@ -28,7 +28,7 @@ from ..data.demo_world import demo_frame
 # The flow's read-fresh-labelled-rows and add-fresh-rows steps are data's own functions.
 from ..data.fresh_labels import add_fresh_rows as add_fresh_rows  # noqa: PLC0414 - a step of the flow
 from ..data.fresh_labels import read_fresh_rows as read_fresh_rows  # noqa: PLC0414 - a step of the flow
-from ..data.tables import fingerprint, prepare_frame, read_table, target_codes
+from ..data.tables import TableFacts, prepare_frame, read_table, target_codes
 from ..data.validation import Report, ensure_valid, load_suite, validate_frame
 from ..model.bundle import write_bundle
 from ..model.manifest import build_manifest
@@ -39,7 +39,7 @@ from .fit import choose_threshold, predict, train_booster
 from .gate import Evaluation, GateDecision, Registered
 from .loss_estimator import LossEstimator, fit_loss_estimator, model_errors
 from .onnx_export import ParityReport, ensure_parity, onnx_scores, parity_report, to_onnx
-from .split import Split, split_frame
+from .split import HeldOut, Split, split_frame
 
 log = logging.getLogger(__name__)
 CANARY_ROWS = 16
@@ -92,7 +92,7 @@ def fit(data: Split, contract: Contract, settings: Settings) -> tuple[lgb.Booste
 
 
 def evaluate_holdout(
-    booster: lgb.Booster, encoding: Encoding, data: Split, contract: Contract, settings: Settings
+    booster: lgb.Booster, encoding: Encoding, data: HeldOut, contract: Contract, settings: Settings
 ) -> Evaluation:
     """The threshold comes from the validation slice; the metrics from the holdout."""
     valid_scores = predict(booster, encoding.transform(data.valid))
@@ -108,7 +108,7 @@ def export(booster: lgb.Booster, encoding: Encoding, settings: Settings) -> byte
 
 
 def check_parity(
-    onnx_bytes: bytes, encoding: Encoding, data: Split, evaluation: Evaluation, contract: Contract, settings: Settings
+    onnx_bytes: bytes, encoding: Encoding, data: HeldOut, evaluation: Evaluation, contract: Contract, settings: Settings
 ) -> ParityReport:
     """ONNX against LightGBM on every holdout row; raises ParityError beyond tolerance."""
     exported = onnx_scores(onnx_bytes, encoding.transform(data.holdout), contract.task)
@@ -118,7 +118,7 @@ def check_parity(
 
 
 def fit_loss_model(
-    onnx_bytes: bytes, encoding: Encoding, data: Split, parity: ParityReport, contract: Contract, settings: Settings
+    onnx_bytes: bytes, encoding: Encoding, data: HeldOut, parity: ParityReport, contract: Contract, settings: Settings
 ) -> LossEstimator | None:
     """Regression: the loss model that lets monitoring estimate MAE and RMSE before labels
     arrive (`training/loss_estimator.py` says why the validation slice fits it and the
@@ -151,8 +151,8 @@ def log_and_register(
     *,
     settings: Settings,
     contract: Contract,
-    frame: pd.DataFrame,
-    data: Split,
+    frame: pd.DataFrame | TableFacts,
+    data: HeldOut,
     encoding: Encoding,
     evaluation: Evaluation,
     onnx_bytes: bytes,
@@ -168,12 +168,13 @@ def log_and_register(
     from mlflow.models import infer_signature
 
     registry.connect(settings)
+    table = TableFacts.of(frame)  # a frame in memory, or the facts of one on Dask
     holdout_matrix = encoding.transform(data.holdout)
     exported = parity.exported  # the holdout as the service will score it
     manifest = build_manifest(
         project_root=settings.project_root,
         seed=settings.training.seed,
-        data_fingerprint=fingerprint(frame),
+        data_fingerprint=table.fingerprint,
         onnx_opset=settings.training.onnx_opset,
     )
     profile = fit_profile(
@@ -206,7 +207,7 @@ def log_and_register(
                 "trained_at": manifest["created_at"],
                 "run_id": run.info.run_id,
                 "primary_metric": primary_metric(contract.task).name,
-                "data_rows": len(frame),
+                "data_rows": table.rows,
                 "split": data.method,
             },
             manifest=manifest,
