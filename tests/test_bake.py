@@ -31,6 +31,8 @@ FOREIGN_TEMPLATES = {
     "infra/prefect/kubernetes-base-job-template.json": re.compile(r"\{\{ *\w+ *\}\}"),
     # The monitoring report's own Jinja page (copied without rendering: cookiecutter.json).
     "src/{package}/monitoring/report/templates/report.html.j2": JINJA_ANY,
+    # The model card's page, likewise.
+    "src/{package}/model/templates/model_card.html.j2": JINJA_ANY,
 }
 JINJA = re.compile(r"\{\{|\{%|\{#")
 

@@ -185,6 +185,11 @@ def run_steps(data: Path, state: Path, model_dir: Path | None) -> dict[str, Any]
         )  # fmt: skip
     with recorder.step("gate"):
         decision = gate.gate(registered, evaluation, split, contract, settings, "benchmark")
+    with recorder.step("write_model_card"):
+        pipeline.write_model_card(
+            settings=settings, contract=contract, frame=frame, data=split, booster=booster, encoding=encoding,
+            evaluation=evaluation, parity=parity, registered=registered, decision=decision,
+        )  # fmt: skip
     total = time.perf_counter() - start
     # A retraining meets an existing registry and a champion: logging skips the database's
     # creation, and the gate scores the champion on this holdout.

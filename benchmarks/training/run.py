@@ -174,6 +174,7 @@ STEPS = [
     ("check_parity", "check-parity"),
     ("log_and_register", "log-to-mlflow"),
     ("gate", "gate-and-alias"),
+    ("write_model_card", "write-model-card"),
 ]
 NONE = "-"
 P99_NOTE = "p99 is the 99th percentile of the repetitions (with fewer than 100, close to the slowest)."

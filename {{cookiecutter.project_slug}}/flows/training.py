@@ -1,5 +1,5 @@
 """Training: load, add fresh labelled rows, validate, split, train, evaluate, export, prove
-parity, fit the loss model (regression), register, gate.
+parity, fit the loss model (regression), register, gate, write the model card.
 
 Each step is a task around a function in the package (`training.steps`, `training.gate`), so
 this file reads as the table of contents of a training run. A failing step
@@ -68,6 +68,9 @@ def train_on_dask(
     with get_dask_client() as client:
         booster, encoding, found = dask_steps.fit_partitioned(data, contract, settings, client)
         return booster, encoding, {**found.params, **dask_steps.engine_params(settings, client)}
+
+
+write_model_card = task(name="write-model-card", cache_policy=NO_CACHE)(steps.write_model_card)
 
 
 @flow(name="training")
@@ -148,6 +151,18 @@ def finish(
         loss=loss_model,
     )
     decision = gate_and_alias(registered, evaluation, data, contract, settings, reason)
+    write_model_card(
+        settings=settings,
+        contract=contract,
+        frame=frame,
+        data=data,
+        booster=booster,
+        encoding=encoding,
+        evaluation=evaluation,
+        parity=parity,
+        registered=registered,
+        decision=decision,
+    )
 
     outcome = steps.TrainingOutcome(
         version=registered.version,

@@ -24,7 +24,7 @@ def load_training_flow() -> Any:  # a Prefect Flow; its call signature is the fl
     return load_flow_from_entrypoint(f"{PROJECT_ROOT / 'flows' / 'training.py'}:training")
 
 
-def test_flow_registers_a_parity_checked_champion(env_settings: Settings, contract: Contract) -> None:
+def test_flow_registers_a_parity_checked_champion(env_settings: Settings, contract: Contract, tmp_path: Path) -> None:
     """One flow run validates, trains, exports, proves parity, logs everything to MLflow,
     registers version 1 and makes it champion; a second run becomes the challenger."""
     # Given an empty registry and the training flow
@@ -41,16 +41,23 @@ def test_flow_registers_a_parity_checked_champion(env_settings: Settings, contra
     name = env_settings.mlflow.registered_model_name
     assert registry.aliases(client, name) == {registry.CHAMPION: "1", registry.CHALLENGER: "2"}
 
-    # And the run holds metrics, parity, the ONNX model and the bundle
+    # And the run holds metrics, parity, the ONNX model, the bundle and the model card
     version = client.get_model_version(name, "1")
     assert version.run_id is not None
     run = client.get_run(version.run_id)
     assert run.data.metrics["parity_max_abs_diff"] < env_settings.parity.max_abs_diff
     assert run.data.metrics[f"holdout_{primary_metric(contract.task).name}"] > 0
     artifacts = {a.path for a in client.list_artifacts(version.run_id)}
-    assert {"bundle", "manifest.json"} <= artifacts
+    assert {"bundle", "manifest.json", "model_card.md", "model_card.html"} <= artifacts
     bundle_files = {Path(a.path).name for a in client.list_artifacts(version.run_id, "bundle")}
-    assert {"model.onnx", "bundle.json", "reference_profile.json", "contract.yaml"} <= bundle_files
+    assert {"model.onnx", "bundle.json", "reference_profile.json", "contract.yaml", "model_card.md"} <= bundle_files
+    # (the second version's card states the gate's comparison with the champion)
+    second_run = client.get_model_version(name, "2").run_id
+    assert second_run is not None
+    card = Path(client.download_artifacts(second_run, "model_card.md", str(tmp_path))).read_text(encoding="utf-8")
+    assert "Passed: " in card
+    assert "alias challenger" in card
+    assert "Compared with champion version 1" in card
     assert version.tags["trigger"] == "first"
     assert client.get_model_version(name, "2").tags["trigger"] == "scheduled"
 

@@ -11,7 +11,7 @@ from tests.support.project import Trained
 
 def test_first_passing_model_becomes_champion_with_complete_bundle(trained: Trained) -> None:
     """The first version that passes the gate holds `champion`, and its bundle carries the
-    ONNX model, the encoding, the manifest, the reference profile and the contract."""
+    ONNX model, the encoding, the manifest, the reference profile, the contract and the model card."""
     # Given a freshly trained first version
     client = registry.connect(trained.settings)
     name = trained.settings.mlflow.registered_model_name
@@ -30,7 +30,16 @@ def test_first_passing_model_becomes_champion_with_complete_bundle(trained: Trai
     assert champion.tags[registry.GATE_STATUS] == registry.PASSED
     # (a regression model also ships its loss model, for the estimate before labels arrive)
     loss = {"loss_model.onnx"} if bundle.task == "regression" else set()
-    assert files == {"model.onnx", "bundle.json", "manifest.json", "reference_profile.json", "contract.yaml", *loss}
+    card = {"model_card.md", "model_card.html"}
+    assert files == {
+        "model.onnx",
+        "bundle.json",
+        "manifest.json",
+        "reference_profile.json",
+        "contract.yaml",
+        *loss,
+        *card,
+    }
     assert (profile["loss_calibration"] is not None) == (bundle.task == "regression")
     assert manifest["seed"] == trained.settings.training.seed
     assert manifest["onnx_opset"] == 15

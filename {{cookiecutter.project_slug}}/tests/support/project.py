@@ -137,6 +137,20 @@ def train_steps(
         loss=loss,
     )
     decision = step("gate", gate.gate, registered, evaluation, data, contract, settings, reason)
+    step(
+        "write_model_card",
+        steps.write_model_card,
+        settings=settings,
+        contract=contract,
+        frame=frame,
+        data=data,
+        booster=booster,
+        encoding=encoding,
+        evaluation=evaluation,
+        parity=parity,
+        registered=registered,
+        decision=decision,
+    )
     return TrainingRun(registered, decision, evaluation, data, parity.as_dict())
 
 

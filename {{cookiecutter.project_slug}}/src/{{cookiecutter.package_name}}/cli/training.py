@@ -26,3 +26,26 @@ def train(
     with _user_errors():
         result = training(data_path=str(data) if data else None, reason=reason)
     _print_json(result)
+
+
+@app.command()
+def card(
+    version: Annotated[str | None, typer.Option(help="The model version; default: the one holding --alias.")] = None,
+    alias: Annotated[str, typer.Option(help="Which version, when --version is not given.")] = "champion",
+    html: Annotated[
+        Path | None, typer.Option(help="Also write the stored HTML card (as registered) to this file.")
+    ] = None,
+) -> None:
+    """Print a version's model card (Markdown), with the verdicts recorded on it since registration."""
+    from ..model.model_card import HTML_FILE
+    from ..promotion import card_view
+    from ..stores import registry
+
+    settings = _settings()
+    with _user_errors():
+        client = registry.connect(settings)
+        name = settings.mlflow.registered_model_name
+        typer.echo(card_view.card_markdown(client, name, version, alias), nl=False)
+        if html is not None:
+            found = card_view.resolve(client, name, version, alias)
+            html.write_text(card_view.stored_card(client, found, HTML_FILE), encoding="utf-8")

@@ -5,6 +5,7 @@ In: a trained model's encoding, holdout scores and training data. Out: the serve
 fingerprint, seed, opset), the `reference_profile` monitoring compares windows with, and the
 score `calibration` fitted on the holdout (multiclass: one map per class); for regression,
 the `loss_model` (loss_model.onnx, read with the bundle's encoding) and its
-`loss_calibration` (the estimate and its band).
+`loss_calibration` (the estimate and its band); the `model_card` (data, rendered to Markdown,
+and by `card_html` to HTML) that states what the version is and where its figures say little.
 Entry points: `bundle.load_bundle`, `reference_profile.fit_profile` / `load_profile`.
 """

@@ -2,8 +2,9 @@
 
 A bundle is a folder: `model.onnx`, `bundle.json` (task, feature encoding,
 decision threshold, contract hash, metrics and a canary), `manifest.json` (the
-environment it was built in), `contract.yaml`, `reference_profile.json` and, for
-regression, `loss_model.onnx` (read by `loss_model.py`).
+environment it was built in), `contract.yaml`, `reference_profile.json`, for
+regression, `loss_model.onnx` (read by `loss_model.py`), and the model card
+(`model_card.md`, `model_card.html`, added after the gate; for people, never loaded).
 Only JSON, YAML and ONNX: nothing here is ever unpickled. Loading needs
 onnxruntime and numpy, never LightGBM.
 """

@@ -31,10 +31,13 @@ from ..data.fresh_labels import read_fresh_rows as read_fresh_rows  # noqa: PLC0
 from ..data.tables import TableFacts, prepare_frame, read_table, target_codes
 from ..data.validation import Report, ensure_valid, load_suite, validate_frame
 from ..model.bundle import write_bundle
+from ..model.card_html import render_html
 from ..model.manifest import build_manifest
+from ..model.model_card import HTML_FILE, MARKDOWN_FILE, ModelCard, to_markdown
 from ..model.reference_profile import fit_profile
 from ..settings import Settings
 from ..stores import registry
+from .card import build_card
 from .fit import choose_threshold, predict, train_booster
 from .gate import Evaluation, GateDecision, Registered
 from .loss_estimator import LossEstimator, fit_loss_estimator, model_errors
@@ -234,6 +237,52 @@ def log_and_register(
     version = str(info.registered_model_version)
     log.info("registered %s version %s (run %s)", settings.mlflow.registered_model_name, version, run.info.run_id)
     return Registered(run_id=run.info.run_id, version=version)
+
+
+def write_model_card(
+    *,
+    settings: Settings,
+    contract: Contract,
+    frame: pd.DataFrame | TableFacts,
+    data: HeldOut,
+    booster: lgb.Booster,
+    encoding: Encoding,
+    evaluation: Evaluation,
+    parity: ParityReport,
+    registered: Registered,
+    decision: GateDecision,
+) -> ModelCard:
+    """The version's model card, after the gate so that it states the gate's decision: logged
+    to the version's run as `model_card.md` and `model_card.html`, and added to its bundle so
+    that it ships with the model (MLflow takes artifacts on a finished run)."""
+    import mlflow
+
+    client = registry.connect(settings)
+    card = build_card(
+        model_name=settings.mlflow.registered_model_name,
+        version=registered.version,
+        run_id=registered.run_id,
+        contract=contract,
+        data=data,
+        rows=frame.rows if isinstance(frame, TableFacts) else len(frame),
+        encoding=encoding,
+        booster=booster,
+        evaluation=evaluation,
+        decision=decision,
+        parity=parity.as_dict(),
+        # The manifest as the run recorded it, not a second one with another timestamp.
+        manifest=mlflow.artifacts.load_dict(f"runs:/{registered.run_id}/manifest.json"),
+        min_segment_rows=settings.drift.min_labelled_rows,
+        min_segment_positives=settings.shadow_evaluation.min_segment_positives,
+        seed=settings.training.seed,
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, text in ((MARKDOWN_FILE, to_markdown(card)), (HTML_FILE, render_html(card))):
+            path = Path(scratch) / name
+            path.write_text(text, encoding="utf-8")
+            client.log_artifact(registered.run_id, str(path))
+            client.log_artifact(registered.run_id, str(path), artifact_path=registry.BUNDLE_ARTIFACT)
+    return card
 
 
 def load_project_contract(settings: Settings) -> Contract:
