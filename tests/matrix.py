@@ -104,6 +104,36 @@ def representatives() -> list[Combination]:
     return chosen
 
 
+# The tests whose outcome the alert channel, the CI system, the license and the cosmetic
+# answers can change: the channel is one setting's default (alerts, settings), the names reach
+# the CLI's and the alerts' text, the CI files and the license are checked in tests/project.
+ANSWER_TESTS = (
+    "tests/project",
+    "tests/unit/test_settings.py",
+    "tests/unit/monitoring/test_alerts.py",
+    "tests/unit/cli",
+    "tests/integration/test_cli.py",
+)
+
+
+def runs_whole_fast_suite(combo: Combination) -> bool:
+    """Whether a representative bake runs all its fast tests, or only `ANSWER_TESTS`.
+
+    The problem type and the Python version change what the fast tests exercise; the other
+    answers do not (ruff and mypy still check every bake whole). So the first representative
+    of each problem type and Python version runs the whole suite, the default bake covering its
+    own pair, and the rest only the tests their answers reach: eleven whole suites, 3-4 minutes
+    each in CI, would be most of `make test`'s hour."""
+    default = Combination({})
+    seen = {(default["problem_type"], default["python_version"])}
+    for earlier in representatives():
+        pair = (earlier["problem_type"], earlier["python_version"])
+        if earlier == combo:
+            return pair not in seen
+        seen.add(pair)
+    raise ValueError(f"{combo.id} is not a representative bake")
+
+
 # `make test` runs in two processes (pytest-xdist, `--dist loadgroup`), and the long tests
 # are laid out in two lanes: the default bake's whole suite (1,088 s on 2 cores, 2026-11-26,
 # most of it waiting on its servers) beside `make demo` (609 s), then the representative

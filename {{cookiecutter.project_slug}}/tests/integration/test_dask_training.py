@@ -19,7 +19,11 @@ from {{ cookiecutter.package_name }}.data.compute import dask_client
 from {{ cookiecutter.package_name }}.data.demo_world import demo_frame
 from {{ cookiecutter.package_name }}.data.tables import write_table
 from {{ cookiecutter.package_name }}.errors import ValidationFailed
+{% if cookiecutter.problem_type == "multiclass_classification" -%}
+from {{ cookiecutter.package_name }}.model.bundle import answered_class, load_bundle
+{%- else -%}
 from {{ cookiecutter.package_name }}.model.bundle import load_bundle
+{%- endif %}
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, ComputeSettings, Settings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.training import dask_steps, gate, steps
@@ -33,8 +37,17 @@ pytestmark = pytest.mark.slow
 
 # The Dask model is fitted on the same rows with the same parameters and rounds chosen the
 # same way, but by two LightGBM ranks (each finds splits on its half's histograms merged):
-# close, not identical. Measured on these 40k rows: ROC AUC 0.948 vs 0.951, AP 0.303 vs 0.292.
+# close, not identical. Measured on these 40k rows (Dask vs local):
+{% if cookiecutter.problem_type == "binary_classification" -%}
+# ROC AUC 0.948 vs 0.951, AP 0.303 vs 0.292.
 TOLERANCE = {"roc_auc": 0.02, "average_precision": 0.06}
+{%- elif cookiecutter.problem_type == "multiclass_classification" -%}
+# macro F1 0.479 vs 0.463.
+TOLERANCE = {"macro_f1": 0.05}
+{%- else -%}
+# RMSE 4.963 vs 4.964.
+TOLERANCE = {"rmse": 0.15}
+{%- endif %}
 DASK = ComputeSettings(engine="dask", workers=2, threads_per_worker=1, memory_limit="1GiB")
 
 
@@ -125,6 +138,9 @@ def test_dask_training_registers_a_served_champion_close_to_local(
     version = client.get_model_version(settings.mlflow.registered_model_name, "1")
     with registry.fetched_bundle(client, version) as folder:
         expected = load_bundle(folder).score_records(records)
+{%- if cookiecutter.problem_type == "multiclass_classification" %}
+    expected = answered_class(expected)[1]  # a multiclass score is the answered class's probability
+{%- endif %}
     np.testing.assert_allclose([p["score"] for p in predictions], expected, rtol=1e-6)
 
 
