@@ -23,7 +23,7 @@ def demo(
 
     from rich.console import Console
 
-    from ..demo.outcome import summary_table
+    from ..demo.outcome import summary_text
     from ..demo.run import run_demo
     from ..demo.scenario import Scenario
 
@@ -36,7 +36,7 @@ def demo(
     with _user_errors():
         outcome = run_demo(settings, scenario, console.log)
     out = Console()
-    out.print(summary_table(outcome))
+    out.print(summary_text(outcome, out.width), markup=False, highlight=False, soft_wrap=True)
     state = settings.var_dir / "demo"
     out.print(f"finished in {outcome.seconds:.0f} s; {outcome.alerts_delivered} alerts delivered to the demo's webhook")
     lineage = [f"v{v}: {s['trigger']} → {s['shadow'] or s['gate']}" for v, s in outcome.versions.items()]

@@ -8,6 +8,7 @@ versions in MLflow. Nothing here takes the demo's word for it.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -288,21 +289,32 @@ def judge(
     )
 
 
-def summary_table(outcome: Outcome) -> Any:
-    """The closing table: each incident, when it started, when and by whom it was caught."""
-    from rich.table import Table
+SUMMARY_TITLE = "What broke, and what caught it"
+LABEL_WIDTH = 11  # "  evidence " and the like: the indent of each incident's wrapped lines
 
-    table = Table(title="What broke, and what caught it", show_lines=True)
-    for column in ("incident", "started", "caught", "by", "evidence", "what the system did"):
-        table.add_column(column, overflow="fold")
-    for catch in outcome.catches:
-        mark = "[green]✓[/green]" if catch.ok else "[red]✗ missed[/red]"
-        table.add_row(
-            catch.title,
-            f"day {catch.started}" if catch.started is not None else "-",
-            f"day {catch.caught} {mark}" if catch.caught is not None else mark,
-            catch.component or f"(expected {catch.expected_component})",
-            catch.evidence,
-            catch.action,
-        )
-    return table
+
+def summary_text(outcome: Outcome, width: int = 80) -> str:
+    """The closing summary: one block per incident, each field wrapped at word boundaries to
+    `width`. A table of six columns had to cut words in two at 80 columns (`account_ty` /
+    `pe`), in a terminal and in a log file or CI output alike, where no one can widen it."""
+    lines = [SUMMARY_TITLE, "=" * len(SUMMARY_TITLE)]
+    for number, catch in enumerate(outcome.catches, 1):
+        started = f"day {catch.started}" if catch.started is not None else "unknown"
+        caught = f"day {catch.caught}" if catch.caught is not None else "never"
+        fields = {
+            "when": f"started {started}, caught {caught}",
+            "by": catch.component or f"nothing (expected: {catch.expected_component})",
+            "evidence": catch.evidence,
+            "action": catch.action,
+        }
+        lines += ["", f"{'✓' if catch.ok else '✗ MISSED'} {number}. {catch.title}"]
+        for label, text in fields.items():
+            lines += textwrap.wrap(
+                text or "-",
+                width=max(width, LABEL_WIDTH + 20),
+                initial_indent=f"  {label:<{LABEL_WIDTH - 2}}",
+                subsequent_indent=" " * LABEL_WIDTH,
+                break_long_words=False,  # a column or segment name stays whole, even past the width
+                break_on_hyphens=False,
+            )
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""The demo's closing summary reads whole in an 80-column terminal and in a log file."""
+
+from __future__ import annotations
+
+from {{ cookiecutter.package_name }}.demo.outcome import SUMMARY_TITLE, Catch, Outcome, summary_text
+
+EVIDENCE = (
+    "v4 worse on account_type=business: average_precision 0.2314 vs 0.4521 (n=1204, tolerance 5%); "
+    "worse on channel=pos: average_precision 0.3012 vs 0.3877 (n=2846)"
+)
+
+
+def outcome_of(*catches: Catch) -> Outcome:
+    return Outcome(catches=list(catches), versions={}, alerts_delivered=0, report_path=None, days=[])
+
+
+def caught(title: str, evidence: str = EVIDENCE) -> Catch:
+    return Catch(
+        incident="biased_challenger",
+        title=title,
+        started=6,
+        caught=9,
+        component="shadow evaluation",
+        expected_component="shadow evaluation",
+        evidence=evidence,
+        action="challenger rejected; the champion keeps serving",
+    )
+
+
+def test_each_incident_is_a_block_whose_lines_fit_and_whose_words_stay_whole() -> None:
+    """At 80 columns every line fits, and each field's words come back whole and in order
+    (a table's narrow columns cut `account_type` in two)."""
+    # Given an outcome whose evidence is longer than a line
+    outcome = outcome_of(caught("A challenger learned a label bug"), caught("Upstream added a column", "new column x"))
+
+    # When the summary is written for an 80-column terminal
+    text = summary_text(outcome, width=80)
+    lines = text.splitlines()
+
+    # Then it opens with its title, numbers each incident with its mark, and no line passes 80
+    assert lines[0] == SUMMARY_TITLE
+    assert "✓ 1. A challenger learned a label bug" in lines
+    assert "✓ 2. Upstream added a column" in lines
+    assert max(len(line) for line in lines) <= 80
+    # And the evidence, joined back from its wrapped lines, is the evidence word for word
+    start = next(i for i, line in enumerate(lines) if line.startswith("  evidence"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("  action"))
+    assert " ".join(" ".join(lines[start:end]).split()[1:]) == " ".join(EVIDENCE.split())
+    assert "  when     started day 6, caught day 9" in lines
+    assert "  by       shadow evaluation" in lines
+
+
+def test_a_missed_incident_says_so_and_names_what_should_have_caught_it() -> None:
+    """A missed incident is marked in words (no colour reaches a log file) with the component
+    that was expected to catch it."""
+    # Given an incident nothing caught
+    missed = Catch("schema_drift", "Upstream added a column", 3, None, None, "schema drift", "", "")
+
+    # When the summary is written
+    text = summary_text(outcome_of(missed))
+
+    # Then its block says it was missed, never caught, and what was expected
+    assert "✗ MISSED 1. Upstream added a column" in text
+    assert "started day 3, caught never" in text
+    assert "nothing (expected: schema drift)" in text
+
+
+def test_a_word_longer_than_the_line_stays_whole() -> None:
+    """A name longer than the terminal is wide is kept whole on its own line, never cut."""
+    # Given evidence holding one very long segment name
+    name = "merchant_category_code=" + "x" * 90
+    # When the summary is written at 60 columns
+    text = summary_text(outcome_of(caught("Drift", f"worse on {name} only")), width=60)
+    # Then the name appears unbroken
+    assert name in text
