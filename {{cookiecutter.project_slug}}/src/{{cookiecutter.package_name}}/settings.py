@@ -170,8 +170,9 @@ class ComputeSettings(SettingsGroup):
     """Where the heavy steps run: in this process (`local`, the default) or on Dask.
 
     With `engine=dask`, training reads its data as partitioned Parquet with dask.dataframe and
-    fits LightGBM across the workers. `address` names a running scheduler; unset, a
-    `LocalCluster` of `workers` processes is started for the run and stopped after it.
+    fits LightGBM across the workers, and `score` scores a partition per task. `address` names
+    a running scheduler; unset, a `LocalCluster` of `workers` processes is started for the run
+    and stopped after it.
     """
 
     engine: Literal["local", "dask"] = Field(

@@ -19,7 +19,7 @@ from {{ cookiecutter.package_name }}.serving.batch_scoring import BATCH_THREADS,
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, ScoringSettings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from tests.support.live_prefect import LiveServer
-from tests.support.project import PROJECT_ROOT, Trained, without_row_keys
+from tests.support.project import DASK, PROJECT_ROOT, Trained, without_row_keys
 
 pytestmark = pytest.mark.slow
 
@@ -152,6 +152,43 @@ def test_a_file_streamed_in_chunks_scores_as_the_whole_file_does(
     else:
         assert streamed["row"].tolist() == list(range(300))
     assert result.mean_score == pytest.approx(float(whole["score"].mean()), rel=1e-9)
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["id", "no-id"])
+def test_partitions_scored_on_dask_match_the_streamed_scores_row_for_row(
+    trained: Trained, contract: Contract, tmp_path: Path, keyed: bool
+) -> None:
+    """COMPUTE__ENGINE=dask: a folder of Parquet partitions, scored a partition per task on a
+    LocalCluster of two workers, gives every row the very score, decision and label the streamed
+    path gives it, in the input's order; without an id, `row` counts on across partitions."""
+    # Given 300 rows as three Parquet partitions, and the same rows as one file
+    if not keyed:
+        idless = without_row_keys(contract)
+        vars(idless)["hash"] = contract.hash  # the hash is cached: the trained model stays servable
+        contract = idless
+    _, rows = to_score(trained, contract, tmp_path)
+    folder = tmp_path / "today"
+    folder.mkdir()
+    for index, start in enumerate(range(0, 300, 100)):
+        rows.iloc[start : start + 100].to_parquet(folder / f"part-{index}.parquet", index=False)
+    whole = tmp_path / "today.parquet"
+    rows.to_parquet(whole, index=False)
+
+    # When the folder is scored on Dask, and the file streamed on the local engine
+    on_dask = score_file(
+        trained.settings.model_copy(update={"compute": DASK}), contract, folder, tmp_path / "d.parquet"
+    )
+    streamed = score_file(trained.settings, contract, whole, tmp_path / "local.parquet")
+
+    # Then the scores are a folder of one part per partition, in order, equal to the streamed ones
+    assert sorted(p.name for p in Path(on_dask.output_path).iterdir()) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00002.parquet",
+    ]
+    pd.testing.assert_frame_equal(pd.read_parquet(on_dask.output_path), pd.read_parquet(streamed.output_path))
+    assert (on_dask.rows, on_dask.flagged, on_dask.model_version) == (300, streamed.flagged, streamed.model_version)
+    assert on_dask.mean_score == pytest.approx(streamed.mean_score, rel=1e-12)
 
 
 @pytest.fixture

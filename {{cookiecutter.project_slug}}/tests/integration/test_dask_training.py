@@ -24,10 +24,10 @@ from {{ cookiecutter.package_name }}.model.bundle import answered_class, load_bu
 {%- else -%}
 from {{ cookiecutter.package_name }}.model.bundle import load_bundle
 {%- endif %}
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, ComputeSettings, Settings, get_settings
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.training import dask_steps, gate, steps
-from tests.support.project import PROJECT_ROOT, TEST_ROWS, Trained, make_settings
+from tests.support.project import DASK, PROJECT_ROOT, TEST_ROWS, Trained, make_settings
 from tests.support.service import load_service, service_env, transactions
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ TOLERANCE = {"macro_f1": 0.05}
 # RMSE 4.963 vs 4.964.
 TOLERANCE = {"rmse": 0.15}
 {%- endif %}
-DASK = ComputeSettings(engine="dask", workers=2, threads_per_worker=1, memory_limit="1GiB")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pandas as pd
 from {{ cookiecutter.package_name }}.core.contract import Contract, parse_contract
 from {{ cookiecutter.package_name }}.core.contract_derived import suite_json, suite_path
 from {{ cookiecutter.package_name }}.data.tables import target_codes
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.settings import ComputeSettings, Settings
 from {{ cookiecutter.package_name }}.training import gate, steps
 from {{ cookiecutter.package_name }}.training.split import Split
 
@@ -24,6 +24,8 @@ ALL_TIME = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 # Small enough to train in seconds, large enough for ~100 frauds in the holdout
 # (with fewer, holdout average precision is too noisy to clear the gate reliably).
 TEST_ROWS = 40_000
+# The Dask engine in tests: a LocalCluster of two worker processes, one thread each.
+DASK = ComputeSettings(engine="dask", workers=2, threads_per_worker=1, memory_limit="1GiB")
 T = TypeVar("T")
 Step = Callable[..., Any]  # step(name, function, *args, **kwargs) -> what function returns
 

@@ -64,7 +64,8 @@ def score(
 ) -> None:
     """Score a file with the served model, streamed a chunk at a time (scoring.chunk_rows): the
     same encoding, model and threshold as the service. Progress on a terminal, a line now and
-    then in a log; a one-line summary at the end."""
+    then in a log; a one-line summary at the end. With compute.engine=dask, INPUT is a Parquet
+    file or a folder of partitions, scored a partition per task, and OUT a folder of parts."""
     from ..core.contract import load_contract
     from ..serving.batch_scoring import score_file
     from .progress import RowsProgress, rate_text

@@ -18,27 +18,12 @@ import pandas as pd
 
 from ..core.contract import Contract
 from ..errors import DataError, ValidationFailed
-from .tables import READERS, fingerprint, prepare_frame, read_table
+from .tables import fingerprint, prepare_frame, read_table
 from .validation import Report, validate_frame
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
     from distributed import Client
-
-
-def partition_files(path: Path) -> list[Path]:
-    """The Parquet partitions of a folder (searched recursively, in path order), or the one
-    file a path names; a folder without any is a DataError."""
-    if path.is_file():
-        if READERS.get(path.suffix.lower()) != "parquet":
-            raise DataError(f"{path}: the Dask engine reads Parquet (a .parquet file or a folder of them)")
-        return [path]
-    if not path.is_dir():
-        raise DataError(f"{path}: no such folder of Parquet partitions")
-    files = sorted(p for p in path.rglob("*") if p.is_file() and READERS.get(p.suffix.lower()) == "parquet")
-    if not files:
-        raise DataError(f"{path}: the folder holds no .parquet files")
-    return files
 
 
 def read_partition(path: str, contract: Contract) -> pd.DataFrame:

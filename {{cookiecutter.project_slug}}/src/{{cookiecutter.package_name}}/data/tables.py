@@ -45,6 +45,21 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
+def partition_files(path: Path) -> list[Path]:
+    """The Parquet partitions of a folder (searched recursively, in path order), or the one
+    file a path names; a folder without any is a DataError."""
+    if path.is_file():
+        if READERS.get(path.suffix.lower()) != "parquet":
+            raise DataError(f"{path}: the Dask engine reads Parquet (a .parquet file or a folder of them)")
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"{path}: no such folder of Parquet partitions")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and READERS.get(p.suffix.lower()) == "parquet")
+    if not files:
+        raise DataError(f"{path}: the folder holds no .parquet files")
+    return files
+
+
 def _as_boolean(column: pd.Series) -> pd.Series:
     """Booleans written as true/false, 0/1 or yes/no become pandas booleans; anything else
     is left alone so that validation reports it with its values."""

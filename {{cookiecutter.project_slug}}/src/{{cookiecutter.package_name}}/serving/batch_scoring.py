@@ -15,17 +15,21 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..core.contract import Contract
 from ..data.table_chunks import ChunkWriter, check_readable, read_chunks, table_kind
-from ..data.tables import prepare_frame
+from ..data.tables import partition_files, prepare_frame
 from ..errors import DataError, RegistryError
 from ..model.bundle import ModelBundle, answered_class, load_bundle
 from ..settings import Settings
 from ..stores import registry
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 log = logging.getLogger(__name__)
 # One onnxruntime thread, as the service runs by default: with more, the trees' sum is added
@@ -106,27 +110,30 @@ def score_file(
     progress: Progress | None = None,
 ) -> ScoringResult:
     """Score `input_path` with the model behind `alias` into `output_path` (default: beside the
-    input, `<name>.scores.parquet`), chunk by chunk; the output takes its name once complete."""
+    input, `<name>.scores.parquet`), chunk by chunk; the output takes its name once complete.
+    On the Dask engine the input is Parquet (a file or a folder of partitions), scored a
+    partition per task (`partitioned_scoring`), and the output a folder of part files."""
     destination = output_path or default_output(input_path)
-    check_readable(input_path)  # a bad file or output type: told before the registry is asked
+    on_dask = settings.compute.engine == "dask"
+    # A bad input or output: told before the registry is asked.
+    if on_dask:
+        partition_files(input_path)
+    else:
+        check_readable(input_path)
     table_kind(destination)
     client = registry.connect(settings)
     name = settings.mlflow.registered_model_name
     version = registry.version_by_alias(client, name, alias)
     if version is None:
         raise RegistryError(f"{name} has no `{alias}` version to score with")
-    total, flagged = 0.0, 0
-    with registry.fetched_bundle(client, version) as folder, ChunkWriter(destination) as writer:
+    with registry.fetched_bundle(client, version) as folder:
         bundle = load_bundle(folder, BATCH_THREADS, contract.hash)
-        for chunk in read_chunks(input_path, settings.scoring.chunk_rows, text_columns(contract)):
-            out = score_chunk(bundle, contract, chunk.frame, chunk.first_row, str(version.version))
-            writer.write(out)
-            total += float(out["score"].to_numpy(dtype=np.float64).sum())  # float32 sums drift over millions
-            flagged += int(out["decision"].sum()) if "decision" in out else 0
-            if progress is not None:
-                progress(writer.rows, chunk.done)
-        rows = writer.rows
-        writer.close()
+        if on_dask:
+            rows, total, flagged = _score_on_dask(settings, folder, bundle, contract, input_path, destination, version)
+        else:
+            rows, total, flagged = _score_streamed(
+                settings, bundle, contract, input_path, destination, version, progress
+            )
     log.info("scored %d rows of %s with %s v%s into %s", rows, input_path, name, version.version, destination)
     return ScoringResult(
         input_path=str(input_path),
@@ -137,3 +144,44 @@ def score_file(
         mean_score=total / rows if rows else float("nan"),
         flagged=flagged if bundle.threshold is not None else None,
     )
+
+
+def _score_streamed(
+    settings: Settings,
+    bundle: ModelBundle,
+    contract: Contract,
+    input_path: Path,
+    destination: Path,
+    version: ModelVersion,
+    progress: Progress | None,
+) -> tuple[int, float, int]:
+    """The local engine: chunk by chunk through one process; rows, score sum, rows flagged."""
+    total, flagged = 0.0, 0
+    with ChunkWriter(destination) as writer:
+        for chunk in read_chunks(input_path, settings.scoring.chunk_rows, text_columns(contract)):
+            out = score_chunk(bundle, contract, chunk.frame, chunk.first_row, str(version.version))
+            writer.write(out)
+            total += float(out["score"].to_numpy(dtype=np.float64).sum())  # float32 sums drift over millions
+            flagged += int(out["decision"].sum()) if "decision" in out else 0
+            if progress is not None:
+                progress(writer.rows, chunk.done)
+        rows = writer.rows
+        writer.close()
+    return rows, total, flagged
+
+
+def _score_on_dask(
+    settings: Settings,
+    folder: Path,
+    bundle: ModelBundle,
+    contract: Contract,
+    input_path: Path,
+    destination: Path,
+    version: ModelVersion,
+) -> tuple[int, float, int]:
+    """The Dask engine (imported only here: the service never loads distributed)."""
+    from ..data.compute import dask_client
+    from .partitioned_scoring import score_partitions
+
+    with dask_client(settings.compute) as client:
+        return score_partitions(client, folder, bundle, contract, input_path, destination, str(version.version))

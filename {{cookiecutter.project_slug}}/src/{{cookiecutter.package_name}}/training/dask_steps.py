@@ -26,10 +26,9 @@ from ..data.partitions import (
     check_partitions,
     combined_fingerprint,
     ensure_valid_partitions,
-    partition_files,
     read_partitions,
 )
-from ..data.tables import TableFacts, target_codes, write_table
+from ..data.tables import TableFacts, partition_files, target_codes, write_table
 from ..data.validation import Report, load_suite
 from ..settings import Settings
 from .distributed_fit import DaskFit, fit_on_dask
