@@ -53,6 +53,7 @@ OPTIONS = SETTINGS.service
 API_KEY = secret_value(OPTIONS.api_key)
 PROTECTED = ("/predict", "/feedback", "/metadata", "/reload")
 BODY_PATHS = ("/predict", "/feedback")
+NO_PARAMETER_PATHS = ("/reload",)  # its body is ignored; the gateway refuses one that is not a JSON object
 
 # The request bodies are validated by the package (edge.Edge, Predictor.feedback) so that
 # every refusal names each field the same way; these annotations only document them.
@@ -85,6 +86,7 @@ class DocumentedService(bentoml.Service[Any]):
             super().openapi_spec,
             protected=PROTECTED,
             body_paths=BODY_PATHS,
+            no_parameter_paths=NO_PARAMETER_PATHS,
             api_key=API_KEY is not None,
             max_body_bytes=OPTIONS.max_body_bytes,
         )
@@ -153,7 +155,8 @@ class ModelService:
 
     @bentoml.api(route="/reload", output_spec=Metadata)
     def reload(self) -> Metadata:
-        """Ask the registry now (instead of at the next poll) and answer what is served."""
+        """Ask the registry now (instead of at the next poll) and answer what is served. Takes no
+        parameters: send no body or {} (anything else is a 400)."""
         self.predictor.store.refresh()
         return Metadata.model_validate(self.predictor.metadata())
 
@@ -169,6 +172,10 @@ class ModelService:
         return Metadata.model_validate(self.predictor.metadata())
 
     def __is_ready__(self) -> bool:
+        # Not ready while no champion is loaded or the prediction log cannot be written: every
+        # /predict would be a 503, and a load balancer should send it to a replica that can
+        # answer. Liveness (/livez) stays 200: a restart brings neither back. While the log is
+        # down each probe asks the database again, so the replica returns once it can write.
         return self.predictor.ready
 
     @bentoml.on_shutdown
@@ -178,5 +185,10 @@ class ModelService:
 
 # The class decorator made ModelService a bentoml.Service; mypy keeps the class's own type.
 ModelService.add_asgi_middleware(  # type: ignore[attr-defined]
-    Gateway, api_key=API_KEY, max_body_bytes=OPTIONS.max_body_bytes, protected=PROTECTED, body_paths=BODY_PATHS
+    Gateway,
+    api_key=API_KEY,
+    max_body_bytes=OPTIONS.max_body_bytes,
+    protected=PROTECTED,
+    body_paths=BODY_PATHS,
+    no_parameter_paths=NO_PARAMETER_PATHS,
 )

@@ -7,12 +7,15 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import bentoml
 import jsonschema  # type: ignore[import-untyped]
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.core.contract import load_contract
@@ -234,6 +237,8 @@ def test_metadata_health_and_readiness(served: Served, trained: Trained) -> None
     assert meta["registry"]["reachable"] is True
     assert meta["prediction_log"]["enabled"] is True
     assert meta["prediction_log"]["schema_version"] == SCHEMA_VERSION
+    assert meta["prediction_log"]["writable"] is True
+    assert meta["prediction_log"]["last_error"] is None
     assert probes == [200, 200, 200]
 
 
@@ -262,6 +267,93 @@ def test_openapi_describes_every_endpoint_truthfully(served: Served) -> None:
     validate(predict, responses["200"]["content"]["application/json"]["schema"])
     validate(refused, responses["400"]["content"]["application/json"]["schema"])
     validate(meta, paths["/metadata"]["get"]["responses"]["200"]["content"]["application/json"]["schema"])
+
+
+@pytest.mark.parametrize("path", ["/reload", "/predict", "/feedback"])
+def test_a_body_that_is_not_an_object_gets_the_documented_400(served: Served, path: str) -> None:
+    """`[null, null]` (what a fuzzer sends) is a 400 whose body is the one the endpoint's
+    document promises: for /reload, which takes no parameters, `detail` is one line naming the
+    body and what was expected; /predict and /feedback list each problem."""
+    # Given the OpenAPI document
+    spec = served.client.get("/docs.json").json()
+
+    # When an array of nulls is posted
+    response = served.client.post(path, **_raw("[null, null]"))
+
+    # Then it is a 400 that validates against the documented answer
+    assert response.status_code == 400, response.text
+    documented = spec["paths"][path]["post"]["responses"]["400"]["content"]["application/json"]["schema"]
+    jsonschema.validate(response.json(), {**documented, "components": spec["components"]})
+    if path == "/reload":
+        assert response.json()["detail"] == "body: expected a JSON object or no body, got an array"
+
+
+def test_reload_ignores_an_empty_object(served: Served, trained: Trained) -> None:
+    """/reload takes no parameters: `{}` (or no body) reloads and answers the metadata."""
+    # Given the running service; When /reload is posted an empty object and nothing
+    with_object = served.client.post("/reload", json={})
+    without_body = served.client.post("/reload")
+
+    # Then both reload and answer what is served
+    assert (with_object.status_code, without_body.status_code) == (200, 200)
+    assert with_object.json()["model_version"] == trained.version
+
+
+@contextmanager
+def unwritable_log(folder: Path) -> Iterator[None]:
+    """Point the running service's prediction log at a SQLite file it cannot open (in a folder
+    that does not exist), as a lost volume would leave it; point it back on the way out."""
+    prediction_log = bentoml.get_current_service().predictor.log
+    working = prediction_log.engine
+    prediction_log.engine = sa.create_engine(f"sqlite:///{folder / 'missing' / 'predictions.db'}")
+    try:
+        yield
+    finally:
+        prediction_log.engine.dispose()
+        prediction_log.engine = working
+
+
+def test_while_the_log_cannot_be_written_the_service_is_alive_but_not_ready(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the prediction log cannot be written, /predict is a 503 with Retry-After, /readyz
+    fails (with Retry-After) so that a load balancer routes elsewhere, /livez stays 200 (a
+    restart would not help), and /metadata says the log is not writable, why and since when.
+    Once the log can be written again, readiness returns without any request to /predict."""
+    # Given a service of its own
+    settings = private_registry(trained, tmp_path / "state")
+    module = load_service(monkeypatch, service_env(settings))
+    with TestClient(module.ModelService.to_asgi(), raise_server_exceptions=False) as client:
+        assert client.get("/readyz").status_code == 200
+        # When its log cannot be written
+        with unwritable_log(tmp_path):
+            answer = client.post("/predict", json={"records": transactions(2)})
+            ready, live = client.get("/readyz"), client.get("/livez")
+            down = client.get("/metadata").json()
+        # And when it can again
+        ready_again = client.get("/readyz")
+        up = client.get("/metadata").json()
+        answer_again = client.post("/predict", json={"records": transactions(2)})
+
+    # Then it refused to answer and told the client when to retry
+    assert answer.status_code == 503
+    assert "prediction log cannot be written" in answer.json()["error"]
+    assert answer.headers["retry-after"] == "5"
+    # And it was alive but not ready, and said so in /metadata
+    assert (live.status_code, ready.status_code) == (200, 503)
+    assert ready.headers["retry-after"] == "5"
+    assert down["ready"] is False
+    assert down["prediction_log"]["writable"] is False
+    assert "unable to open database file" in down["prediction_log"]["last_error"]
+    assert down["prediction_log"]["since"] is not None
+    # And once the log was back it was ready again, the reason kept for the operator
+    assert ready_again.status_code == 200
+    assert "retry-after" not in ready_again.headers
+    assert up["ready"] is True
+    assert up["prediction_log"]["writable"] is True
+    assert up["prediction_log"]["since"] >= down["prediction_log"]["since"]
+    assert up["prediction_log"]["last_error"] == down["prediction_log"]["last_error"]
+    assert answer_again.status_code == 200
 
 
 def test_api_key_when_configured(trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,8 +4,9 @@ In: JSON records over HTTP (services/service.py) or a file (batch scoring). Out:
 their rows in the prediction log before each answer leaves. `predictor` (one request end to
 end), `edge` (the contract check and its schema events), `model_store` (champion and
 challenger by alias, reloaded without a restart), `shadow_worker` (the challenger's thread),
-`log_writer` (shared commits), `feedback` (labels sent for earlier answers), `batch_scoring`
-(a file streamed through the model a chunk at a time; `score_chunk` is one chunk's work);
+`log_writer` (shared commits), `log_health` (whether the log can be written: /readyz and
+/metadata), `feedback` (labels sent for earlier answers), `batch_scoring` (a file streamed
+through the model a chunk at a time; `score_chunk` is one chunk's work);
 `http/` is what BentoML needs around them.
 Never imports LightGBM, Great Expectations or Prefect (a lint contract): onnxruntime serves.
 """

@@ -33,6 +33,7 @@ from ..stores.prediction_rows import PredictionBatch
 from ..stores.sql import utcnow
 from .edge import CheckedRecords, Edge, Event, Rejected, parse_event_time
 from .feedback import Labels
+from .log_health import LogHealth
 from .log_writer import LogWriter, RowWriter
 from .model_store import ModelStore, Served, one_line
 from .shadow_worker import Shadow
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 # where a batch's rows start to cost more than its commit and wake-ups.
 SHADOW_GATHER_S = 0.01
 SHADOW_ALONE_RECORDS = 20
+
+
+_NO_LOG_STATE = {"writable": False, "last_error": None, "since": None}  # the log is disabled
 
 
 class Unavailable(Rejected):
@@ -189,6 +193,11 @@ class Predictor:
         # The answers' rows go through `writer` (default: a thread of this process); the log
         # itself also serves rejections, labels and /metadata.
         self.writer = writer or (LogWriter(prediction_log) if prediction_log is not None else None)
+        self.log_health = (
+            LogHealth(prediction_log.check_writable, secret=sa.engine.make_url(prediction_log.url).password)
+            if prediction_log is not None
+            else None
+        )
         self.edge = Edge(contract, max_records=max_records, reject_unknown_fields=reject_unknown_fields)
         self.shadow: Shadow[ShadowJob] | None = (
             Shadow(self._shadow_work, shadow_queue, shadow_max_age_s, gather_s=SHADOW_GATHER_S) if shadow else None
@@ -263,7 +272,9 @@ class Predictor:
                 await asyncio.wrap_future(self.writer.write(batch))
             except (sa.exc.SQLAlchemyError, PredictionLogError) as err:
                 log.error("prediction log write failed, request refused: %s", one_line(err))
+                self._log_failed(err)
                 raise Unavailable("the prediction log cannot be written: nothing was answered; retry") from None
+            self._log_written()
         answer = Answer(
             champion.name,
             champion.version,
@@ -357,16 +368,29 @@ class Predictor:
         if self.log is None:
             raise Unavailable("the prediction log is disabled: labels have nowhere to go")
         try:
-            return self.log.add_labels(zip((item.request_id for item in parsed), values, strict=True), source="api")
+            result = self.log.add_labels(zip((item.request_id for item in parsed), values, strict=True), source="api")
         except sa.exc.SQLAlchemyError as err:
             log.error("label write failed: %s", one_line(err))
+            self._log_failed(err)
             raise Unavailable("the prediction log cannot be written: no label was stored; retry") from None
+        self._log_written()
+        return result
+
+    def _log_failed(self, err: BaseException) -> None:
+        if self.log_health is not None:
+            self.log_health.failed(err)
+
+    def _log_written(self) -> None:
+        if self.log_health is not None:
+            self.log_health.succeeded()
 
     # --- /metadata -------------------------------------------------------------------------------
 
     @property
     def ready(self) -> bool:
-        return self.store.ready
+        """A champion is loaded and the prediction log can be written: without either, every
+        /predict would be a 503 (see `log_health` for why this is readiness, not liveness)."""
+        return self.store.ready and (self.log_health is None or self.log_health.writable())
 
     def metadata(self) -> dict[str, Any]:
         store = self.store.describe()
@@ -384,6 +408,7 @@ class Predictor:
                 "last_error": None,
             }
         )
+        ready = self.ready  # first: while the log is down, this asks the database again
         schema_version = None
         if self.log is not None:
             try:
@@ -398,13 +423,14 @@ class Predictor:
             "contract_hash": self.contract.hash,
             "metrics": champion.get("metrics", {}),
             "shadowing": self.shadow is not None and store["challenger"] is not None,
-            "ready": self.ready,
+            "ready": ready,
             **store,
             "shadow": {"enabled": self.shadow is not None, **shadow},
             "prediction_log": {
                 "enabled": self.log is not None,
                 "url": self.log.display_url if self.log is not None else None,
                 "schema_version": schema_version,
+                **(self.log_health.state.as_dict() if self.log_health is not None else _NO_LOG_STATE),
             },
             "limits": self.limits,
         }

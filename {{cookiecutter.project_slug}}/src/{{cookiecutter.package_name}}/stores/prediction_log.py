@@ -210,7 +210,10 @@ class PredictionLog(SqlStore):
                     values[_SHADOW if row["role"] == CHALLENGER else _ANSWERS] += _sqlite_row_values(row)
         statement = ""
         with self._write_lock:
-            connection = self.engine.raw_connection()
+            try:
+                connection = self.engine.raw_connection()
+            except sqlite3.Error as err:  # a file that cannot be opened fails like a write that cannot be done
+                raise sa.exc.DBAPIError.instance("connect", None, err, sqlite3.Error) from err
             try:
                 cursor = connection.cursor()
                 try:

@@ -229,6 +229,13 @@ class SqlStore:
     def schema_version(self) -> int:
         return schema_version(self.engine, self.versions)
 
+    def check_writable(self) -> None:
+        """Raise the database's error unless a write can start now: a delete of no row takes
+        the write lock (SQLite refuses it on a read-only or unreachable file, PostgreSQL in a
+        read-only transaction or when it is down) and changes nothing."""
+        with self.engine.begin() as connection:
+            connection.execute(self.versions.delete().where(sa.false()))
+
     def close(self) -> None:
         self._raw_engine.dispose()
 

@@ -143,6 +143,14 @@ class LogInfo(BaseModel):
     enabled: bool
     url: str | None = Field(description="Without its password.")
     schema_version: int | None
+    writable: bool = Field(
+        description=(
+            "Whether answers can be logged now (false while disabled). While false every /predict is a 503 "
+            "and /readyz fails."
+        )
+    )
+    last_error: str | None = Field(description="The last failed write's reason, one line; kept after a recovery.")
+    since: str | None = Field(description="When `writable` last changed (ISO 8601, UTC); null: since the start.")
 
 
 class Limits(BaseModel):

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.serving.http.gateway import Gateway
+from {{ cookiecutter.package_name }}.serving.http.gateway import RETRY_AFTER_S, Gateway
 
 
 async def echo(request: Request) -> JSONResponse:
@@ -108,3 +108,52 @@ def test_api_key_guards_protected_paths_only() -> None:
     assert "API key" in json.loads(missing.content)["error"]
     assert missing.headers["www-authenticate"].startswith("Bearer")
     assert (by_header.status_code, by_bearer.status_code, probe.status_code) == (200, 200, 200)
+
+
+async def unavailable(request: Request) -> JSONResponse:
+    return JSONResponse({"error": "down"}, status_code=503)
+
+
+def test_every_503_carries_retry_after() -> None:
+    """Whatever behind the gateway answers 503, the client is told to wait RETRY_AFTER_S seconds;
+    other answers carry no Retry-After."""
+    # Given an app whose endpoint answers 503 behind the gateway
+    app = Starlette(routes=[Route("/readyz", unavailable), Route("/livez", echo)])
+    app.add_middleware(Gateway, api_key=None, max_body_bytes=100, protected=[], body_paths=[])
+
+    # When it is asked, and a healthy endpoint too
+    with TestClient(app) as client:
+        down, up = client.get("/readyz"), client.get("/livez")
+
+    # Then only the 503 says when to retry
+    assert down.status_code == 503
+    assert down.headers["retry-after"] == str(RETRY_AFTER_S)
+    assert "retry-after" not in up.headers
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [(b"[null, null]", "an array"), (b"null", "null"), (b'"x"', "a string"), (b"7", "a number"), (b"{", "not JSON")],
+)
+def test_an_api_without_parameters_refuses_a_body_that_is_not_an_object(content: bytes, kind: str) -> None:
+    """/reload takes no body or a JSON object; anything else is a 400 whose `detail` is one line
+    of text naming the body and what was expected (BentoML's documented shape)."""
+    # Given /reload behind the gateway as an API without parameters
+    app = Starlette(routes=[Route("/reload", echo, methods=["POST"])])
+    app.add_middleware(
+        Gateway, api_key=None, max_body_bytes=100, protected=[], body_paths=[], no_parameter_paths=["/reload"]
+    )
+    with TestClient(app) as client:
+        # When a body that is not an object is posted, and then {} and nothing
+        refused = client.post("/reload", content=content, headers={"content-type": "application/json"})
+        empty_object = client.post("/reload", content=b"{}", headers={"content-type": "application/json"})
+        nothing = client.post("/reload")
+
+    # Then the first is refused with a string detail, the others reach the endpoint
+    assert refused.status_code == 400
+    detail = refused.json()["detail"]
+    assert isinstance(detail, str)
+    assert detail.startswith("body: expected a JSON object")
+    assert kind in detail
+    assert "/reload" in refused.json()["error"]
+    assert (empty_object.status_code, nothing.status_code) == (200, 200)
