@@ -192,10 +192,13 @@ def _drift_reference(path: Path) -> tuple[dict[str, Any], str]:
     contract inferred from its own columns."""
     from ..core.contract import load_contract
     from ..data.tables import read_table
+    from ..errors import DataError
     from ..model.bundle import PROFILE_FILE
     from ..model.reference_profile import fit_profile, load_profile
 
     if path.is_dir():
+        if not (path / PROFILE_FILE).is_file():
+            raise DataError(f"{path}: a folder without a {PROFILE_FILE} (give a CSV or Parquet file, or a model's)")
         path = path / PROFILE_FILE
     if path.suffix.lower() == ".json":
         return load_profile(path), "the saved profile's"

@@ -1,7 +1,8 @@
 """Tables in, tables out: reading the user's data, the demo world, validation, fresh labelled rows.
 
 In: CSV or Parquet files, the prediction log. Out: frames in the contract's columns.
-`tables.read_table` / `prepare_frame` (a binary target kept in the contract's labels) /
+`tables.check_file` (a malformed file refused in one line, before any reading) / `tables.read_table` /
+`prepare_frame` (a binary target kept in the contract's labels) /
 `target_codes` (those labels as the model's 0/1); `table_chunks.read_chunks` / `ChunkWriter` (a
 file read and written a bounded chunk at a time, one schema throughout);
 `demo_world.TransactionGenerator` (the seeded card world the demo and tests draw from);

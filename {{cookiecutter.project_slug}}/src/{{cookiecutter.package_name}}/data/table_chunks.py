@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from .tables import READERS
+from .tables import READERS, check_file, csv_error
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,8 @@ def table_kind(path: Path) -> str:
 
 
 def check_readable(path: Path) -> str:
-    """The file's kind (csv or parquet) when it exists and is not empty, else a one-line DataError."""
-    kind = table_kind(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    return kind
+    """The file's kind (csv or parquet) when it is readable (`tables.check_file`), else a one-line DataError."""
+    return check_file(path)
 
 
 def _one_line(err: BaseException) -> str:
@@ -87,14 +82,14 @@ def _csv_chunks(path: Path, chunk_rows: int, text_columns: Sequence[str]) -> Ite
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: the file has no columns") from None
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-            raise DataError(f"{path}: not a readable CSV file ({_one_line(err)})") from None
+            raise csv_error(path, err) from None
         first = 0
         with reader:
             while True:
                 try:
                     frame = next(reader, None)
                 except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-                    raise DataError(f"{path}: not a readable CSV file ({_one_line(err)})") from None
+                    raise csv_error(path, err) from None
                 if frame is None:
                     return
                 # The reader reads ahead in blocks: where the handle stands is close enough for progress.

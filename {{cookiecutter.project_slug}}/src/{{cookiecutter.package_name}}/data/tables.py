@@ -23,8 +23,16 @@ READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 # --- reading and preparing tables ---------------------------------------------------------------
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; every failure is a one-line DataError."""
+# A CSV's header line longer than this is no table's (one line of megabytes, no line breaks):
+# refused before pandas builds a column per value in it.
+MAX_HEADER_BYTES = 1 << 20
+
+
+def check_file(path: Path) -> str:
+    """The file's kind (csv or parquet) when it is a readable, non-empty file whose CSV header
+    line ends within `MAX_HEADER_BYTES`; else a one-line DataError naming it."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a CSV or Parquet file")
     kind = READERS.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
@@ -32,12 +40,41 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
+    if kind == "csv":
+        _check_csv_start(path)
+    return kind
+
+
+def _check_csv_start(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(MAX_HEADER_BYTES + 1)
+    except OSError as err:
+        raise DataError(f"{path}: cannot read it ({err.strerror or err})") from None
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: not UTF-8 text (it is UTF-16): save it as UTF-8")
+    if len(start) > MAX_HEADER_BYTES and b"\n" not in start:
+        raise DataError(
+            f"{path}: not a CSV table: its first line runs past {MAX_HEADER_BYTES >> 20} MiB without a line break"
+        )
+
+
+def csv_error(path: Path, err: Exception) -> DataError:
+    """What a CSV that pandas could not read is told, in one line."""
+    if isinstance(err, UnicodeDecodeError):
+        return DataError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} is not UTF-8): save it as UTF-8")
+    return DataError(f"{path}: not a readable CSV file ({(str(err).splitlines() or [type(err).__name__])[0]})")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; every failure is a one-line DataError."""
+    kind = check_file(path)
     try:
         frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file has no columns") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a readable CSV file ({str(err).splitlines()[0]})") from None
+        raise csv_error(path, err) from None
     except (OSError, ValueError) as err:  # pyarrow raises ArrowInvalid, a ValueError
         raise DataError(f"{path}: not a readable {kind} file ({str(err).splitlines()[0]})") from None
     if frame.empty:
