@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.core.contract import Contract
-from {{ cookiecutter.package_name }}.promotion import replay
+from {{ cookiecutter.package_name }}.promotion import card_view, replay
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.stores import prediction_log as predictions
 from {{ cookiecutter.package_name }}.stores import registry
@@ -150,7 +150,8 @@ def test_a_challenger_worse_on_a_segment_never_gets_shadow_traffic(
     settings: Settings, contract: Contract, lineup: tuple[Path, Trained]
 ) -> None:
     """Against a champion perfect on prepaid cards, the replay step finds the challenger worse
-    there, names the segment, and takes the challenger alias away with the reason on the version."""
+    there, names the segment, and takes the challenger alias away with the reason on the version
+    and on its model card."""
     # Given traffic where the champion's logged answers are the truth on prepaid cards
     log_answers(settings, contract, lineup[1].holdout, perfect_on=SEGMENT)
 
@@ -169,6 +170,12 @@ def test_a_challenger_worse_on_a_segment_never_gets_shadow_traffic(
     assert recorded["rejected.reason"].startswith("replay: worse on ")
     assert "worse on card_type=prepaid" in recorded["rejected.reason"]
     assert recorded["rejected.by"] == replay.WHO
+
+    # And its model card says so
+    client, name = registry.connect(settings), settings.mlflow.registered_model_name
+    card = card_view.card_markdown(client, name, "2", CHALLENGER)
+    assert "- Replay against champion version 1 (" in card
+    assert "): worse: worse on " in card
 
 
 def test_the_replay_command_prints_the_verdict_and_leaves_the_aliases(
