@@ -1,5 +1,6 @@
 """Training: load, add fresh labelled rows, validate, split, train, evaluate, export, prove
-parity, fit the loss model (regression), register, gate, write the model card.
+parity, fit the loss model (regression), register, gate, write the model card, replay a new
+challenger on the logged traffic (`promotion.replay`: one found worse never gets shadow traffic).
 
 Each step is a task around a function in the package (`training.steps`, `training.gate`), so
 this file reads as the table of contents of a training run. A failing step
@@ -26,6 +27,7 @@ from prefect_dask.utils import get_dask_client
 
 from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.core.encoding import Encoding
+from {{ cookiecutter.package_name }}.promotion import replay
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 from {{ cookiecutter.package_name }}.training import dask_steps, gate, steps
 from {{ cookiecutter.package_name }}.training.distributed_split import DaskSplit
@@ -71,6 +73,7 @@ def train_on_dask(
 
 
 write_model_card = task(name="write-model-card", cache_policy=NO_CACHE)(steps.write_model_card)
+replay_challenger = task(name="replay-challenger", cache_policy=NO_CACHE)(replay.replay_challenger)
 
 
 @flow(name="training")
@@ -163,6 +166,9 @@ def finish(
         registered=registered,
         decision=decision,
     )
+    # A new challenger, replayed on the champion's logged traffic: one found worse loses its alias.
+    replayed = replay_challenger(settings, contract, registered.version) if decision.passed else None
+    alias = decision.alias if replayed is None or "aliases" not in replayed else None
 
     outcome = steps.TrainingOutcome(
         version=registered.version,
@@ -178,11 +184,12 @@ def finish(
     )
     return {
         "version": registered.version,
-        "alias": decision.alias,
+        "alias": alias,
         "passed": decision.passed,
         "reason": decision.reason,
         "metrics": evaluation.metrics,
         "parity": parity.as_dict(),
+        "replay": replayed,
     }
 
 

@@ -544,6 +544,28 @@ class ShadowEvaluationSettings(SettingsGroup):
     )
 
 
+class ReplaySettings(SettingsGroup):
+    """Replay: a new challenger scored offline on the champion's logged, labelled requests.
+
+    The challenger scores the features as the service received them; its scores are compared
+    with the champion's logged ones on exactly those requests, by shadow evaluation's rules
+    (`shadow_evaluation`: sample sizes, bootstrap, segment tolerance). A challenger replay
+    finds worse on any segment never gets shadow traffic; a better one still goes through
+    shadow, which sees what the log cannot (features it lacks, feedback loops).
+    """
+
+    days: int = Field(
+        default=14, ge=1, description="Labelled requests the champion answered in the last N days are replayed."
+    )
+    on_training: bool = Field(
+        default=True,
+        description=(
+            "The training flow replays each new challenger after the gate, and takes the `challenger` alias "
+            "away from one replay finds worse; false: replay only when someone runs `replay`."
+        ),
+    )
+
+
 class MonitoringSettings(SettingsGroup):
     """The monitoring flow: which window it judges, and how much of the past it looks at."""
 
@@ -760,6 +782,7 @@ class Settings(BaseSettings):
     retrain_rules: RetrainRuleSettings = RetrainRuleSettings()
     retraining: RetrainingSettings = RetrainingSettings()
     shadow_evaluation: ShadowEvaluationSettings = ShadowEvaluationSettings()
+    replay: ReplaySettings = ReplaySettings()
     contract_draft: ContractDraftSettings = ContractDraftSettings()
 
     @model_validator(mode="before")

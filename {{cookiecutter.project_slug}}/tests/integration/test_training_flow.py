@@ -26,7 +26,8 @@ def load_training_flow() -> Any:  # a Prefect Flow; its call signature is the fl
 
 def test_flow_registers_a_parity_checked_champion(env_settings: Settings, contract: Contract, tmp_path: Path) -> None:
     """One flow run validates, trains, exports, proves parity, logs everything to MLflow,
-    registers version 1 and makes it champion; a second run becomes the challenger."""
+    registers version 1 and makes it champion; a second run becomes the challenger, and its
+    replay on the (empty) prediction log finds not enough evidence, so it stays in shadow."""
     # Given an empty registry and the training flow
     training = load_training_flow()
 
@@ -40,6 +41,9 @@ def test_flow_registers_a_parity_checked_champion(env_settings: Settings, contra
     client = registry.connect(env_settings)
     name = env_settings.mlflow.registered_model_name
     assert registry.aliases(client, name) == {registry.CHAMPION: "1", registry.CHALLENGER: "2"}
+    assert first["replay"]["verdict"] is None  # a champion is not replayed
+    assert (second["replay"]["verdict"], second["replay"]["replayed"]) == ("not enough evidence", 0)
+    assert client.get_model_version(name, "2").tags["replay.verdict"] == "not enough evidence"
 
     # And the run holds metrics, parity, the ONNX model, the bundle and the model card
     version = client.get_model_version(name, "1")

@@ -1,4 +1,5 @@
-"""Commands that move the aliases: shadow evaluation, promotion, rejection, rollback."""
+"""Commands that judge challengers and move the aliases: replay, shadow evaluation, promotion,
+rejection, rollback."""
 
 from __future__ import annotations
 
@@ -32,6 +33,26 @@ def shadow_eval(
     if not as_json:
         result.pop("evidence", None)
     _print_json(result)
+
+
+@app.command("replay")
+def replay_command(
+    version: Annotated[str | None, typer.Option(help="The version to replay; default: the challenger.")] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Replay the champion's labelled requests of the last N days; default: replay.days."),
+    ] = None,
+) -> None:
+    """Score the champion's logged, labelled requests with a challenger offline and compare: better,
+    worse or not enough evidence (recorded on the version; the aliases stay as they are)."""
+    from ..core.contract import load_contract
+    from ..promotion import replay
+
+    settings = _settings()
+    with _user_errors():
+        client, _ = _registry_client()
+        found = replay.replay(client, settings, load_contract(settings.contract_file), version=version, days=days)
+    _print_json(found.summary())
 
 
 def _registry_client() -> tuple[Any, str]:

@@ -79,11 +79,44 @@ class ModelBundle:
     def score_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         return self.score_matrix(self.encoding.transform_records(records))
 
+    def score_logged(self, frame: pd.DataFrame) -> np.ndarray:
+        """Scores for records as the prediction log kept them (`logged_columns`)."""
+        return self.score_matrix(self.encoding.transform_columns(logged_columns(frame, self.encoding), len(frame)))
+
     def decide(self, scores: np.ndarray) -> np.ndarray | None:
         """The yes/no decision at the stored threshold (classification only)."""
         if self.threshold is None:
             return None
         return np.asarray(scores) >= self.threshold
+
+
+def _number(value: Any) -> Any:
+    return float(value) if isinstance(value, bool) else value
+
+
+def _logged_column(frame: pd.DataFrame, name: str, kind: str) -> list[Any] | None:
+    import pandas as pd
+
+    if name not in frame.columns:
+        return None
+    column = frame[name].astype(object)
+    if kind == "categorical":
+        present = column.notna().to_numpy()
+        return [str(value) if known else None for value, known in zip(column, present, strict=True)]
+    numbers = pd.to_numeric(column.map(_number), errors="coerce")
+    found: list[Any] = numbers.to_numpy(dtype=float, na_value=np.nan).tolist()
+    return found
+
+
+def logged_columns(frame: pd.DataFrame, encoding: Encoding) -> dict[str, list[Any]]:
+    """Logged records (one column per received field) as `Encoding.transform_columns` reads
+    them: None for a missing category, NaN for a missing number, numbers parsed leniently (a
+    retyped upstream column becomes missing, not an error), as the service would have it."""
+    return {
+        name: found
+        for name, kind in zip(encoding.features, encoding.kinds, strict=True)
+        if (found := _logged_column(frame, name, kind)) is not None
+    }
 
 
 def answered_class(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

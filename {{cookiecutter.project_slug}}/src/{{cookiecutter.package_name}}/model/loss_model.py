@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.encoding import Encoding
-from .bundle import BUNDLE_FILE, LOSS_MODEL_FILE, onnxruntime_session
+from .bundle import BUNDLE_FILE, LOSS_MODEL_FILE, logged_columns, onnxruntime_session
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -32,27 +32,6 @@ def loss_inputs(matrix: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return np.column_stack((np.asarray(matrix, dtype=np.float32), np.asarray(scores, dtype=np.float32)))
 
 
-def _number(value: Any) -> Any:
-    return float(value) if isinstance(value, bool) else value
-
-
-def _column(frame: pd.DataFrame, name: str, kind: str) -> list[Any] | None:
-    """A logged column as `Encoding.transform_columns` reads it: None for a missing category,
-    NaN for a missing number; numbers parsed leniently (a retyped upstream column becomes
-    missing, not an error)."""
-    import pandas as pd
-
-    if name not in frame.columns:
-        return None
-    column = frame[name].astype(object)
-    if kind == "categorical":
-        present = column.notna().to_numpy()
-        return [str(value) if known else None for value, known in zip(column, present, strict=True)]
-    numbers = pd.to_numeric(column.map(_number), errors="coerce")
-    found: list[Any] = numbers.to_numpy(dtype=float, na_value=np.nan).tolist()
-    return found
-
-
 @dataclass(frozen=True)
 class LossModel:
     session: ort.InferenceSession
@@ -61,11 +40,7 @@ class LossModel:
     def inputs(self, frame: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
         """The loss model's input for records as they were received (a missing or retyped
         feature reads as missing, as the service would have it)."""
-        columns = {
-            name: found
-            for name, kind in zip(self.encoding.features, self.encoding.kinds, strict=True)
-            if (found := _column(frame, name, kind)) is not None
-        }
+        columns = logged_columns(frame, self.encoding)
         return loss_inputs(self.encoding.transform_columns(columns, len(frame)), scores)
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

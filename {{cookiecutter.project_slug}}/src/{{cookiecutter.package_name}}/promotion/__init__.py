@@ -1,10 +1,14 @@
 """Stage: deciding whether the challenger replaces the champion, and moving the aliases.
 
-In: the paired champion and challenger answers of the prediction log, with their labels (a
-multiclass model's: every class's probability, compared on macro F1).
+In: the paired champion and challenger answers of the prediction log (replay: the champion's
+answers and the challenger's bundle), with their labels (a multiclass model's: every class's
+probability, compared on macro F1).
 Out: a decision with its evidence (on the model version and in the monitoring history) and,
 when applied, an alias move. `shadow_statistics` (the paired comparison, overall and per
 segment) finds a `shadow_evidence.ShadowEvidence`; `shadow_steps` are the shadow-evaluation
-flow's steps; `aliases` promotes, rejects and rolls back, with guard rails; `card_view` prints a version's
-model card with the verdicts recorded on it since registration.
+flow's steps; `replay` scores a new challenger offline on the champion's logged, labelled
+requests and judges it by the same statistics (better, worse, not enough evidence; the
+training flow's `replay-challenger` step takes a worse one out of shadow); `aliases`
+promotes, rejects and rolls back, with guard rails; `card_view` prints a version's model card
+with the verdicts recorded on it since registration.
 """

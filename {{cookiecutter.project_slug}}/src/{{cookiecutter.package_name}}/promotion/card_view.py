@@ -1,5 +1,5 @@
 """A version's model card as `card` prints it: the card stored at registration, then what
-happened to the version since (its aliases, shadow evaluation, promotions, rejections and
+happened to the version since (its aliases, replay, shadow evaluation, promotions, rejections and
 rollbacks), read from the version's tags at the time of asking.
 
 The stored card cannot know later verdicts; they are appended, dated, rather than written
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ..errors import RegistryError
 from ..model.model_card import MARKDOWN_FILE, number
 from ..stores import registry
+from .replay import VERDICT
 from .shadow_steps import DECISION, EVALUATED_AT, REASON, decision_row, load_evidence
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def since_registration(client: MlflowClient, name: str, found: ModelVersion, now
     held = sorted(a for a, v in registry.aliases(client, name).items() if v == str(found.version))
     lines = [f"## Since registration (as of {now:%Y-%m-%d %H:%M} UTC)", ""]
     lines.append(f"- Aliases now: {', '.join(held) or 'none'}.")
+    lines += _replay_lines(tags)
     evidence = load_evidence(client, name, str(found.version)) if DECISION in tags else None
     if DECISION in tags:
         lines.append(
@@ -99,6 +101,14 @@ def since_registration(client: MlflowClient, name: str, found: ModelVersion, now
     if len(lines) == 3:
         lines.append("- No shadow evaluation, promotion, rejection or rollback recorded yet.")
     return "\n".join(lines) + "\n"
+
+
+def _replay_lines(tags: dict[str, str]) -> list[str]:
+    """The replay on the champion's logged traffic (`replay.py`), when one ran."""
+    if VERDICT not in tags:
+        return []
+    champion, at = tags.get("replay.champion_version", "unknown"), tags.get("replay.evaluated_at", "time unknown")
+    return [f"- Replay against champion version {champion} ({at}): {tags[VERDICT]}: {tags.get('replay.reason', '')}."]
 
 
 def card_markdown(client: MlflowClient, name: str, version: str | None, alias: str) -> str:
