@@ -35,8 +35,10 @@ def demo(
     )
     with _user_errors():
         outcome = run_demo(settings, scenario, console.log)
-    out = Console()
-    out.print(summary_text(outcome, out.width), markup=False, highlight=False, soft_wrap=True)
+    # soft_wrap: a path or a long line is left whole for the terminal to fold, never cut in two
+    # (a log file or CI output would keep the cut, and the path could not be copied).
+    out = Console(soft_wrap=True)
+    out.print(summary_text(outcome, out.width), markup=False, highlight=False)
     state = settings.var_dir / "demo"
     out.print(f"finished in {outcome.seconds:.0f} s; {outcome.alerts_delivered} alerts delivered to the demo's webhook")
     lineage = [f"v{v}: {s['trigger']} → {s['shadow'] or s['gate']}" for v, s in outcome.versions.items()]
