@@ -8,28 +8,15 @@ scripts or fonts to fetch; the only text it draws is numbers).
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from ..core.html_page import page_template
 from .model_card import ModelCard, ReliabilityBin, blocks
 
 TEMPLATES = Path(__file__).parent / "templates"
 SIZE, PAD = 240, 30  # a square plot: probability against rate, both 0 to 1
-
-
-@cache
-def _template() -> Template:
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return environment.get_template("model_card.html.j2")
 
 
 def reliability_svg(bins: tuple[ReliabilityBin, ...]) -> str:
@@ -63,7 +50,7 @@ def reliability_svg(bins: tuple[ReliabilityBin, ...]) -> str:
 
 
 def render_html(card: ModelCard) -> str:
-    return _template().render(
+    return page_template(TEMPLATES, "model_card.html.j2").render(
         title=f"Model card: {card.model_name} version {card.version}",
         blocks=blocks(card)[1:],  # the title is the page's heading
         chart=Markup(reliability_svg(card.reliability)),  # noqa: S704 - numbers only, built above

@@ -29,6 +29,7 @@ from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..core.contract import Contract
+from ..data.table_chunks import read_chunks
 from ..data.tables import partition_files, read_table
 from ..errors import DataError
 from ..model.bundle import ModelBundle, load_bundle
@@ -114,8 +115,12 @@ def score_partitions(
     starts = first_rows(files)
     plugin = BundleOnWorkers(bundle_files(folder), contract.hash)
     client.register_plugin(plugin)
-    # The columns and types of every partition's scores: those of the first file's first row.
-    meta = score_chunk(bundle, contract, read_table(files[0]).head(1), 0, model_version).iloc[:0]
+    # The columns and types of every partition's scores: those of the first file's first row,
+    # read as one record batch (the worker reads the whole partition; the client need not).
+    first = next(read_chunks(files[0], 1), None)
+    if first is None:
+        raise DataError(f"{files[0]}: the partition has no rows")
+    meta = score_chunk(bundle, contract, first.frame, 0, model_version).iloc[:0]
     scored: dd.DataFrame = dd.from_map(
         _score_partition,
         [str(f) for f in files],

@@ -15,13 +15,12 @@ sections' modules give it values (text and numbers as text), and only the charts
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from ...core.html_page import page_template
 from . import feature_section, sections
 from . import svg as svgplot
 from .report_data import ReportData, gather
@@ -34,26 +33,13 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-@cache
-def _template() -> Template:
-    """The page (templates/report.html.j2): it escapes every value but the charts."""
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return environment.get_template("report.html.j2")
-
-
 def report_path(settings: Settings, window: Window) -> Path:
     """Where a window's report goes: <state dir>/reports/ (a rerun replaces it)."""
     return settings.var_dir / "reports" / f"monitoring-{window.slug}.html"
 
 
 def render(data: ReportData) -> str:
-    return _template().render(
+    return page_template(TEMPLATES, "report.html.j2").render(
         title=sections.title(data),
         generated=f"{data.generated_at:%Y-%m-%d %H:%M}",
         run_id=str(data.run["run_id"]),
