@@ -168,7 +168,7 @@ def finish(
     )
     # A new challenger, replayed on the champion's logged traffic: one found worse loses its alias.
     replayed = replay_challenger(settings, contract, registered.version) if decision.passed else None
-    alias = decision.alias if replayed is None or "aliases" not in replayed else None
+    alias = None if replayed is not None and replayed.removed_from_shadow else decision.alias
 
     outcome = steps.TrainingOutcome(
         version=registered.version,
@@ -189,7 +189,7 @@ def finish(
         "reason": decision.reason,
         "metrics": evaluation.metrics,
         "parity": parity.as_dict(),
-        "replay": replayed,
+        "replay": replayed.as_dict() if replayed is not None else None,
     }
 
 

@@ -131,14 +131,15 @@ def test_a_challenger_better_on_the_logged_traffic_stays_in_shadow(
     logged = log_answers(settings, contract, lineup[1].holdout, perfect_on=None)
 
     # When the training flow's step replays the new challenger
-    found = replay.replay_challenger(settings, contract, "2")
+    step = replay.replay_challenger(settings, contract, "2")
+    found = step.summary
 
     # Then it is better, with an interval above zero, and keeps its alias
     assert found["verdict"] == replay.BETTER, found["reason"]
     assert found["replayed"] == found["labelled"] == logged
     assert found["overall"]["ci_low"] > 0
     assert not any(s["worse"] for s in found["segments"])
-    assert "aliases" not in found
+    assert not step.removed_from_shadow
     assert registry.aliases(registry.connect(settings), settings.mlflow.registered_model_name)[CHALLENGER] == "2"
     recorded = tags(settings, "2")
     assert recorded[replay.VERDICT] == replay.BETTER
@@ -156,14 +157,16 @@ def test_a_challenger_worse_on_a_segment_never_gets_shadow_traffic(
     log_answers(settings, contract, lineup[1].holdout, perfect_on=SEGMENT)
 
     # When the training flow's step replays the new challenger
-    found = replay.replay_challenger(settings, contract, "2")
+    step = replay.replay_challenger(settings, contract, "2")
+    found = step.summary
 
     # Then it is worse on that segment, and out of shadow
     worse = [s for s in found["segments"] if s["worse"]]
     assert found["verdict"] == replay.WORSE
     assert SEGMENT in [(s["segment"], s["value"]) for s in worse]
     assert "worse on card_type=prepaid" in found["reason"]
-    assert CHALLENGER not in found["aliases"]
+    assert step.aliases_after is not None
+    assert CHALLENGER not in step.aliases_after
     assert CHALLENGER not in registry.aliases(registry.connect(settings), settings.mlflow.registered_model_name)
     recorded = tags(settings, "2")
     assert recorded[replay.VERDICT] == replay.WORSE

@@ -230,21 +230,34 @@ def record(client: MlflowClient, result: Replay) -> None:
     )
 
 
-def replay_challenger(
-    settings: Settings, contract: Contract, version: str, now: datetime | None = None
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReplayStep:
+    """What the training flow's replay step did to a new version: the replay's summary (or why
+    none ran) and, when it found the version worse, the aliases after taking its alias away."""
+
+    summary: dict[str, Any]
+    aliases_after: dict[str, str] | None = None
+
+    @property
+    def removed_from_shadow(self) -> bool:
+        return self.aliases_after is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.summary if self.aliases_after is None else {**self.summary, "aliases": self.aliases_after}
+
+
+def replay_challenger(settings: Settings, contract: Contract, version: str, now: datetime | None = None) -> ReplayStep:
     """The training flow's step after the gate: replay `version` if it holds the `challenger`
     alias; one replay finds worse loses the alias (the reason stays on the version), so it
     never gets shadow traffic. Better or not enough evidence: it stays in shadow."""
     if not settings.replay.on_training:
-        return {"version": version, "verdict": None, "reason": "replay.on_training is off"}
+        return ReplayStep({"version": version, "verdict": None, "reason": "replay.on_training is off"})
     client = registry.connect(settings)
     name = settings.mlflow.registered_model_name
     if registry.aliases(client, name).get(CHALLENGER) != version:
-        return {"version": version, "verdict": None, "reason": f"version {version} is not the challenger"}
+        return ReplayStep({"version": version, "verdict": None, "reason": f"version {version} is not the challenger"})
     result = replay(client, settings, contract, version=version, now=now)
-    summary = result.summary()
-    if result.verdict == WORSE:
-        move = promotion.reject(client, name, who=WHO, why=f"replay: {result.reason}", version=version)
-        summary["aliases"] = move.after
-    return summary
+    if result.verdict != WORSE:
+        return ReplayStep(result.summary())
+    move = promotion.reject(client, name, who=WHO, why=f"replay: {result.reason}", version=version)
+    return ReplayStep(result.summary(), aliases_after=move.after)
