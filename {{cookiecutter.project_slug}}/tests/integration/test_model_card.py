@@ -1,5 +1,5 @@
-"""A registered version's model card: in its run and its bundle, and printed by `card` with
-the verdicts recorded on the version since registration."""
+"""A registered version's model card: in its run and its bundle, printed by `card` with the
+verdicts recorded on the version since registration, and shown by a real browser."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.model.model_card import HTML_FILE, MARKDOWN
 from {{ cookiecutter.package_name }}.promotion.shadow_steps import DECISION, EVALUATED_AT, REASON
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
+from tests.support.browser import look_at
 from tests.support.project import PROJECT_ROOT, Trained
 
 
@@ -84,3 +85,24 @@ def test_card_of_an_unknown_version_is_one_line(published: Trained) -> None:
     assert result.exit_code == 1
     assert "version 999 does not exist" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_card_renders_in_a_browser_offline_with_its_chart_visible(published: Trained, tmp_path: Path) -> None:
+    """The stored HTML card, opened in headless Chromium with the network off: no console
+    error, no request outside the file, and its reliability curve drawn square on screen."""
+    # Given the card `card --html` writes
+    page = tmp_path / "model_card.html"
+    written = CliRunner().invoke(app, ["card", "--version", published.version, "--html", str(page)])
+    assert written.exit_code == 0, written.output
+
+    # When a browser opens it
+    seen = look_at(page, tmp_path / "model-card.png")
+
+    # Then it shows cleanly, with the one chart visible
+    assert seen.problems == []
+    assert seen.outside == []
+    assert seen.hidden_charts == 0
+    assert len(seen.charts) == 1
+    width, height = seen.charts[0]
+    assert width == height > 100
+    assert seen.screenshot.stat().st_size > 10_000

@@ -10,10 +10,12 @@ import pytest
 
 from {{ cookiecutter.package_name }}.core.html_page import page_template
 
+OPEN, CLOSE = "{" * 2, "}" * 2  # Jinja's delimiters, spelled so the baked file holds none
+
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "page.html.j2").write_text("<p>{{ '{{' }} name {{ '}}' }}</p>\n", encoding="utf-8")
+    (tmp_path / "page.html.j2").write_text(f"<p>{OPEN} name {CLOSE}</p>\n", encoding="utf-8")
     return tmp_path
 
 

@@ -1,4 +1,5 @@
-"""The HTML report: self-contained, small for 50 features, and holding every plot it promises."""
+"""The HTML report: self-contained, small for 50 features, holding every plot it promises, and
+shown by a real browser offline with every chart on screen."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from {{ cookiecutter.package_name }}.monitoring.retrain_rules import evaluate as
 from {{ cookiecutter.package_name }}.monitoring.window import Labelled, Window, WindowData
 from {{ cookiecutter.package_name }}.settings import AlertSettings, Settings
 from {{ cookiecutter.package_name }}.stores.monitoring_history import History, ShadowDecision
+from tests.support.browser import look_at
 from tests.support.drift_data import labelled_scores, synthetic_contract, synthetic_frame
 from tests.support.project import make_settings
 
@@ -202,3 +204,24 @@ def test_text_from_the_history_is_shown_as_text_never_as_markup(report: tuple[Pa
     assert f"<tr><td>{escape(script)}</td>" in html  # the features table's first column
     assert html.count(shown) >= 1 + 2 * len(found_alerts) + len(shadow)
     assert len(re.findall(r"<svg\b", html)) >= 100
+
+
+def test_the_report_renders_in_a_browser_offline_with_every_chart_visible(
+    report: tuple[Path, Settings], tmp_path: Path
+) -> None:
+    """Opened in headless Chromium with the network off, the report logs no console error,
+    asks for nothing outside itself, and draws each of its charts with a size on screen."""
+    # Given the report of the last window and its number of charts
+    path = report[0]
+    charts_in_page = len(re.findall(r"<svg\b", path.read_text(encoding="utf-8")))
+
+    # When a browser opens it
+    seen = look_at(path, tmp_path / "monitoring-report.png")
+
+    # Then nothing went wrong, nothing was fetched, and every chart is visible
+    assert seen.problems == []
+    assert seen.outside == []
+    assert len(seen.charts) == charts_in_page >= 100
+    assert seen.hidden_charts == 0
+    assert all(width > 0 and height > 0 for width, height in seen.charts), seen.charts  # sparklines are 90x18
+    assert seen.screenshot.stat().st_size > 10_000
