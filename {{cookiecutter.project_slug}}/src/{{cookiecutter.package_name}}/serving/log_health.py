@@ -7,10 +7,15 @@ service taken out of rotation gets no requests that could tell it the log is bac
 
 Readiness, not liveness: a restart would not bring the database back, and a load
 balancer that sees /readyz fail sends the traffic to replicas that can answer it.
+
+Each change of state is one line in the service's log (the failed requests log their
+own): what broke and what to do when it breaks, and how long it lasted when it ends.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +24,32 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..settings import ENV_PREFIX
 from .model_store import one_line
+
+log = logging.getLogger(__name__)
+
+
+def is_disk_full(error: BaseException | str) -> bool:
+    """SQLite's SQLITE_FULL: the disk is full, or the database reached its `max_page_count`."""
+    cause = getattr(error, "orig", None)
+    if isinstance(cause, sqlite3.Error) and getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    return "database or disk is full" in str(error)
+
+
+def outage_line(error: BaseException | str, reason: str) -> str:
+    """The one line that says the log cannot be written, why, and what to do."""
+    if is_disk_full(error):
+        return (
+            f"prediction log full: its disk (or SQLite's max_page_count) has no room left ({reason}); "
+            "every /predict answers 503 and nothing is answered unlogged; free space on the log's disk "
+            f"or move it ({ENV_PREFIX}PREDICTION_LOG__URL): the service recovers by itself, no restart"
+        )
+    return (
+        f"prediction log cannot be written ({reason}); every /predict answers 503 until it can; "
+        "bring its database back: the service recovers by itself, no restart"
+    )
 
 
 @dataclass(frozen=True)
@@ -57,16 +87,24 @@ class LogHealth:
         if self._secret:
             reason = reason.replace(self._secret, "***")
         with self._lock:
-            since = self.state.since if not self.state.writable else self._clock()
+            began = self.state.writable
+            since = self._clock() if began else self.state.since
             self.state = LogState(writable=False, last_error=reason, since=since)
+        if began:
+            log.error("%s", outage_line(error, reason))
 
     def succeeded(self) -> None:
         """A write went through: the log is writable (a no-op when it already was)."""
         if self.state.writable:  # the common case, without the lock: one attribute read
             return
         with self._lock:
-            if not self.state.writable:
-                self.state = LogState(writable=True, last_error=self.state.last_error, since=self._clock())
+            down = self.state  # read again under the lock: another thread may have got here first
+            if down.writable:
+                return
+            down_since, now = down.since, self._clock()
+            self.state = LogState(writable=True, last_error=down.last_error, since=now)
+        lasted = f" after {(now - down_since).total_seconds():.1f} s" if down_since is not None else ""
+        log.warning("prediction log writable again%s: answering /predict again", lasted)
 
     def writable(self) -> bool:
         """Whether a write would go through: the last write's outcome while it went through,

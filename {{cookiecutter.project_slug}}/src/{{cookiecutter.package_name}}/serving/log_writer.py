@@ -16,30 +16,44 @@ log. What changes is who does the database work and how often it commits:
 A commit refused for its data (an integrity or data error) is retried request by
 request, so that one request's bad rows cannot fail the others that shared it; a
 database that is down fails them all at once.
+
+A commit whose outcome is unknown (the database failed during COMMIT itself: a PostgreSQL
+server killed after writing the commit to its WAL keeps the rows, though the writer heard
+an error) fails its requests too, and they are answered 503. Their rows must not stay: the
+client retries, and the log would hold the request twice. The writer remembers those
+requests' ids and deletes their answers in its next transaction, with the next rows, once
+the database answers again (or after `forget_every_s` without traffic). No other writer
+knows the ids (the service makes them and never sent them), so the delete touches nothing
+else. A process killed during the outage forgets them: such rows stay, like those of the
+requests in flight at a SIGKILL.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
 import sqlalchemy as sa
 
-from ..stores.prediction_log import PredictionLogError
-from ..stores.prediction_rows import PredictionRow
+from ..stores.prediction_log import CommitInDoubt, PredictionLogError
+from ..stores.prediction_log_schema import CHALLENGER
+from ..stores.prediction_rows import PredictionBatch, PredictionRow
 
 # Shadow rows per commit beside the answers: bounds what an answer waits for (~1 ms of SQLite).
 BACKGROUND_ROWS = 200
+# With no traffic, how often the writer tries to delete the rows of refused requests whose commit
+# was in doubt: about the readiness probe's period, which brings the traffic back anyway.
+FORGET_EVERY_S = 1.0
 
 
 class RowStore(Protocol):
     """What the writer writes to: `stores.prediction_log.PredictionLog`."""
 
-    def record_batches(self, batches: Sequence[Sequence[PredictionRow]]) -> None: ...
+    def record_batches(self, batches: Sequence[Sequence[PredictionRow]], *, forget: Collection[str] = ()) -> None: ...
 
 
 class RowWriter(Protocol):
@@ -61,10 +75,18 @@ class LogWriter:
     completes once they are committed (or fails with the database's error)."""
 
     def __init__(
-        self, prediction_log: RowStore, *, background_rows: int = BACKGROUND_ROWS, name: str = "log-writer"
+        self,
+        prediction_log: RowStore,
+        *,
+        background_rows: int = BACKGROUND_ROWS,
+        forget_every_s: float = FORGET_EVERY_S,
+        name: str = "log-writer",
     ) -> None:
         self._log = prediction_log
         self._background_rows = background_rows
+        self._forget_every_s = forget_every_s
+        # Request ids whose answers may have been committed though the requests were refused.
+        self.in_doubt: set[str] = set()
         self._urgent: collections.deque[_Job] = collections.deque()
         self._background: collections.deque[_Job] = collections.deque()
         self._ready = threading.Condition()
@@ -105,7 +127,11 @@ class LogWriter:
         """The jobs of the next commit (waiting for one); None once closed and drained."""
         with self._ready:
             while not (self._urgent or self._background or self._closing):
-                self._ready.wait()
+                if self.in_doubt:  # no traffic: the next "commit" only deletes those rows
+                    if not self._ready.wait(self._forget_every_s):
+                        return []
+                else:
+                    self._ready.wait()
             jobs = list(self._urgent)
             self._urgent.clear()
             budget = self._background_rows
@@ -119,20 +145,31 @@ class LogWriter:
 
     def _run(self) -> None:
         while (jobs := self._take()) is not None:
-            if jobs:
+            if jobs or self.in_doubt:
                 self._commit(jobs)
 
     def _commit(self, jobs: list[_Job]) -> None:
+        forget = frozenset(self.in_doubt)
         try:
-            self._log.record_batches([job.rows for job in jobs])
+            self._log.record_batches([job.rows for job in jobs], forget=forget)
         except Exception as err:  # every waiting request hears it; none is answered unlogged
             if len(jobs) > 1 and isinstance(err, sa.exc.IntegrityError | sa.exc.DataError):
                 for job in jobs:
                     self._commit([job])
                 return
+            if isinstance(err, CommitInDoubt):  # they will be answered 503: their rows must go
+                self.in_doubt.update(request_id for job in jobs for request_id in _answered_ids(job.rows))
             for job in jobs:
                 job.done.set_exception(err)
             return
+        self.in_doubt -= forget
         self.commits += 1
         for job in jobs:
             job.done.set_result(None)
+
+
+def _answered_ids(rows: Sequence[PredictionRow]) -> list[str]:
+    """The request ids of the champion's rows (a challenger's rows belong to answered requests)."""
+    if isinstance(rows, PredictionBatch):
+        return list(rows.request_ids) if rows.role != CHALLENGER else []
+    return [row["request_id"] for row in rows if row["role"] != CHALLENGER]

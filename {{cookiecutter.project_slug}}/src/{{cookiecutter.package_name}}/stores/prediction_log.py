@@ -23,16 +23,16 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
 from ..errors import ProjectError
 from .sql import SqlStore, chunks, finite, naive_utc, upsert, utcnow
+from .sqlite_upkeep import CHECKPOINT_EVERY_S, WAL_RESTART_BYTES, SqliteUpkeep
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,21 +50,7 @@ from .prediction_log_schema import (
     schema_versions,
     shadow_scores,
 )
-from .prediction_rows import (
-    _ANSWERS,
-    _SHADOW,
-    PredictionBatch,
-    PredictionRow,
-    _shadow_row,
-    _sqlite_row_values,
-    _sqlite_values,
-    _SqliteInsert,
-)
-
-# SQLite: how often the background thread folds the WAL into the database file.
-CHECKPOINT_EVERY_S = 1.0
-# SQLite: the WAL content past which the checkpointer makes SQLite start the file over (below).
-WAL_RESTART_BYTES = 64 * 1024 * 1024
+from .prediction_rows import PredictionRow, _shadow_row, sqlite_statements
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +59,20 @@ class PredictionLogError(ProjectError):
     """The prediction log cannot be opened or written (unreachable, or written by a newer release)."""
 
 
+class CommitInDoubt(PredictionLogError):
+    """The database failed while committing: the rows may be in the log or not. A PostgreSQL
+    server killed after writing the commit to its WAL but before answering it keeps them
+    (crash recovery replays them), though the writer heard an error; `record_batches`'s
+    `forget` removes such rows once the database answers again."""
+
+
 @dataclass(frozen=True)
 class LabelResult:
     accepted: int
     unknown: list[str]
 
 
-class PredictionLog(SqlStore):
+class PredictionLog(SqliteUpkeep, SqlStore):
     """One prediction log database. Thread-safe; open one per process."""
 
     what = "prediction log"
@@ -125,52 +118,11 @@ class PredictionLog(SqlStore):
             self._checkpoint()
         super().close()
 
-    def _checkpoint(self) -> None:
-        try:
-            with self._raw_engine.connect() as connection:
-                _busy, frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
-                if self._page_size is None:  # fixed once the database exists
-                    self._page_size = int(connection.exec_driver_sql("PRAGMA page_size").scalar_one())
-            if frames * self._page_size > self.wal_restart_bytes:
-                self._restart_wal()
-        except sa.exc.SQLAlchemyError as err:  # the next one retries; the data is safe in the WAL
-            log.warning("prediction log checkpoint failed: %s", str(err).splitlines()[0])
-
-    def _restart_wal(self) -> None:
-        """SQLite writes the WAL from its start again once a checkpoint has caught up with the
-        last commit; under sustained writes a passive one never does (commits land while it
-        copies), so the WAL grows without bound and every commit slows down with it
-        (measured: 1.2 GB after 200k rows, commits 3x slower). A second passive pass with
-        this process's writers held back catches up: it copies only what was committed
-        during the first, and the next commit starts the file over.
-
-        The file keeps its size and is written over, not shrunk: a TRUNCATE checkpoint held
-        the writers as long or longer (100-row commits every 4 ms, 64 MiB limit, two runs
-        each: 67-129 ms per restart this way, 76-197 ms truncating), and every commit after
-        it grew the file again. The hold grows with the limit: 23-44 ms at 16 MiB."""
-        with self._write_lock, self._raw_engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-        self.wal_restarts += 1
-
-    def wal_bytes(self) -> int:
-        """The size of the SQLite WAL file (0 for other databases or when there is none)."""
-        database = self._raw_engine.url.database
-        if not self._sqlite or not database or database == ":memory:":
-            return 0
-        try:
-            return Path(f"{database}-wal").stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def _checkpoint_loop(self) -> None:
-        while not self._stop.wait(self.checkpoint_every_s):
-            self._checkpoint()
-
-    def _writing(self) -> None:
-        """Called before each write: a process that writes SQLite also checkpoints it."""
-        if self._sqlite and self._checkpointer is None:
-            self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="wal-checkpoint", daemon=True)
-            self._checkpointer.start()
+    def check_writable(self) -> None:
+        """`SqlStore.check_writable`, and on SQLite room to grow (`check_room`): on a full disk
+        the probe's write, which needs no new page, would pass where every request fails."""
+        super().check_writable()
+        self.check_room()
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -178,36 +130,44 @@ class PredictionLog(SqlStore):
         """Write rows in one transaction; returns once they are committed."""
         self.record_batches([rows])
 
-    def record_batches(self, batches: Sequence[Sequence[PredictionRow]]) -> None:
-        """Write several requests' rows in one transaction; returns once they are committed."""
-        if not any(batches):
+    def record_batches(self, batches: Sequence[Sequence[PredictionRow]], *, forget: Collection[str] = ()) -> None:
+        """Write several requests' rows in one transaction; returns once they are committed.
+
+        `forget`: request ids whose answers (champion rows) must not stay in the log, deleted
+        in the same transaction (the rows of refused requests whose commit was in doubt).
+        Raises `CommitInDoubt` when the database fails during the commit itself, any other
+        error when nothing was written."""
+        if not any(batches) and not forget:
             return
         self._writing()
         if self._sqlite and not self.db_schema:
-            self._record_sqlite(batches)
+            self._record_sqlite(batches, forget)
             return
         rows = [row for batch in batches for row in batch]
         # Every row with every column (a row from before multiclass has no probabilities):
         # an executemany takes its columns from the first row.
         answers = [{"probabilities": None, **row} for row in rows if row["role"] != CHALLENGER]
         shadow = [_shadow_row(row) for row in rows if row["role"] == CHALLENGER]
-        with self._write_lock, self.engine.begin() as connection:
-            if answers:
-                connection.execute(predictions.insert(), answers)
-            if shadow:
-                connection.execute(shadow_scores.insert(), shadow)
+        committing = False
+        try:
+            with self._write_lock, self.engine.begin() as connection:
+                for chunk in chunks(sorted(forget)):
+                    connection.execute(predictions.delete().where(predictions.c.request_id.in_(chunk)))
+                if answers:
+                    connection.execute(predictions.insert(), answers)
+                if shadow:
+                    connection.execute(shadow_scores.insert(), shadow)
+                # A failure before this point leaves nothing behind: the server never got COMMIT.
+                committing = True
+        except sa.exc.DBAPIError as err:
+            if committing:
+                raise CommitInDoubt(f"the prediction log's commit failed: {_first_line(err)}") from err
+            raise
 
-    def _record_sqlite(self, batches: Sequence[Sequence[PredictionRow]]) -> None:
+    def _record_sqlite(self, batches: Sequence[Sequence[PredictionRow]], forget: Collection[str] = ()) -> None:
         """The service's hot path on SQLite: the statements go straight to the driver with the
         values already in SQLite's form (the text SQLAlchemy's types would store), because
         SQLAlchemy's per-value processing costs as much as the insert itself."""
-        values: dict[_SqliteInsert, list[Any]] = {_ANSWERS: [], _SHADOW: []}
-        for batch in batches:
-            if isinstance(batch, PredictionBatch):
-                values[_SHADOW if batch.role == CHALLENGER else _ANSWERS] += _sqlite_values(batch)
-            else:
-                for row in batch:
-                    values[_SHADOW if row["role"] == CHALLENGER else _ANSWERS] += _sqlite_row_values(row)
         statement = ""
         with self._write_lock:
             try:
@@ -217,12 +177,8 @@ class PredictionLog(SqlStore):
             try:
                 cursor = connection.cursor()
                 try:
-                    # Multi-row INSERTs, not executemany: the sqlite3 module gives up and retakes
-                    # the GIL around every statement it steps, and the event loop then waits
-                    # for the GIL once per row instead of once per statement.
-                    for insert, flat in values.items():
-                        for statement, chunk in insert.statements(flat):
-                            cursor.execute(statement, chunk)
+                    for statement, chunk in sqlite_statements(batches, forget):
+                        cursor.execute(statement, chunk)
                     statement = "COMMIT"
                     connection.commit()
                 except BaseException:
@@ -231,7 +187,10 @@ class PredictionLog(SqlStore):
                 finally:
                     cursor.close()
             except sqlite3.Error as err:  # the same error type the SQLAlchemy path raises
-                raise sa.exc.DBAPIError.instance(statement, None, err, sqlite3.Error) from err
+                wrapped = sa.exc.DBAPIError.instance(statement, None, err, sqlite3.Error)
+                if statement == "COMMIT":  # local and atomic, but an I/O error there may follow the commit frame
+                    raise CommitInDoubt(f"the prediction log's commit failed: {_first_line(wrapped)}") from wrapped
+                raise wrapped from err
             finally:
                 connection.close()
 
@@ -387,6 +346,11 @@ class PredictionLog(SqlStore):
         with self.engine.connect() as connection:
             rows = connection.execute(statement).mappings().all()
         return pd.DataFrame.from_records([dict(r) for r in rows], columns=[c.name for c in rejections.columns])
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def from_settings(settings: Settings) -> PredictionLog:

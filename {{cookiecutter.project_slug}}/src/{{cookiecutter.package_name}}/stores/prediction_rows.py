@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import itertools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, overload
@@ -50,6 +50,32 @@ def _insert_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
     row = "(" + ", ".join(["?"] * len(columns)) + ")"
     # The names are this module's constants; every value is a bound parameter.
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([row] * rows)  # noqa: S608
+
+
+def sqlite_statements(
+    batches: Sequence[Sequence[PredictionRow]], forget: Collection[str] = ()
+) -> Iterator[tuple[str, Sequence[Any]]]:
+    """`PredictionLog.record_batches`'s statements on SQLite, with the values already in
+    SQLite's form (the text SQLAlchemy's types would store): the deletes of `forget`, then
+    multi-row INSERTs. Not executemany: the sqlite3 module gives up and retakes the GIL around
+    every statement it steps, and the event loop would wait for the GIL once per row."""
+    values: dict[_SqliteInsert, list[Any]] = {_ANSWERS: [], _SHADOW: []}
+    for batch in batches:
+        if isinstance(batch, PredictionBatch):
+            values[_SHADOW if batch.role == CHALLENGER else _ANSWERS] += _sqlite_values(batch)
+        else:
+            for row in batch:
+                values[_SHADOW if row["role"] == CHALLENGER else _ANSWERS] += _sqlite_row_values(row)
+    yield from _forget_statements(forget)
+    for insert, flat in values.items():
+        yield from insert.statements(flat)
+
+
+def _forget_statements(request_ids: Collection[str]) -> Iterator[tuple[str, Sequence[str]]]:
+    """SQLite's deletes of the champion rows of these requests (`record_batches`'s `forget`)."""
+    for chunk in chunks(sorted(request_ids)):
+        marks = ", ".join(["?"] * len(chunk))
+        yield f"DELETE FROM predictions WHERE request_id IN ({marks})", chunk  # noqa: S608 - bound values
 
 
 _ANSWERS = _SqliteInsert(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from {{ cookiecutter.package_name }}.serving.log_writer import BACKGROUND_ROWS, LogWriter
-from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog, PredictionLogError
+from {{ cookiecutter.package_name }}.stores.prediction_log import CommitInDoubt, PredictionLog, PredictionLogError
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CHALLENGER, CHAMPION
 from {{ cookiecutter.package_name }}.stores.prediction_rows import PredictionRow
 from {{ cookiecutter.package_name }}.stores.sql import utcnow
@@ -49,7 +49,7 @@ class Recorder:
         self.entered = threading.Event()
         self.poison = "bad"
 
-    def record_batches(self, batches: Sequence[Sequence[PredictionRow]]) -> None:
+    def record_batches(self, batches: Sequence[Sequence[PredictionRow]], *, forget: Collection[str] = ()) -> None:
         batch = [row for rows in batches for row in rows]
         self.entered.set()
         if self.gate is not None:
@@ -148,7 +148,7 @@ def test_a_database_that_is_down_fails_every_waiting_request_at_once() -> None:
     queued = [writer.write(rows(f"lost{i}", 3)) for i in range(3)]
     attempts: list[int] = []
 
-    def down(batches: Sequence[Sequence[PredictionRow]]) -> None:
+    def down(batches: Sequence[Sequence[PredictionRow]], *, forget: Collection[str] = ()) -> None:
         attempts.append(sum(len(batch) for batch in batches))
         raise sa.exc.OperationalError("INSERT", None, Exception("connection refused"))
 
@@ -199,3 +199,74 @@ def test_a_request_withdrawn_before_its_commit_is_not_written() -> None:
 
     # Then only the first request was written
     assert store.commits == [["first-0"]]
+
+
+class LostCommitReply:
+    """A real log whose commits go through, but whose writer hears an error for those marked
+    `lose`: PostgreSQL killed after writing a commit to its WAL and before answering it (crash
+    recovery keeps the rows) cannot be timed from a test, so this stands in for the lost reply."""
+
+    def __init__(self, prediction_log: PredictionLog, lose: str) -> None:
+        self.log = prediction_log
+        self.lose = lose  # the reply of a commit holding a request id that starts with this is lost
+
+    def record_batches(self, batches: Sequence[Sequence[PredictionRow]], *, forget: Collection[str] = ()) -> None:
+        self.log.record_batches(batches, forget=forget)
+        if any(row["request_id"].startswith(self.lose) for rows in batches for row in rows):
+            raise CommitInDoubt("the prediction log's commit failed: server closed the connection unexpectedly")
+
+
+def logged_ids(prediction_log: PredictionLog) -> set[str]:
+    with prediction_log.engine.connect() as connection:
+        return set(connection.execute(sa.text("SELECT request_id FROM predictions")).scalars())
+
+
+def test_a_refused_request_whose_commit_went_through_is_deleted_with_the_next_rows(tmp_path: Path) -> None:
+    """A commit that reached the database but whose reply was lost fails its request (the
+    client gets a 503 and retries): its row is deleted in the writer's next transaction, so the
+    log never keeps a refused request, and the next request's row is written."""
+    # Given a writer on a real log, whose first commit's reply is lost
+    prediction_log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}")
+    store = LostCommitReply(prediction_log, lose="refused")
+    writer = LogWriter(store, forget_every_s=3600)  # no timer: the next request does it
+    refused = writer.write(rows("refused", 2))
+    error = refused.exception(timeout=30)
+    in_the_log_meanwhile = logged_ids(prediction_log)
+
+    # When the next request is written
+    writer.write(rows("next")).result(timeout=30)
+    writer.close()
+
+    # Then the refused request heard the error, and only the next request's row stays
+    assert isinstance(error, CommitInDoubt)
+    assert in_the_log_meanwhile == {"refused-0", "refused-1"}
+    assert logged_ids(prediction_log) == {"next-0"}
+    assert writer.in_doubt == set()
+    prediction_log.close()
+
+
+def test_without_traffic_the_writer_deletes_a_refused_requests_rows_by_itself(tmp_path: Path) -> None:
+    """With no request after the lost reply, the writer deletes the refused request's rows on
+    its own (every `forget_every_s`), and a shadow row of an answered request is kept."""
+    # Given a writer whose commit of a refused request lost its reply, beside an answered request's shadow row
+    prediction_log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}")
+    prediction_log.record(rows("answered"))
+    store = LostCommitReply(prediction_log, lose="refused")
+    writer = LogWriter(store, forget_every_s=0.01)
+    shadow = writer.write(rows("answered", role=CHALLENGER), urgent=False)
+    refused = writer.write(rows("refused"))
+    wait_all([shadow, refused])
+
+    # When no other request comes
+    deadline = time.monotonic() + 30  # a generous bound, not a timing assertion
+    while (writer.in_doubt or "refused-0" in logged_ids(prediction_log)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gone = not writer.in_doubt and "refused-0" not in logged_ids(prediction_log)
+    writer.close()
+
+    # Then the refused request's row is gone, and the answered one and its shadow score stay
+    assert gone
+    assert logged_ids(prediction_log) == {"answered-0"}
+    with prediction_log.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM shadow_scores")).scalar_one() == 1
+    prediction_log.close()
