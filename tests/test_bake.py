@@ -29,6 +29,9 @@ FOREIGN_TEMPLATES = {
     "infra/prefect/process-base-job-template.json": re.compile(r"\{\{ *\w+ *\}\}"),
     "infra/prefect/docker-base-job-template.json": re.compile(r"\{\{ *\w+ *\}\}"),
     "infra/prefect/kubernetes-base-job-template.json": re.compile(r"\{\{ *\w+ *\}\}"),
+    # Grafana's legends and Prometheus' alert annotations (rendered by those tools, not cookiecutter).
+    "infra/grafana/dashboards/model-service.json": re.compile(r'"legendFormat": ".*\{\{'),
+    "infra/prometheus/alert-rules.yml": re.compile(r"\{\{ *\$(labels|value)"),
     # The monitoring report's own Jinja page (copied without rendering: cookiecutter.json).
     "src/{package}/monitoring/report/templates/report.html.j2": JINJA_ANY,
     # The model card's page, likewise.

@@ -41,7 +41,9 @@ from {{ cookiecutter.package_name }}.serving.http.gateway import Gateway, docume
 from {{ cookiecutter.package_name }}.serving.http.gc_tuning import tune_for_serving
 from {{ cookiecutter.package_name }}.serving.http.request_body import JSONFirst
 from {{ cookiecutter.package_name }}.serving.model_store import ModelStore
+from {{ cookiecutter.package_name }}.serving.operator_metrics import RefusalCounter, RequestMetrics
 from {{ cookiecutter.package_name }}.serving.predictor import Predictor
+from {{ cookiecutter.package_name }}.serving.service_metrics import ServiceMetrics
 from {{ cookiecutter.package_name }}.settings import get_settings, secret_value
 
 try:
@@ -54,6 +56,9 @@ API_KEY = secret_value(OPTIONS.api_key)
 PROTECTED = ("/predict", "/feedback", "/metadata", "/reload")
 BODY_PATHS = ("/predict", "/feedback")
 NO_PARAMETER_PATHS = ("/reload",)  # its body is ignored; the gateway refuses one that is not a JSON object
+# The operators' request counters (docs/monitoring.md); built at import, in the worker, where
+# BentoML has set prometheus_client's multiprocess folder. None without /metrics.
+REQUEST_METRICS = RequestMetrics() if OPTIONS.metrics else None
 
 # The request bodies are validated by the package (edge.Edge, Predictor.feedback) so that
 # every refusal names each field the same way; these annotations only document them.
@@ -95,7 +100,9 @@ class DocumentedService(bentoml.Service[Any]):
 admin = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # GET routes; BentoML's are POST only
 
 
-def _refuse(ctx: bentoml.Context, rejected: Rejected) -> Response:
+def _refuse(ctx: bentoml.Context, rejected: Rejected, endpoint: str, metrics: ServiceMetrics | None) -> Response:
+    if metrics is not None:
+        metrics.refused(endpoint, rejected)
     ctx.response.status_code = rejected.status  # BentoML copies the context's status onto the answer
     return JSONResponse(rejected.body(), status_code=rejected.status)
 
@@ -127,6 +134,9 @@ class ModelService:
         store = ModelStore(SETTINGS, CONTRACT.hash)
         self.predictor = Predictor.from_settings(SETTINGS, CONTRACT, store)
         store.start()
+        self.metrics = ServiceMetrics.from_settings(SETTINGS, REQUEST_METRICS) if REQUEST_METRICS is not None else None
+        if self.metrics is not None:
+            self.metrics.start()  # reads the monitoring history on a thread of its own
         tune_for_serving()  # once the models are loaded: see gc_tuning
 
     @bentoml.api(route="/predict", input_spec=Input, output_spec=PredictResponse)
@@ -137,7 +147,9 @@ class ModelService:
         try:
             answer, handoff = await self.predictor.predict(records)
         except Rejected as rejected:
-            return _refuse(ctx, rejected)
+            return _refuse(ctx, rejected, "/predict", self.metrics)
+        if self.metrics is not None:
+            self.metrics.answered(answer)
         if handoff is not None:
             ctx.response.background.add_task(_after_answer, handoff)  # runs once the answer is sent
         # Serialized here: PredictResponse documents the answer, and validating 100 predictions
@@ -150,7 +162,7 @@ class ModelService:
         try:
             result = self.predictor.feedback(labels)
         except Rejected as rejected:
-            return _refuse(ctx, rejected)
+            return _refuse(ctx, rejected, "/feedback", self.metrics)
         return FeedbackResponse(accepted=result.accepted, unknown=result.unknown)
 
     @bentoml.api(route="/reload", output_spec=Metadata)
@@ -178,12 +190,23 @@ class ModelService:
         # down each probe asks the database again, so the replica returns once it can write.
         return self.predictor.ready
 
+    def __metrics__(self, content: str) -> str:
+        # BentoML's hook on /metrics (run on a thread): its exposition, which sums every
+        # worker's counters, plus this worker's models and monitoring results.
+        return self.metrics.exposition(content, self.predictor) if self.metrics is not None else content
+
     @bentoml.on_shutdown
     def shutdown(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
         self.predictor.close()
 
 
 # The class decorator made ModelService a bentoml.Service; mypy keeps the class's own type.
+# The first middleware added is the outermost: the refusal counter sees the gateway's answers.
+ModelService.add_asgi_middleware(  # type: ignore[attr-defined]
+    RefusalCounter, metrics=REQUEST_METRICS, paths=BODY_PATHS
+)
 ModelService.add_asgi_middleware(  # type: ignore[attr-defined]
     Gateway,
     api_key=API_KEY,

@@ -426,7 +426,14 @@ class ServiceSettings(SettingsGroup):
     access_log: bool = Field(
         default=False, description="BentoML's per-request access log (the prediction log already has each request)."
     )
-    metrics: bool = Field(default=True, description="BentoML's Prometheus /metrics.")
+    metrics: bool = Field(
+        default=True, description="Prometheus /metrics: BentoML's own and the model's (docs/monitoring.md)."
+    )
+    metrics_refresh_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often each worker reads the latest monitoring results for /metrics (never per request).",
+    )
     tracing: bool = Field(
         default=False, description="BentoML's OpenTelemetry middleware on the API routes (exporter: BENTOML_CONFIG)."
     )

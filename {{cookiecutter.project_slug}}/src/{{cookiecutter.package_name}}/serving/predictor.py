@@ -52,8 +52,9 @@ _NO_LOG_STATE = {"writable": False, "last_error": None, "since": None}  # the lo
 class Unavailable(Rejected):
     """The service cannot answer right now (no model, or the log cannot be written): 503."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, reason: str) -> None:
         super().__init__(503, error)
+        self.reason = reason  # /metrics' refusal reason: no_model, log_unavailable, log_disabled
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,9 @@ class Predictor:
             raise
         champion = lineup.champion
         if champion is None:
-            raise Unavailable("no model is loaded yet: the registry has no champion and no cached copy exists")
+            raise Unavailable(
+                "no model is loaded yet: the registry has no champion and no cached copy exists", "no_model"
+            )
         bundle = champion.bundle
         matrix = bundle.encoding.transform_columns(checked.columns, len(checked), normalized=True)
         scored = Scored.of(bundle, bundle.score_matrix(matrix))
@@ -273,7 +276,9 @@ class Predictor:
             except (sa.exc.SQLAlchemyError, PredictionLogError) as err:
                 log.error("prediction log write failed, request refused: %s", one_line(err))
                 self._log_failed(err)
-                raise Unavailable("the prediction log cannot be written: nothing was answered; retry") from None
+                raise Unavailable(
+                    "the prediction log cannot be written: nothing was answered; retry", "log_unavailable"
+                ) from None
             self._log_written()
         answer = Answer(
             champion.name,
@@ -366,13 +371,15 @@ class Predictor:
         parsed = self._labels.parse(labels)
         values = self._labels.values(parsed)
         if self.log is None:
-            raise Unavailable("the prediction log is disabled: labels have nowhere to go")
+            raise Unavailable("the prediction log is disabled: labels have nowhere to go", "log_disabled")
         try:
             result = self.log.add_labels(zip((item.request_id for item in parsed), values, strict=True), source="api")
         except sa.exc.SQLAlchemyError as err:
             log.error("label write failed: %s", one_line(err))
             self._log_failed(err)
-            raise Unavailable("the prediction log cannot be written: no label was stored; retry") from None
+            raise Unavailable(
+                "the prediction log cannot be written: no label was stored; retry", "log_unavailable"
+            ) from None
         self._log_written()
         return result
 
