@@ -182,3 +182,21 @@ def test_an_api_without_parameters_refuses_a_body_that_is_not_an_object(content:
     assert kind in detail
     assert "/reload" in refused.json()["error"]
     assert (empty_object.status_code, nothing.status_code) == (200, 200)
+
+
+def test_an_api_without_parameters_refuses_a_body_that_is_not_json() -> None:
+    """/reload with a form body (multipart without its boundary, which BentoML's parser turned
+    into a 500, found by the fuzz test) or plain text is a 415, before anything parses it."""
+    # Given /reload behind the gateway as an API without parameters
+    app = Starlette(routes=[Route("/reload", echo, methods=["POST"])])
+    app.add_middleware(
+        Gateway, api_keys=(), max_body_bytes=100, protected=[], body_paths=[], no_parameter_paths=["/reload"]
+    )
+    with TestClient(app) as client:
+        # When it gets a form without a boundary, and text
+        form = client.post("/reload", content=b"{}", headers={"content-type": "multipart/form-data"})
+        text = client.post("/reload", content=b"{}", headers={"content-type": "text/plain"})
+
+    # Then both are refused as unsupported media, saying what is expected
+    assert (form.status_code, text.status_code) == (415, 415)
+    assert "application/json" in form.json()["error"]
