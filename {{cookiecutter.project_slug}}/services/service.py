@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from {{ cookiecutter.package_name }}.core.contract import load_contract
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.serving.edge import Edge, Rejected
+from {{ cookiecutter.package_name }}.serving.http.api_document import document_responses
 from {{ cookiecutter.package_name }}.serving.http.api_models import (
     ErrorResponse,
     FeedbackResponse,
@@ -37,22 +38,23 @@ from {{ cookiecutter.package_name }}.serving.http.api_models import (
     PredictResponse,
     label_model,
 )
-from {{ cookiecutter.package_name }}.serving.http.gateway import Gateway, document_responses, quiet_client_errors
+from {{ cookiecutter.package_name }}.serving.http.gateway import Gateway, quiet_client_errors
 from {{ cookiecutter.package_name }}.serving.http.gc_tuning import tune_for_serving
 from {{ cookiecutter.package_name }}.serving.http.request_body import JSONFirst
 from {{ cookiecutter.package_name }}.serving.model_store import ModelStore
 from {{ cookiecutter.package_name }}.serving.operator_metrics import RefusalCounter, RequestMetrics
 from {{ cookiecutter.package_name }}.serving.predictor import Predictor
 from {{ cookiecutter.package_name }}.serving.service_metrics import ServiceMetrics
-from {{ cookiecutter.package_name }}.settings import get_settings, secret_value
+from {{ cookiecutter.package_name }}.settings import get_settings
 
 try:
     SETTINGS = get_settings()
+    # Read once, here: a missing, unreadable or empty key file stops the start, naming the file.
+    API_KEYS = SETTINGS.service.valid_api_keys()
 except ProjectError as err:  # a misspelled or refused setting: its one line, not an import traceback
     raise SystemExit(f"error: {err}") from None
 CONTRACT = load_contract(SETTINGS.contract_file)
 OPTIONS = SETTINGS.service
-API_KEY = secret_value(OPTIONS.api_key)
 PROTECTED = ("/predict", "/feedback", "/metadata", "/reload")
 BODY_PATHS = ("/predict", "/feedback")
 NO_PARAMETER_PATHS = ("/reload",)  # its body is ignored; the gateway refuses one that is not a JSON object
@@ -92,7 +94,7 @@ class DocumentedService(bentoml.Service[Any]):
             protected=PROTECTED,
             body_paths=BODY_PATHS,
             no_parameter_paths=NO_PARAMETER_PATHS,
-            api_key=API_KEY is not None,
+            api_key=bool(API_KEYS),
             max_body_bytes=OPTIONS.max_body_bytes,
         )
 
@@ -209,7 +211,7 @@ ModelService.add_asgi_middleware(  # type: ignore[attr-defined]
 )
 ModelService.add_asgi_middleware(  # type: ignore[attr-defined]
     Gateway,
-    api_key=API_KEY,
+    api_keys=API_KEYS,
     max_body_bytes=OPTIONS.max_body_bytes,
     protected=PROTECTED,
     body_paths=BODY_PATHS,

@@ -387,6 +387,21 @@ class ServiceSettings(SettingsGroup):
             "probes, metrics and the OpenAPI document stay open."
         ),
     )
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description=(
+            "More valid keys (a JSON list), each accepted like `api_key`: to rotate without downtime, add the "
+            "new key, move the clients, then remove the old one."
+        ),
+    )
+    api_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file of valid keys, one per line (blank lines ignored), e.g. a mounted Kubernetes Secret; read "
+            "once when the service starts (a changed file takes effect at the next restart). Missing, unreadable "
+            "or empty: the service refuses to start, naming the file."
+        ),
+    )
     max_records: int = Field(
         default=1000, ge=1, description="The largest batch /predict and /feedback accept (413 above)."
     )
@@ -437,6 +452,38 @@ class ServiceSettings(SettingsGroup):
     tracing: bool = Field(
         default=False, description="BentoML's OpenTelemetry middleware on the API routes (exporter: BENTOML_CONFIG)."
     )
+
+    @property
+    def requires_api_key(self) -> bool:
+        """Whether any key is configured (the file's content is checked by `valid_api_keys`)."""
+        given = [secret.get_secret_value() for secret in ([self.api_key] if self.api_key else []) + self.api_keys]
+        return any(key.strip() for key in given) or self.api_key_file is not None
+
+    def valid_api_keys(self) -> list[str]:
+        """Every valid key: `api_key`, `api_keys` and the lines of `api_key_file`, without repeats.
+        Empty when none is configured (the API is open). Reads the file; SettingsError, naming
+        the file (never a key), when it is missing, unreadable or holds no key."""
+        keys = [secret.get_secret_value() for secret in ([self.api_key] if self.api_key else []) + self.api_keys]
+        if self.api_key_file is not None:
+            keys += _keys_in_file(self.api_key_file)
+        return list(dict.fromkeys(key.strip() for key in keys if key.strip()))
+
+
+def _keys_in_file(path: Path) -> list[str]:
+    """The keys in a key file, one per line; SettingsError naming the file when there are none."""
+    variable = f"{ENV_PREFIX}SERVICE__API_KEY_FILE"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"{variable}: the API key file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{variable}: the API key file {path} is not UTF-8 text") from None
+    except OSError as err:  # a directory, no permission
+        raise SettingsError(f"{variable}: the API key file {path} cannot be read ({err.strerror})") from None
+    keys = [line.strip() for line in text.splitlines() if line.strip()]
+    if not keys:
+        raise SettingsError(f"{variable}: the API key file {path} holds no key (one key per line)")
+    return keys
 
 
 class PredictionLogSettings(SettingsGroup):

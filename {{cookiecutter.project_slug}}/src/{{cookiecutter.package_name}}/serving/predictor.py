@@ -231,7 +231,7 @@ class Predictor:
                 "max_records": service.max_records,
                 "max_body_bytes": service.max_body_bytes,
                 "reject_unknown_fields": service.reject_unknown_fields,
-                "api_key_required": service.api_key is not None,
+                "api_key_required": service.requires_api_key,
             },
         )
 

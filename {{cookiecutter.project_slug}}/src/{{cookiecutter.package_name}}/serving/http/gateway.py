@@ -2,16 +2,15 @@
 
 A plain ASGI middleware (added with `Service.add_asgi_middleware`), so it costs
 a few microseconds per request and answers bad requests without touching the
-model: 401 without the key (when one is configured), 415 for a body that is not
+model: 401 without a valid key (when keys are configured), 415 for a body that is not
 JSON, 413 past the size limit, 400 for an empty body; an API without parameters
 (/reload) takes no body or a JSON object, and anything else is a 400 in the shape its
 document promises (`detail` one line of text). Every 503, whoever answers it, carries
 Retry-After. Health, readiness, metrics and the OpenAPI document stay open so that
 probes need no secret.
 
-Also here: the additions that make BentoML's OpenAPI document describe these
-answers, and a log filter that keeps client mistakes from filling the server
-log with tracebacks.
+Also here: a log filter that keeps client mistakes from filling the server log with
+tracebacks. `api_document` makes BentoML's OpenAPI document describe these answers.
 """
 
 from __future__ import annotations
@@ -114,14 +113,16 @@ class Gateway:
         self,
         app: ASGIApp,
         *,
-        api_key: str | None,
+        api_keys: Collection[str],
         max_body_bytes: int,
         protected: Collection[str],
         body_paths: Collection[str],
         no_parameter_paths: Collection[str] = (),
     ) -> None:
         self.app = app
-        self.api_key = api_key.encode() if api_key else None
+        # Several keys so that one can be rotated without downtime: old and new are both valid
+        # while clients move. None: the API is open.
+        self.api_keys = tuple(key.encode() for key in api_keys) or None
         self.max_body_bytes = max_body_bytes
         self.protected = frozenset(protected)
         self.body_paths = frozenset(body_paths)
@@ -133,7 +134,7 @@ class Gateway:
             return
         send = _with_retry_after(send)
         path = scope["path"]
-        if self.api_key is not None and path in self.protected and not self._authorised(scope):
+        if self.api_keys is not None and path in self.protected and not self._authorised(scope):
             await _answer(
                 send,
                 401,
@@ -150,7 +151,7 @@ class Gateway:
         await self.app(scope, receive, send)
 
     def _authorised(self, scope: Scope) -> bool:
-        assert self.api_key is not None
+        assert self.api_keys is not None
         for name, value in scope["headers"]:
             if name == b"x-api-key":
                 offered = value.strip()
@@ -158,7 +159,9 @@ class Gateway:
                 offered = value[7:].strip()
             else:
                 continue
-            if hmac.compare_digest(offered, self.api_key):
+            # Compared with every key, in constant time each: how long a refusal takes says
+            # neither how much of a key matched nor which key came close.
+            if sum(hmac.compare_digest(offered, key) for key in self.api_keys):
                 return True
         return False
 
@@ -174,9 +177,9 @@ class Gateway:
                     length = int(value)
                 except ValueError:
                     return 400, "Content-Length is not a number"
-        media_type = content_type.split(b";")[0].strip().decode("latin-1").lower()
-        if media_type and media_type not in JSON_TYPES:
-            return 415, f"the body must be JSON (Content-Type: application/json), not {media_type}"
+        problem = _media_problem(content_type)
+        if problem is not None:
+            return problem
         if length is not None and length > self.max_body_bytes:
             return 413, f"the body is {length} bytes; the limit is {self.max_body_bytes}"
         if length == 0:
@@ -203,7 +206,13 @@ class Gateway:
 
     async def _ignored_body(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An API without parameters: BentoML refuses a body that is not a JSON object with
-        pydantic's list of errors, where its document promises `detail` as one line of text."""
+        pydantic's list of errors, where its document promises `detail` as one line of text,
+        and parses a form body (multipart without a boundary: a 500) before it looks at it."""
+        content_type = next((value for name, value in scope["headers"] if name == b"content-type"), b"")
+        refusal = _media_problem(content_type)
+        if refusal is not None:
+            await _answer(send, *refusal)
+            return
         body = await self._read_limited(receive)
         if body is None:
             await _answer(send, 413, f"the body exceeds the limit of {self.max_body_bytes} bytes")
@@ -232,6 +241,14 @@ class Gateway:
             chunks.append(chunk)
             more = message.get("more_body", False)
         return b"".join(chunks)
+
+
+def _media_problem(content_type: bytes) -> tuple[int, str] | None:
+    """(415, reason) for a Content-Type that is not JSON; None for JSON or none at all."""
+    media_type = content_type.split(b";")[0].strip().decode("latin-1").lower()
+    if media_type and media_type not in JSON_TYPES:
+        return 415, f"the body must be JSON (Content-Type: application/json), not {media_type}"
+    return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -272,116 +289,3 @@ def quiet_client_errors() -> None:
     target = logging.getLogger("bentoml._internal.server.http_app")
     if not any(isinstance(f, QuietClientErrors) for f in target.filters):
         target.addFilter(QuietClientErrors())
-
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "title": "ErrorResponse",
-    "required": ["error"],
-    "properties": {
-        "error": {"type": "string", "description": "One line: what was wrong."},
-        "detail": {
-            "type": "array",
-            "description": "For invalid input: each problem, where it is and what was expected.",
-            "items": {
-                "type": "object",
-                "required": ["loc", "msg", "type"],
-                "properties": {
-                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-                    "msg": {"type": "string"},
-                    "type": {"type": "string"},
-                    "expected": {"type": "string"},
-                },
-            },
-        },
-    },
-}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
-    }
-
-
-RETRY_AFTER_HEADER = {
-    "Retry-After": {
-        "description": f"Seconds to wait before retrying (always {RETRY_AFTER_S}).",
-        "schema": {"type": "integer"},
-    }
-}
-
-
-def _document_operation(
-    path: str,
-    operation: dict[str, Any],
-    *,
-    protected: Collection[str],
-    body_paths: Collection[str],
-    no_parameter_paths: Collection[str],
-    api_key: bool,
-    max_body_bytes: int,
-) -> dict[str, Any]:
-    # BentoML keys its responses by int, FastAPI by str: one form, or the JSON repeats keys.
-    responses = {str(code): answer for code, answer in operation.get("responses", {}).items()}
-    operation["responses"] = responses
-    if path in body_paths:
-        responses["400"] = _error("Malformed JSON, an empty body, or records that break the contract.")
-        responses["413"] = _error(f"More records than the limit, or a body over {max_body_bytes} bytes.")
-        responses["415"] = _error("The body is not application/json.")
-        responses["503"] = {
-            **_error("No model loaded yet, or the prediction log cannot be written."),
-            "headers": RETRY_AFTER_HEADER,
-        }
-        responses.pop("404", None)
-    if path in no_parameter_paths:
-        # 400 stays BentoML's InvalidArgument (`detail` one line of text): the gateway answers it so.
-        responses["413"] = _error(f"A body over {max_body_bytes} bytes.")
-    if path in protected and api_key:
-        responses["401"] = _error("Missing or wrong API key.")
-        operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
-    return operation
-
-
-def document_responses(
-    spec: Any,
-    *,
-    protected: Collection[str],
-    body_paths: Collection[str],
-    api_key: bool,
-    max_body_bytes: int,
-    no_parameter_paths: Collection[str] = (),
-) -> Any:
-    """Add to BentoML's OpenAPI document (its attrs object, changed in place) the answers
-    the gateway and the handlers give: 400/413/415/503 with their body, and 401 with the
-    security schemes when an API key is required."""
-    import attr
-    from bentoml._internal.utils.cattr import bentoml_cattr
-
-    components = spec.components  # BentoML builds it as a plain dict
-    components.setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
-    if api_key:
-        components["securitySchemes"] = {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            "Bearer": {"type": "http", "scheme": "bearer"},
-        }
-    for path, item in list(spec.paths.items()):
-        changes = {}
-        for method in ("get", "post"):
-            operation = getattr(item, method)
-            if operation is None:
-                continue
-            as_dict = operation if isinstance(operation, dict) else bentoml_cattr.unstructure(operation)
-            changes[method] = _document_operation(
-                path,
-                as_dict,
-                protected=protected,
-                body_paths=body_paths,
-                no_parameter_paths=no_parameter_paths,
-                api_key=api_key,
-                max_body_bytes=max_body_bytes,
-            )
-        if changes:
-            spec.paths[path] = attr.evolve(item, **changes)
-    return spec

@@ -20,10 +20,10 @@ async def echo(request: Request) -> JSONResponse:
     return JSONResponse({"bytes": len(body)})
 
 
-def client_for(api_key: str | None = None, max_body_bytes: int = 100) -> TestClient:
+def client_for(api_keys: tuple[str, ...] = (), max_body_bytes: int = 100) -> TestClient:
     app = Starlette(routes=[Route("/predict", echo, methods=["POST"]), Route("/livez", echo, methods=["GET"])])
     app.add_middleware(
-        Gateway, api_key=api_key, max_body_bytes=max_body_bytes, protected=["/predict"], body_paths=["/predict"]
+        Gateway, api_keys=api_keys, max_body_bytes=max_body_bytes, protected=["/predict"], body_paths=["/predict"]
     )
     return TestClient(app)
 
@@ -91,7 +91,7 @@ def test_chunked_bodies_are_limited_too(open_client: TestClient) -> None:
 def test_api_key_guards_protected_paths_only() -> None:
     """With a key set, protected paths need it (either header); probes stay open."""
     # Given a gateway with an API key
-    with client_for(api_key="s3cret") as client:
+    with client_for(api_keys=("s3cret",)) as client:
         # When requests come with no key, a wrong key, and the right key in each header
         missing = client.post("/predict", content=b"{}", headers={"content-type": "application/json"})
         wrong = client.post("/predict", content=b"{}", headers={"content-type": "application/json", "x-api-key": "no"})
@@ -110,6 +110,31 @@ def test_api_key_guards_protected_paths_only() -> None:
     assert (by_header.status_code, by_bearer.status_code, probe.status_code) == (200, 200, 200)
 
 
+def keyed_post(client: TestClient, key: str) -> int:
+    headers = {"content-type": "application/json", "x-api-key": key}
+    return client.post("/predict", content=b"{}", headers=headers).status_code
+
+
+def test_during_a_rotation_both_keys_pass_and_a_removed_key_fails() -> None:
+    """A key rotation without downtime: while the old and the new key are both configured, each
+    passes; once the old one is removed, it is refused and the new one still passes."""
+    # Given a gateway with the old and the new key, then one with the new key only
+    with client_for(api_keys=("old-key-1", "new-key-2")) as during:
+        # When each key is sent during the switch
+        old_during, new_during, other = (
+            keyed_post(during, "old-key-1"),
+            keyed_post(during, "new-key-2"),
+            keyed_post(during, "new-key"),
+        )
+    with client_for(api_keys=("new-key-2",)) as after:
+        # And after the old key is removed
+        old_after, new_after = keyed_post(after, "old-key-1"), keyed_post(after, "new-key-2")
+
+    # Then both pass during the switch, a prefix of a key never does, and the removed key fails after
+    assert (old_during, new_during, other) == (200, 200, 401)
+    assert (old_after, new_after) == (401, 200)
+
+
 async def unavailable(request: Request) -> JSONResponse:
     return JSONResponse({"error": "down"}, status_code=503)
 
@@ -119,7 +144,7 @@ def test_every_503_carries_retry_after() -> None:
     other answers carry no Retry-After."""
     # Given an app whose endpoint answers 503 behind the gateway
     app = Starlette(routes=[Route("/readyz", unavailable), Route("/livez", echo)])
-    app.add_middleware(Gateway, api_key=None, max_body_bytes=100, protected=[], body_paths=[])
+    app.add_middleware(Gateway, api_keys=(), max_body_bytes=100, protected=[], body_paths=[])
 
     # When it is asked, and a healthy endpoint too
     with TestClient(app) as client:
@@ -141,7 +166,7 @@ def test_an_api_without_parameters_refuses_a_body_that_is_not_an_object(content:
     # Given /reload behind the gateway as an API without parameters
     app = Starlette(routes=[Route("/reload", echo, methods=["POST"])])
     app.add_middleware(
-        Gateway, api_key=None, max_body_bytes=100, protected=[], body_paths=[], no_parameter_paths=["/reload"]
+        Gateway, api_keys=(), max_body_bytes=100, protected=[], body_paths=[], no_parameter_paths=["/reload"]
     )
     with TestClient(app) as client:
         # When a body that is not an object is posted, and then {} and nothing
@@ -157,3 +182,21 @@ def test_an_api_without_parameters_refuses_a_body_that_is_not_an_object(content:
     assert kind in detail
     assert "/reload" in refused.json()["error"]
     assert (empty_object.status_code, nothing.status_code) == (200, 200)
+
+
+def test_an_api_without_parameters_refuses_a_body_that_is_not_json() -> None:
+    """/reload with a form body (multipart without its boundary, which BentoML's parser turned
+    into a 500, found by the fuzz test) or plain text is a 415, before anything parses it."""
+    # Given /reload behind the gateway as an API without parameters
+    app = Starlette(routes=[Route("/reload", echo, methods=["POST"])])
+    app.add_middleware(
+        Gateway, api_keys=(), max_body_bytes=100, protected=[], body_paths=[], no_parameter_paths=["/reload"]
+    )
+    with TestClient(app) as client:
+        # When it gets a form without a boundary, and text
+        form = client.post("/reload", content=b"{}", headers={"content-type": "multipart/form-data"})
+        text = client.post("/reload", content=b"{}", headers={"content-type": "text/plain"})
+
+    # Then both are refused as unsupported media, saying what is expected
+    assert (form.status_code, text.status_code) == (415, 415)
+    assert "application/json" in form.json()["error"]
