@@ -37,6 +37,7 @@ NEVER_IN_AN_IMAGE = [
     ".mypy_cache/3.11/x.json",
     ".pytest_cache/v/cache",
     ".ruff_cache/x",
+    ".import_linter_cache/graph.json",
 ]
 # ...and what the image needs, some of it named like the above (the package's data stage).
 NEEDED_IN_THE_BUILD = ["pyproject.toml", "uv.lock", "README.md", "src/pkg/data/tables.py", "flows/training.py"]
