@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def test_every_placeholder_is_a_declared_variable(path: Path) -> None:
 @pytest.mark.parametrize("kind", ["docker", "kubernetes"])
 def test_container_pools_run_the_project_image_from_the_project_root(kind: str) -> None:
     """Container flow runs start where the pull step expects the project, with a state
-    folder the image's user may write."""
+    folder the image's user may write, from the project image tagged with its version."""
     # Given the container template
     variables = load(PROJECT_ROOT / "infra" / "prefect" / f"{kind}-base-job-template.json")["variables"]["properties"]
 
@@ -56,7 +57,8 @@ def test_container_pools_run_the_project_image_from_the_project_root(kind: str) 
     env = variables["env"]["default"]
     assert env[project_root_variable()] == "/app"
     assert env[project_root_variable().replace("PROJECT_ROOT", "STATE_DIR")].startswith("/app/")
-    assert variables["image"]["default"].endswith(":latest")
+    meta = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert variables["image"]["default"] == f"{meta['name']}:{meta['version']}"
 
 
 def test_the_kubernetes_job_is_valid_and_takes_settings_from_the_configmap_and_secret() -> None:
