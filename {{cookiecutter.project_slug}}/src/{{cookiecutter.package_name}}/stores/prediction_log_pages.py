@@ -10,7 +10,7 @@ answers per model version in the database, without reading them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 META_COLUMNS = [c.name for c in predictions.columns if c.name != "features"] + ["label", "labelled_at"]
 
 
-def rows_frame(rows: Sequence[sa.RowMapping]) -> pd.DataFrame:
+def rows_frame(rows: Sequence[Mapping[Any, Any]]) -> pd.DataFrame:
     """Answer rows (`predictions` joined to `labels`) as `PredictionLog.window` returns them:
     each received feature a column (`received.<name>` when it clashes with a column of the
     log's own), then the log's columns."""
