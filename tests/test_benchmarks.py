@@ -41,6 +41,7 @@ BAKED_MODULES = (
     "serving/measure.py",
     "serving/echo_service.py",
     "scale/measure.py",
+    "scale/window_measure.py",
 )
 PACKAGE = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}"
 

@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from {{ cookiecutter.package_name }}.monitoring import steps, window
-from {{ cookiecutter.package_name }}.monitoring.assessment import assess
+from {{ cookiecutter.package_name }}.monitoring.assessment import assess_reduced
 from {{ cookiecutter.package_name }}.monitoring.report import artifacts
 from {{ cookiecutter.package_name }}.monitoring.report.html import report_path as report_file
 from {{ cookiecutter.package_name }}.settings import get_settings
@@ -25,10 +25,10 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 # NO_CACHE: inputs are data frames, models and reports; never cache or hash them.
 
 choose_window = task(name="choose-window", cache_policy=NO_CACHE)(window.resolve_window)
-read_window = task(name="read-prediction-log", cache_policy=NO_CACHE)(window.load_window)
-load_reference = task(name="load-reference-profile", cache_policy=NO_CACHE)(steps.reference_model)
-read_labels = task(name="read-labelled-answers", cache_policy=NO_CACHE)(steps.with_labels)
-measure = task(name="measure-drift-and-performance", cache_policy=NO_CACHE)(assess)
+load_reference = task(name="load-reference-profile", cache_policy=NO_CACHE)(steps.window_model)
+# The window and the labelled answers, read in pages and reduced to counts and scores as they come.
+read_window = task(name="read-prediction-log", cache_policy=NO_CACHE)(steps.read_window)
+measure = task(name="measure-drift-and-performance", cache_policy=NO_CACHE)(assess_reduced)
 store = task(name="store-history", cache_policy=NO_CACHE)(steps.store)
 decide_retraining = task(name="check-retraining-rules", cache_policy=NO_CACHE)(steps.decide_retraining)
 send_alerts = task(name="send-alerts", cache_policy=NO_CACHE)(steps.send_alerts)
@@ -45,9 +45,8 @@ def monitoring(start: datetime | None = None, end: datetime | None = None) -> di
     logger = get_run_logger()
 
     span = choose_window(settings, start, end)
-    data = read_window(settings, span)
-    model = load_reference(settings, data)
-    data = read_labels(settings, model, data)
+    model = load_reference(settings, span)
+    data = read_window(settings, span, model)
     assessment = measure(settings, model, data)
     logger.info("%s: %d answers against %s v%s", span.label, assessment.rows, model.name, model.version)
     store(settings, assessment, str(flow_run.get_id() or ""))

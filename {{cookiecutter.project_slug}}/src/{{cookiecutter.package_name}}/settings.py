@@ -641,6 +641,15 @@ class MonitoringSettings(SettingsGroup):
             "average precision; a week holds ~300."
         ),
     )
+    window_chunk_rows: int = Field(
+        default=50_000,
+        ge=1,
+        description=(
+            "The monitoring flow reads its window (and the labelled answers of the performance period) from the "
+            "prediction log in pages of at most this many rows, keeping only counts and one score per answer, so "
+            "its memory does not grow with the traffic; the results equal a whole-window read."
+        ),
+    )
     max_rejection_share: float = Field(
         default=0.01,
         ge=0,

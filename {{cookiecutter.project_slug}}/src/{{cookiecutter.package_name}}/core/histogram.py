@@ -9,7 +9,7 @@ levels of their own) so that the caller can report them.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -164,12 +164,28 @@ def column_kind(column: pd.Series) -> ColumnKind:
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return column_kind(pd.Series(dtype.categories)) if len(dtype.categories) else "empty"
-    typed = _dtype_kind(dtype)
+    typed = dtype_kind(dtype, lambda: bool(column.notna().any()))
     if typed is not None:
-        return typed if typed in ("boolean", "datetime") or column.notna().any() else "empty"
+        return typed
     # Object columns: name the kind of a sample of values (pandas infers it in C).
     head = column.iloc[:KIND_SAMPLE].dropna()
-    sample = head if len(head) else column.dropna().iloc[:KIND_SAMPLE]
+    return sample_kind(head if len(head) else column.dropna().iloc[:KIND_SAMPLE])
+
+
+def dtype_kind(
+    dtype: np.dtype[Any] | pd.api.extensions.ExtensionDtype, has_values: Callable[[], bool]
+) -> ColumnKind | None:
+    """`column_kind` of a typed column from its dtype and whether it holds a value (None for
+    object columns, whose values say: `sample_kind`)."""
+    typed = _dtype_kind(dtype)
+    if typed is None:
+        return None
+    return typed if typed in ("boolean", "datetime") or has_values() else "empty"
+
+
+def sample_kind(sample: pd.Series) -> ColumnKind:
+    """`column_kind` of an object column from its first non-null values (up to KIND_SAMPLE:
+    those of its first KIND_SAMPLE rows, else its first KIND_SAMPLE)."""
     if not len(sample):
         return "empty"
     return INFERRED_KINDS.get(pd.api.types.infer_dtype(sample, skipna=True), "string")

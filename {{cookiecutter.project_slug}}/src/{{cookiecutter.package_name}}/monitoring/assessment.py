@@ -26,9 +26,9 @@ import pandas as pd
 
 from ..model.reference_profile import Reference
 from ..stores.sql import utcnow
-from .drift import score_window
+from .drift import score_counted, score_window
 from .drift_report import DriftReport
-from .loss_estimate import estimate_loss
+from .loss_estimate import estimate_from_losses, estimate_loss
 from .performance import PerformanceEstimate, PerformanceReport, estimate_performance, realized_performance
 from .realized_band import realized_bands
 from .schema_drift import SchemaEvent, schema_diff
@@ -37,18 +37,9 @@ if TYPE_CHECKING:
     from ..settings import Settings
 from .monitored_model import MonitoredModel
 from .multiclass_estimate import MULTICLASS, estimate_classes, probability_matrix
-from .window import Window, WindowData, edge_event_counts, received_features, refused_records
-
-# --- the window ----------------------------------------------------------------------------------
-
-
-# --- the model -----------------------------------------------------------------------------------
-
-
-# --- the data ----------------------------------------------------------------------------------
-
-
-# --- the assessment --------------------------------------------------------------------------
+from .window import Labelled, Window, WindowData, edge_event_counts, received_features, refused_records
+from .window_pages import ReducedWindow
+from .window_reduction import WindowReduction
 
 
 @dataclass(frozen=True)
@@ -149,28 +140,106 @@ def assess(
         answered=answered,
         probabilities=probabilities,
     )
-    records = refused_records(data.refused)
-    refused_events = (
-        schema_diff(reference, records, None, settings.drift.rename_max_distance).events if len(records) else ()
+    return _finish(
+        settings,
+        model,
+        data.window,
+        drift,
+        data.refused,
+        data.labelled,
+        estimate_before_labels(settings, model, mine, probabilities),
+        edge,
+        (len(served), len(mine)),
+        run_id,
+        started_at,
     )
-    labelled = data.labelled
+
+
+def _estimate_reduced(
+    settings: Settings, model: MonitoredModel, reduction: WindowReduction, probabilities: np.ndarray | None
+) -> PerformanceEstimate | None:
+    """`estimate_before_labels` from a reduced window's arrays of the monitored version."""
+    scores = reduction.answers("scores")
+    if scores is None or not len(scores):
+        return None
+    if model.profile.get("task") == MULTICLASS:
+        found = probabilities if probabilities is not None else np.empty((0, len(model.reference.class_labels)))
+        return estimate_classes(model.profile, found, settings.drift, seed=settings.monitoring.estimate_seed)
+    if model.loss_model is not None:
+        inputs, predicted = reduction.answers("loss_inputs"), reduction.answers("loss_predicted")
+        if inputs is None or predicted is None:
+            return None
+        return estimate_from_losses(model.profile, inputs, predicted, settings.drift)
+    return estimate_performance(model.profile, scores, settings.drift, seed=settings.monitoring.estimate_seed)
+
+
+def assess_reduced(
+    settings: Settings,
+    model: MonitoredModel,
+    data: ReducedWindow,
+    run_id: str | None = None,
+    started_at: datetime | None = None,
+) -> Assessment:
+    """`assess` on a window read in pages (`window_pages.reduce_window`): the same assessment."""
+    reference = model.reference
+    reduction = data.reduction
+    edge = dict(sorted(reduction.edge.items()))
+    unknown = {key.split(":", 1)[1]: count for key, count in edge.items() if key.startswith("unknown_field:")}
+    found = reduction.answers("scores")
+    mine = found if found is not None else np.empty(0)
+    labels = reference.class_labels
+    probabilities = reduction.answers("probabilities") if labels and len(mine) else None
+    drift = score_counted(
+        reference,
+        reduction,
+        reduction.rows,
+        scores=mine if reference.score is not None else None,
+        unknown_fields=unknown,
+        settings=settings.drift,
+        answered=_answered(probabilities, labels, len(mine)),
+        probabilities=probabilities,
+    )
+    return _finish(
+        settings,
+        model,
+        data.window,
+        drift,
+        data.refused,
+        data.labelled,
+        _estimate_reduced(settings, model, reduction, probabilities),
+        edge,
+        (reduction.rows, len(mine)),
+        run_id,
+        started_at,
+    )
+
+
+def _finish(
+    settings: Settings,
+    model: MonitoredModel,
+    window: Window,
+    drift: DriftReport,
+    refused: pd.DataFrame,
+    labelled: Labelled | None,
+    estimate: PerformanceEstimate | None,
+    edge: Mapping[str, int],
+    counts: tuple[int, int],
+    run_id: str | None,
+    started_at: datetime | None,
+) -> Assessment:
+    """The assessment from the window's drift and estimate: the refused requests' schema and
+    the realized performance of the labelled answers."""
+    records = refused_records(refused)
+    refused_events = (
+        schema_diff(model.reference, records, None, settings.drift.rename_max_distance).events if len(records) else ()
+    )
     realized = (
         realized_performance(model.profile, labelled.scores, labelled.labels, labelled.features, settings.drift)
         if labelled is not None and len(labelled)
         else None
     )
-    return Assessment(
-        run_id=run_id or uuid.uuid4().hex,
-        started_at=started_at or utcnow(),
-        window=data.window,
-        model=model,
-        rows=len(served),
-        scored_rows=len(mine),
-        refused_requests=len(data.refused),
-        drift=drift,
-        refused_events=tuple(refused_events),
-        realized=realized,
-        realized_bands=realized_bands(
+    bands = (
+        realized_bands(
             model.profile,
             labelled.labels,
             labelled.scores,
@@ -180,8 +249,21 @@ def assess(
             settings.monitoring.estimate_seed,
         )
         if labelled is not None and len(labelled)
-        else {},
-        estimate=estimate_before_labels(settings, model, mine, probabilities),
+        else {}
+    )
+    return Assessment(
+        run_id=run_id or uuid.uuid4().hex,
+        started_at=started_at or utcnow(),
+        window=window,
+        model=model,
+        rows=counts[0],
+        scored_rows=counts[1],
+        refused_requests=len(refused),
+        drift=drift,
+        refused_events=tuple(refused_events),
+        realized=realized,
+        realized_bands=bands,
+        estimate=estimate,
         labelled_rows=len(labelled) if labelled is not None else 0,
         performance_start=labelled.start if labelled is not None else None,
         edge_events=edge,

@@ -13,14 +13,14 @@ documents each default). Schema changes arrive as events, never as errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 
-from ..core.histogram import count_categories, count_numeric, numeric_values
+from ..core.histogram import NumericCounts, count_categories, count_numeric, numeric_values
 from ..core.two_sample import (
     adjust_p_values,
     chi2_two_sample,
@@ -42,7 +42,7 @@ from ..model.reference_profile import (
 )
 from ..settings import DriftSettings
 from .drift_report import DriftReport, FeatureDrift, Histogram, PredictionDrift, Status
-from .schema_drift import schema_diff
+from .schema_drift import Columns, SchemaEvent, compare_columns, schema_diff
 
 HISTOGRAM_LEVELS = 20  # categorical histograms for reports keep the most common levels, then "(other)"
 UNSEEN_EXAMPLES = 5
@@ -64,7 +64,14 @@ def _beyond(settings: DriftSettings, **values: float) -> tuple[str, ...]:
 
 def measure_numeric(reference: NumericReference, values: np.ndarray, settings: DriftSettings) -> FeatureDrift:
     """Statistics of a numeric column against its reference (p-values not yet adjusted)."""
-    counted = count_numeric(values, reference.edges)
+    return measure_numeric_counts(reference, count_numeric(values, reference.edges), settings)
+
+
+def measure_numeric_counts(
+    reference: NumericReference, counted: NumericCounts, settings: DriftSettings
+) -> FeatureDrift:
+    """`measure_numeric` from the column's counts in the reference's bins (a window read in
+    chunks adds them up: every statistic here is a function of the counts and bin sums)."""
     current = counted.counts.astype(float)
     statistic, p_value = ks_from_counts(reference.counts, current)
     deciles_ref, deciles_cur = regroup(reference.counts, reference.groups), regroup(current, reference.groups)
@@ -135,6 +142,14 @@ def _category_histogram(reference: np.ndarray, current: np.ndarray, names: tuple
 def measure_categorical(reference: CategoricalReference, column: pd.Series, settings: DriftSettings) -> FeatureDrift:
     """Statistics of a categorical or boolean column against its reference (p-values not yet adjusted)."""
     levels, missing = count_categories(column, boolean=reference.boolean, normalize=reference.normalize)
+    return measure_category_counts(reference, levels, missing, len(column), settings)
+
+
+def measure_category_counts(
+    reference: CategoricalReference, levels: Mapping[str, int], missing: int, rows: int, settings: DriftSettings
+) -> FeatureDrift:
+    """`measure_categorical` from the column's counts per level (in order of first
+    appearance), its missing values and its rows."""
     ref_counts, cur_counts, names, unseen = _category_table(reference, levels)
     pooled_ref, pooled_cur, _ = pool_levels(ref_counts, cur_counts, settings.min_expected_count)
     statistic, p_value = chi2_two_sample(pooled_ref, pooled_cur) if cur_counts.any() else (float("nan"),) * 2
@@ -143,7 +158,6 @@ def measure_categorical(reference: CategoricalReference, column: pd.Series, sett
     excess = unseen_share - reference.expected_unseen
     divergence, stability = js_distance(pooled_ref, pooled_cur), psi(pooled_ref, pooled_cur)
     change = max_share_change(pooled_ref, pooled_cur)
-    rows = len(column)
     return FeatureDrift(
         feature=reference.name,
         kind="categorical",
@@ -304,25 +318,74 @@ def score_window(
     settings = settings or DriftSettings()
     reference = profile if isinstance(profile, Reference) else compile_profile(profile)
     diff = schema_diff(reference, frame, unknown_fields, settings.rename_max_distance, ignore_columns)
+
+    def measure(spec: NumericReference | CategoricalReference, column: str) -> FeatureDrift:
+        data = diff.frame[column]
+        if isinstance(spec, NumericReference):
+            return measure_numeric(spec, numeric_values(data)[0], settings)
+        return measure_categorical(spec, data, settings)
+
+    return _report(reference, diff.events, diff.sources, len(frame), measure, scores, settings, answered, probabilities)
+
+
+class CountedColumns(Columns, Protocol):
+    """A window's columns already counted into the reference's bins and levels (a window
+    read in chunks, `monitoring.window_reduction`)."""
+
+    def numeric_counts(self, spec: NumericReference, name: str) -> NumericCounts: ...
+
+    def category_counts(self, spec: CategoricalReference, name: str) -> tuple[dict[str, int], int]: ...
+
+
+def score_counted(
+    reference: Reference,
+    columns: CountedColumns,
+    rows: int,
+    *,
+    scores: np.ndarray | None = None,
+    unknown_fields: Mapping[str, int] | None = None,
+    settings: DriftSettings | None = None,
+    answered: Sequence[str] | None = None,
+    probabilities: np.ndarray | None = None,
+) -> DriftReport:
+    """`score_window` on a window's counts instead of its rows: the same report, since every
+    feature statistic is computed from counts (and bin sums)."""
+    settings = settings or DriftSettings()
+    events, sources = compare_columns(reference, columns, unknown_fields, settings.rename_max_distance)
+
+    def measure(spec: NumericReference | CategoricalReference, column: str) -> FeatureDrift:
+        if isinstance(spec, NumericReference):
+            return measure_numeric_counts(spec, columns.numeric_counts(spec, column), settings)
+        levels, missing = columns.category_counts(spec, column)
+        return measure_category_counts(spec, levels, missing, rows, settings)
+
+    return _report(reference, events, sources, rows, measure, scores, settings, answered, probabilities)
+
+
+def _report(
+    reference: Reference,
+    events: tuple[SchemaEvent, ...],
+    sources: Mapping[str, str],
+    rows: int,
+    measure: Callable[[NumericReference | CategoricalReference, str], FeatureDrift],
+    scores: np.ndarray | Sequence[float] | None,
+    settings: DriftSettings,
+    answered: Sequence[str] | None,
+    probabilities: np.ndarray | None,
+) -> DriftReport:
     measured: list[FeatureDrift] = []
     absent: dict[str, FeatureDrift] = {}
     for name, spec in reference.features.items():
-        column = diff.sources.get(name)
-        if column is None or not len(frame):
+        column = sources.get(name)
+        if column is None or not rows:
             absent[name] = _not_scored(spec, "missing" if column is None else "no_data")
             continue
-        data = diff.frame[column]
-        found = (
-            measure_numeric(spec, numeric_values(data)[0], settings)
-            if isinstance(spec, NumericReference)
-            else measure_categorical(spec, data, settings)
-        )
-        measured.append(replace(found, column=column))
+        measured.append(replace(measure(spec, column), column=column))
     judged = {f.feature: f for f in judge(measured, settings)}
     return DriftReport(
-        rows=len(frame),
+        rows=rows,
         features=tuple(judged.get(name) or absent[name] for name in reference.features),
-        schema=diff.events,
+        schema=events,
         prediction=prediction_drift(reference, np.asarray(scores, dtype=float), settings, answered, probabilities)
         if scores is not None
         else None,

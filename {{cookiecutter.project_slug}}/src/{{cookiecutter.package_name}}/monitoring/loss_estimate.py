@@ -45,11 +45,30 @@ def estimate_loss(
     calibration = profile.get("loss_calibration")
     if profile.get("task") != REGRESSION or loss_model is None or not calibration:
         return None
+    inputs, predicted = loss_rows(loss_model, features, scores)
+    return estimate_from_losses(profile, inputs, predicted, settings)
+
+
+def loss_rows(
+    loss_model: LossModel, features: pd.DataFrame, scores: np.ndarray | Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The loss model's inputs and predicted absolute errors for the rows with a finite
+    score (row by row: a window read in pages concatenates them)."""
     score_array = np.asarray(scores, dtype=float)
     keep = np.isfinite(score_array)
     rows = features.reset_index(drop=True)[keep]
     inputs = loss_model.inputs(rows, score_array[keep])
-    found = estimate_losses(calibration, inputs, loss_model.predict(inputs), settings.band)
+    return inputs, loss_model.predict(inputs)
+
+
+def estimate_from_losses(
+    profile: Mapping[str, Any], inputs: np.ndarray, predicted: np.ndarray, settings: DriftSettings
+) -> PerformanceEstimate | None:
+    """`estimate_loss` from the loss model's inputs and predictions on the window's rows."""
+    calibration = profile.get("loss_calibration")
+    if profile.get("task") != REGRESSION or not calibration:
+        return None
+    found = estimate_losses(calibration, inputs, predicted, settings.band)
     if found is None:
         return None
     baseline = profile.get("performance", {})
@@ -64,7 +83,7 @@ def estimate_loss(
         for name in ESTIMATED_LOSSES
     )
     return PerformanceEstimate(
-        n=int(keep.sum()),
+        n=len(predicted),
         band=settings.band,
         threshold=None,
         primary_metric=primary_metric(REGRESSION).name,

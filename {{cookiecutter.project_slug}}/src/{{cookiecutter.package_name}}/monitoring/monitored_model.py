@@ -74,6 +74,11 @@ def pick_version(served: pd.DataFrame, champion: str | None) -> str:
     """The champion, unless the window holds none of its answers: then the version that
     answered most of it (ties: the newest, by number)."""
     counts = Counter(str(v) for v in served["model_version"]) if len(served) else Counter()
+    return pick_from_counts(counts, champion)
+
+
+def pick_from_counts(counts: Mapping[str, int], champion: str | None) -> str:
+    """`pick_version` from the window's answers per version (in order of first answer)."""
     if champion is not None and (counts.get(champion) or not counts):
         return champion
     if not counts:

@@ -18,9 +18,10 @@ from ..monitoring import retrain_rules
 from ..stores.monitoring_history import History
 from .assessment import Assessment
 from .history_rows import history_rows
-from .monitored_model import MonitoredModel, champion_version, load_model, pick_version
+from .monitored_model import MonitoredModel, champion_version, load_model, pick_from_counts, pick_version
 from .report.html import report_path, write_report
-from .window import WindowData, labelled_rows
+from .window import Window, WindowData, labelled_rows
+from .window_pages import ReducedWindow, labelled_pages, reduce_window, window_versions
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -34,6 +35,20 @@ def reference_model(settings: Settings, data: WindowData) -> MonitoredModel:
     """The champion's profile, or that of the version that answered the window (a replay)."""
     champion = champion_version(settings)
     return load_model(settings, pick_version(data.served, champion), champion)
+
+
+def window_model(settings: Settings, window: Window) -> MonitoredModel:
+    """`reference_model` before reading the window: the versions' answers counted in the database."""
+    champion = champion_version(settings)
+    return load_model(settings, pick_from_counts(window_versions(settings, window), champion), champion)
+
+
+def read_window(settings: Settings, window: Window, model: MonitoredModel) -> ReducedWindow:
+    """The window's answers against the model, read in pages of `monitoring.window_chunk_rows`,
+    with the model version's labelled answers of the performance period (ending with it)."""
+    data = reduce_window(settings, window, model)
+    start = window.end - timedelta(days=settings.monitoring.performance_days)
+    return replace(data, labelled=labelled_pages(settings, model, start, window.end))
 
 
 def with_labels(settings: Settings, model: MonitoredModel, data: WindowData) -> WindowData:

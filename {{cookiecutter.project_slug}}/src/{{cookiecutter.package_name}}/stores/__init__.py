@@ -2,7 +2,8 @@
 
 `sql.SqlStore` is the base of the two SQL stores: the `prediction_log` (every answer, shadow
 score, label and refusal; tables in `prediction_log_schema`, the rows the service hands it in
-`prediction_rows`, its SQLite checkpoints and room check in `sqlite_upkeep`) and the
-`monitoring_history` (what each monitoring run found; tables in `monitoring_history_schema`).
-`registry` is MLflow: versions, tags and the aliases that switch models (`champion`, `challenger`, `previous`).
+`prediction_rows`, its SQLite checkpoints and room check in `sqlite_upkeep`, a window read page
+by page in `prediction_log_pages`) and the `monitoring_history` (what each monitoring run
+found; tables in `monitoring_history_schema`). `registry` is MLflow: versions, tags and the
+aliases that switch models (`champion`, `challenger`, `previous`).
 """

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..settings import Settings
+from .prediction_log_pages import rows_frame
 from .prediction_log_schema import (
     CHALLENGER,
     CHAMPION,
@@ -272,8 +273,6 @@ class PredictionLog(SqliteUpkeep, SqlStore):
         (multiclass: a list per row, else None), `label` and
         `labelled_at` (missing until feedback arrives). A received field whose name
         clashes with one of those columns is kept as `received.<name>`."""
-        import pandas as pd
-
         start, end = naive_utc(start), naive_utc(end)
         answered = predictions.c.occurred_at >= start, predictions.c.occurred_at < end, predictions.c.role == CHAMPION
         parts: list[sa.Select[Any]] = []
@@ -319,20 +318,7 @@ class PredictionLog(SqliteUpkeep, SqlStore):
             statement = statement.limit(limit)
         with self.engine.connect() as connection:
             rows = connection.execute(statement).mappings().all()
-        columns = [c.name for c in predictions.columns if c.name != "features"] + ["label", "labelled_at"]
-        meta = pd.DataFrame.from_records([{c: row[c] for c in columns} for row in rows], columns=columns)
-        meta["schema_events"] = [list(events) if events else [] for events in meta["schema_events"]]
-        meta["decision"] = meta["decision"].astype("boolean")
-        meta["label"] = meta["label"].astype("Float64")
-        reserved = set(columns)
-        received = pd.DataFrame.from_records(
-            [
-                {(f"received.{k}" if k in reserved else k): v for k, v in (row["features"] or {}).items()}
-                for row in rows
-            ],
-            index=meta.index,
-        )
-        return pd.concat([received, meta], axis=1)
+        return rows_frame(rows)
 
     def rejection_window(self, start: datetime, end: datetime) -> pd.DataFrame:
         """Requests refused at the contract check in [start, end), with the body as received."""
