@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from mlflow.tracking import MlflowClient
 
+from {{ cookiecutter.package_name }}.errors import RegistryError
 from {{ cookiecutter.package_name }}.promotion import aliases as promotion
 from {{ cookiecutter.package_name }}.stores import alias_journal, registry
 from {{ cookiecutter.package_name }}.stores.registry import CHALLENGER, CHAMPION, PASSED, PREVIOUS
@@ -107,3 +108,28 @@ def test_a_move_killed_after_any_step_is_settled_by_the_next_run(
         assert outcome == expected, step
         moved = AFTER[action][CHAMPION]
         assert bool(audit_tags(client, moved)) == whole, step  # the audit tags come with a whole move only
+
+
+def test_a_version_whose_training_run_died_before_the_gate_never_serves(tmp_path: Path) -> None:
+    """A version registered by a training run killed before its gate carries no verdict: the next
+    run's gate tags it `gate.status=incomplete` with the reason, and no promotion can alias it."""
+    # Given champion v1, v2 registered by a run that died before the gate, and v3 being judged now
+    client = registry.connect(make_settings(tmp_path / "state"))
+    client.create_registered_model(NAME)
+    for _ in range(3):
+        client.create_model_version(NAME, source="file:///nowhere/model")
+    registry.set_tags(client, NAME, "1", {registry.GATE_STATUS: PASSED})
+    registry.set_tags(client, NAME, "3", {registry.GATE_STATUS: PASSED})
+    client.set_registered_model_alias(NAME, CHAMPION, "1")
+
+    # When the new version's gate marks what earlier runs left unfinished
+    marked = registry.mark_unfinished(client, NAME, "3")
+
+    # Then v2 (only) is marked incomplete, with why, and promoting it is refused
+    assert marked == ["2"]
+    tags = client.get_model_version(NAME, "2").tags
+    assert tags[registry.GATE_STATUS] == registry.INCOMPLETE
+    assert "before the gate" in tags[registry.GATE_REASON]
+    with pytest.raises(RegistryError, match="before the gate"):
+        promotion.promote(client, NAME, who="alice", why="by hand", version="2")
+    assert registry.aliases(client, NAME) == {CHAMPION: "1"}
