@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from {{ cookiecutter.package_name }}.core import transient
 from {{ cookiecutter.package_name }}.monitoring import steps, window
 from {{ cookiecutter.package_name }}.monitoring.assessment import assess_reduced
 from {{ cookiecutter.package_name }}.monitoring.report import artifacts
@@ -23,17 +24,30 @@ from {{ cookiecutter.package_name }}.monitoring.report.html import report_path a
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 # NO_CACHE: inputs are data frames, models and reports; never cache or hash them.
+# Steps that can run twice with the same effect (reads, the history's upsert per window, the
+# cooldown-deduplicated alerts, a report overwritten) retry a passing fault (a lost connection, a
+# database restarting: `transient`) with backoff; others say why they do not.
+RETRY: dict[str, Any] = {
+    "retries": transient.RETRIES,
+    "retry_delay_seconds": transient.RETRY_DELAYS_S,
+    "retry_condition_fn": transient.retry_transient,
+}
 
-choose_window = task(name="choose-window", cache_policy=NO_CACHE)(window.resolve_window)
-load_reference = task(name="load-reference-profile", cache_policy=NO_CACHE)(steps.window_model)
+choose_window = task(name="choose-window", cache_policy=NO_CACHE, **RETRY)(window.resolve_window)
+load_reference = task(name="load-reference-profile", cache_policy=NO_CACHE, **RETRY)(steps.window_model)
 # The window and the labelled answers, read in pages and reduced to counts and scores as they come.
-read_window = task(name="read-prediction-log", cache_policy=NO_CACHE)(steps.read_window)
+read_window = task(name="read-prediction-log", cache_policy=NO_CACHE, **RETRY)(steps.read_window)
+# Pure computation on data in memory: a retry would fail the same way.
 measure = task(name="measure-drift-and-performance", cache_policy=NO_CACHE)(assess_reduced)
-store = task(name="store-history", cache_policy=NO_CACHE)(steps.store)
-decide_retraining = task(name="check-retraining-rules", cache_policy=NO_CACHE)(steps.decide_retraining)
-send_alerts = task(name="send-alerts", cache_policy=NO_CACHE)(steps.send_alerts)
+# One row per (model, version, window): a retried or repeated store replaces it, never adds one.
+store = task(name="store-history", cache_policy=NO_CACHE, **RETRY)(steps.store)
+decide_retraining = task(name="check-retraining-rules", cache_policy=NO_CACHE, **RETRY)(steps.decide_retraining)
+# A delivered alert is recorded, and the cooldown suppresses its repeat: a retry sends no duplicate.
+send_alerts = task(name="send-alerts", cache_policy=NO_CACHE, **RETRY)(steps.send_alerts)
+# No retries: the event starts a training run, and a retry after the event went out but before the
+# history recorded it would start a second one. A failed run says so; rerunning the window asks again.
 request_retraining = task(name="request-retraining", cache_policy=NO_CACHE)(steps.request_retraining)
-write_report = task(name="write-report", cache_policy=NO_CACHE)(steps.publish_report)
+write_report = task(name="write-report", cache_policy=NO_CACHE, **RETRY)(steps.publish_report)
 
 
 @flow(name="monitoring")

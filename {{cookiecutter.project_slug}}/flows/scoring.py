@@ -15,11 +15,20 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from {{ cookiecutter.package_name }}.core import transient
 from {{ cookiecutter.package_name }}.core.contract import load_contract
 from {{ cookiecutter.package_name }}.serving.batch_scoring import score_file
 from {{ cookiecutter.package_name }}.settings import get_settings
 
-score = task(name="score-file", cache_policy=NO_CACHE)(score_file)
+# Reads a file and writes its scores whole: a retry after a lost connection (the registry, a
+# remote store) writes the same file again.
+score = task(
+    name="score-file",
+    cache_policy=NO_CACHE,
+    retries=transient.RETRIES,
+    retry_delay_seconds=transient.RETRY_DELAYS_S,
+    retry_condition_fn=transient.retry_transient,
+)(score_file)
 
 
 @flow(name="batch-scoring")

@@ -15,14 +15,25 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from {{ cookiecutter.package_name }}.core import transient
 from {{ cookiecutter.package_name }}.core.contract import load_contract
 from {{ cookiecutter.package_name }}.promotion import shadow_steps as steps
+from {{ cookiecutter.package_name }}.promotion.aliases import recover
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 # Inputs are data frames and clients: never cache or hash them.
-read_pairs = task(name="read-paired-requests", cache_policy=NO_CACHE)(steps.read_pairs)
+# Reads and the evidence (tags overwritten, one history row per decision) retry a passing fault.
+RETRY: dict[str, Any] = {
+    "retries": transient.RETRIES,
+    "retry_delay_seconds": transient.RETRY_DELAYS_S,
+    "retry_condition_fn": transient.retry_transient,
+}
+read_pairs = task(name="read-paired-requests", cache_policy=NO_CACHE, **RETRY)(steps.read_pairs)
+# Pure statistics on data in memory: a retry would fail the same way.
 evaluate = task(name="evaluate-challenger", cache_policy=NO_CACHE)(steps.evaluate)
-record = task(name="record-evidence", cache_policy=NO_CACHE)(steps.record)
+record = task(name="record-evidence", cache_policy=NO_CACHE, **RETRY)(steps.record)
+# No retries: it moves aliases. A run killed midway leaves the promotion's intent, which the next
+# promotion, rollback, training gate or monitoring run completes or undoes (`promotion.aliases`).
 act = task(name="promote-or-reject", cache_policy=NO_CACHE)(steps.act)
 
 
@@ -34,6 +45,7 @@ def shadow_evaluation(window_days: int | None = None, apply: bool | None = None)
     logger = get_run_logger()
     contract = load_contract(settings.contract_file)
     client = steps.connect(settings)
+    recover(client, settings.mlflow.registered_model_name)  # a promotion killed midway is settled first
     models = steps.lineup(client, settings.mlflow.registered_model_name)
     if not models.ready:
         logger.info("nothing to evaluate: champion %s, challenger %s", models.champion, models.challenger)

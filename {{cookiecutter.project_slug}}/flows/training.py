@@ -25,6 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect_dask.task_runners import DaskTaskRunner
 from prefect_dask.utils import get_dask_client
 
+from {{ cookiecutter.package_name }}.core import transient
 from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.core.encoding import Encoding
 from {{ cookiecutter.package_name }}.promotion import replay
@@ -35,8 +36,16 @@ from {{ cookiecutter.package_name }}.training.fit import lightgbm_params
 from {{ cookiecutter.package_name }}.training.split import HeldOut
 
 # Inputs are data frames and models: never cache or hash them (cache_policy=NO_CACHE).
-load_data = task(name="load-training-data", cache_policy=NO_CACHE)(steps.load_training_data)
-read_fresh_rows = task(name="read-fresh-labelled-rows", cache_policy=NO_CACHE)(steps.read_fresh_rows)
+# Reads retry a passing fault (a lost connection, a database restarting: `transient`) with backoff.
+RETRY: dict[str, Any] = {
+    "retries": transient.RETRIES,
+    "retry_delay_seconds": transient.RETRY_DELAYS_S,
+    "retry_condition_fn": transient.retry_transient,
+}
+load_data = task(name="load-training-data", cache_policy=NO_CACHE, **RETRY)(steps.load_training_data)
+read_fresh_rows = task(name="read-fresh-labelled-rows", cache_policy=NO_CACHE, **RETRY)(steps.read_fresh_rows)
+# Validation, splitting, fitting, evaluation, export and parity compute on data in memory, seeded:
+# a retry would fail the same way, after as long again.
 add_fresh_rows = task(name="add-fresh-rows", cache_policy=NO_CACHE)(steps.add_fresh_rows)
 validate_data = task(name="validate-data", cache_policy=NO_CACHE)(steps.validate)
 split_data = task(name="split-data", cache_policy=NO_CACHE)(steps.split)
@@ -45,9 +54,14 @@ evaluate_holdout = task(name="evaluate-holdout", cache_policy=NO_CACHE)(steps.ev
 export_onnx = task(name="export-onnx", cache_policy=NO_CACHE)(steps.export)
 check_parity = task(name="check-parity", cache_policy=NO_CACHE)(steps.check_parity)
 fit_loss_model = task(name="fit-loss-model", cache_policy=NO_CACHE)(steps.fit_loss_model)
+# No retries: registering is not idempotent. A retry after MLflow created the version but before the
+# answer came back would register a second version of the same model; the one left behind never
+# reaches the gate (no alias; the next gate tags it `gate.status=incomplete`).
 log_to_mlflow = task(name="log-to-mlflow", cache_policy=NO_CACHE)(steps.log_and_register)
+# No retries: it moves an alias, and a retry must not judge or alias a version twice; a run killed
+# here is settled by the next one (a half version is tagged incomplete, a half promotion recovered).
 gate_and_alias = task(name="gate-and-alias", cache_policy=NO_CACHE)(gate.gate)
-load_partitions = task(name="load-partitions", cache_policy=NO_CACHE)(dask_steps.load_partitioned)
+load_partitions = task(name="load-partitions", cache_policy=NO_CACHE, **RETRY)(dask_steps.load_partitioned)
 add_fresh_partition = task(name="add-fresh-rows", cache_policy=NO_CACHE)(dask_steps.add_fresh_partitioned)
 
 
@@ -72,7 +86,9 @@ def train_on_dask(
         return booster, encoding, {**found.params, **dask_steps.engine_params(settings, client)}
 
 
-write_model_card = task(name="write-model-card", cache_policy=NO_CACHE)(steps.write_model_card)
+# The card's artifacts overwrite themselves: writing it twice leaves one card.
+write_model_card = task(name="write-model-card", cache_policy=NO_CACHE, **RETRY)(steps.write_model_card)
+# No retries: it may take the challenger alias away (an alias move).
 replay_challenger = task(name="replay-challenger", cache_policy=NO_CACHE)(replay.replay_challenger)
 
 

@@ -37,10 +37,14 @@ class MonitoredModel:
 
 
 def champion_version(settings: Settings) -> str | None:
+    from ..stores.alias_journal import recover
     from ..stores.registry import CHAMPION as CHAMPION_ALIAS
     from ..stores.registry import connect, version_by_alias
 
     client = connect(settings)
+    # The daily run also settles a promotion killed between its alias moves (so one lingers a day
+    # at most), before it reads which version is the champion.
+    recover(client, settings.mlflow.registered_model_name)
     found = version_by_alias(client, settings.mlflow.registered_model_name, CHAMPION_ALIAS)
     return str(found.version) if found is not None else None
 

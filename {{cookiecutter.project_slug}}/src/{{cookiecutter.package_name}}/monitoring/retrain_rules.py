@@ -224,7 +224,6 @@ def evaluate(history: History, assessment: Assessment, settings: Settings) -> Re
     same = history.window_runs(model.name, model.version, window.start, window.end)
     met = check_rules(assessment, earlier.tail(limit), settings)
     previously = _rules(earlier.iloc[-1]["retrain_rules"]) if len(earlier) else []
-    emitted = {
-        rule for value in same if value["run_id"] != assessment.run_id for rule in _rules(value["retrain_emitted"])
-    }
+    # The window's stored run carries the rules its earlier runs already asked for (`record_run`).
+    emitted = {rule for value in same for rule in _rules(value["retrain_emitted"])}
     return decide(met, previously, emitted)

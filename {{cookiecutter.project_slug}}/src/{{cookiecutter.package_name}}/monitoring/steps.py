@@ -108,11 +108,7 @@ def request_retraining(settings: Settings, assessment: Assessment, decision: Ret
     if event is None:
         log.warning("no Prefect API to send the degradation event to (incident %s): retraining not requested", incident)
     with History.from_settings(settings) as history:
-        history.update_run(
-            assessment.run_id,
-            retrain_emitted=[r.rule for r in decision.new],
-            retrain_incident_id=incident,
-        )
+        history.add_emitted(assessment.run_id, [r.rule for r in decision.new], incident)
     return incident
 
 

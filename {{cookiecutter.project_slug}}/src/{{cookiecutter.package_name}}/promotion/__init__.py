@@ -9,6 +9,7 @@ segment) finds a `shadow_evidence.ShadowEvidence`; `shadow_steps` are the shadow
 flow's steps; `replay` scores a new challenger offline on the champion's logged, labelled
 requests and judges it by the same statistics (better, worse, not enough evidence; the
 training flow's `replay-challenger` step takes a worse one out of shadow); `aliases`
-promotes, rejects and rolls back, with guard rails; `card_view` prints a version's model card
+promotes, rejects and rolls back, with guard rails (and settles a move a killed process left
+half done: `recover`); `card_view` prints a version's model card
 with the verdicts recorded on it since registration.
 """

@@ -101,7 +101,14 @@ class Lineup:
 class RegistryStatus:
     reachable: bool | None = None  # None: not asked yet
     checked_at: datetime | None = None
-    error: str | None = None
+    error: str | None = None  # why it is unreachable now
+    since: datetime | None = None  # when `reachable` last changed
+    last_error: str | None = None  # the last failure's reason, kept after a recovery
+
+    def asked(self, reachable: bool, error: str | None = None) -> RegistryStatus:
+        now = _now()
+        since = self.since if self.reachable is reachable else now
+        return RegistryStatus(reachable, now, error, since, error or self.last_error)
 
 
 def _load_from_disk(path: Path, threads: int, contract_hash: str) -> ModelBundle:
@@ -119,6 +126,9 @@ def registry_client(settings: Settings) -> MlflowClient:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # urllib3 warns at every retry of every poll while the registry is down; the store says it
+    # once (`_unreachable`), and /metadata keeps the reason. Only MLflow uses urllib3 here.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     from mlflow.tracking import MlflowClient
 
     uri = settings.mlflow_tracking_uri
@@ -193,9 +203,10 @@ class ModelStore:
             except Exception as err:  # MLflow, network and database errors all mean "unreachable"
                 self._unreachable(err, current)
                 return self.lineup
-            if self.registry.reachable is False:
-                log.info("model registry %s is reachable again", self.registry_uri)
-            self.registry = RegistryStatus(True, _now(), None)
+            if self.registry.reachable is False:  # a warning, like the outage it ends: one pair per outage
+                since = self.registry.since.isoformat(timespec="seconds") if self.registry.since else "?"
+                log.warning("model registry %s is reachable again (unreachable since %s)", self.registry_uri, since)
+            self.registry = self.registry.asked(True)
             champion = self._resolve(client, CHAMPION, wanted.get(CHAMPION), current.champion)
             if champion is None:
                 champion = self._from_cache(CHAMPION)
@@ -218,7 +229,7 @@ class ModelStore:
 
     def _unreachable(self, err: Exception, current: Lineup) -> None:
         first = self.registry.reachable is not False
-        self.registry = RegistryStatus(False, _now(), one_line(err))
+        self.registry = self.registry.asked(False, one_line(err))
         if current.champion is None:
             lineup = Lineup(self._from_cache(CHAMPION), self._from_cache(CHALLENGER))
             self._swap(lineup)
@@ -366,6 +377,8 @@ class ModelStore:
                 if self.registry.checked_at
                 else None,
                 "error": self.registry.error,
+                "last_error": self.registry.last_error,
+                "since": self.registry.since.isoformat(timespec="seconds") if self.registry.since else None,
             },
             "cache_dir": str(self.cache_dir),
             "reload_interval_s": self.interval_s,

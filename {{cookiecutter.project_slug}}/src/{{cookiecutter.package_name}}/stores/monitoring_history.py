@@ -128,15 +128,64 @@ class History(SqlStore):
         metrics: Sequence[Mapping[str, Any]] = (),
         events: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """A run and everything it measured, in one transaction (all or nothing)."""
+        """A run and everything it measured, in one transaction (all or nothing).
+
+        A window is stored once per model version: a run of a window already stored (a Prefect
+        retry, a worker killed after this step and the run started again, a replay once labels
+        arrived) replaces the earlier run's measurements. What the earlier run did outside this
+        table is kept: its alerts move to the new run, and the retraining rules it already asked
+        for stay asked (so the rerun does not ask again)."""
         run_id = run["run_id"]
         with self.engine.begin() as connection:
-            connection.execute(runs.insert().values(**run))
+            earlier = self._same_window(connection, run)
+            emitted = sorted({str(rule) for row in earlier for rule in (row["retrain_emitted"] or [])})
+            incidents = [row["retrain_incident_id"] for row in earlier if row["retrain_incident_id"]]
+            carried = {"retrain_emitted": emitted or None, "retrain_incident_id": incidents[-1] if incidents else None}
+            connection.execute(runs.insert().values(**{**run, **carried}))
             for table, rows in ((feature_drift, features), (performance, metrics), (schema_events, events)):
                 if rows:
                     connection.execute(table.insert(), [{**row, "run_id": run_id} for row in rows])
             if prediction is not None:
                 connection.execute(prediction_drift.insert().values(**prediction, run_id=run_id))
+            self._replace(connection, [str(row["run_id"]) for row in earlier], run_id)
+
+    @staticmethod
+    def _same_window(connection: sa.Connection, run: Mapping[str, Any]) -> list[dict[str, Any]]:
+        statement = (
+            sa.select(runs.c.run_id, runs.c.retrain_emitted, runs.c.retrain_incident_id)
+            .where(
+                runs.c.model_name == run["model_name"],
+                runs.c.model_version == run["model_version"],
+                runs.c.window_start == naive_utc(run["window_start"]),
+                runs.c.window_end == naive_utc(run["window_end"]),
+                runs.c.run_id != run["run_id"],
+            )
+            .order_by(runs.c.started_at)
+        )
+        return [dict(row) for row in connection.execute(statement).mappings().all()]
+
+    @staticmethod
+    def _replace(connection: sa.Connection, old: list[str], new: str) -> None:
+        """Drop the earlier runs of the window and their measurements; their alerts (the
+        cooldown's memory of what was delivered) now belong to the new run."""
+        if not old:
+            return
+        connection.execute(alerts.update().where(alerts.c.run_id.in_(old)).values(run_id=new))
+        for table in (feature_drift, prediction_drift, performance, schema_events):
+            connection.execute(table.delete().where(table.c.run_id.in_(old)))
+        connection.execute(runs.delete().where(runs.c.run_id.in_(old)))
+        log.info("window stored again: run %s replaces %s", new, ", ".join(old))
+
+    def add_emitted(self, run_id: str, rules: Sequence[str], incident: str) -> None:
+        """Record retraining rules this run asked for, beside those an earlier run of the window did."""
+        with self.engine.begin() as connection:
+            found = connection.execute(sa.select(runs.c.retrain_emitted).where(runs.c.run_id == run_id)).scalar()
+            emitted = sorted({*(str(rule) for rule in (found or [])), *rules})
+            connection.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(retrain_emitted=emitted, retrain_incident_id=incident)
+            )
 
     def update_run(self, run_id: str, **values: Any) -> None:
         with self.engine.begin() as connection:
@@ -178,14 +227,14 @@ class History(SqlStore):
         statement = sa.select(runs).where(runs.c.model_name == model_name)
         if until is not None:
             statement = statement.where(runs.c.window_end <= naive_utc(until))
-        # A window run twice (a replay, a retry) counts once: its latest run.
+        # One run per window and version (`record_run`); a window judged with two versions counts once.
         statement = statement.order_by(runs.c.window_end.desc(), runs.c.started_at.desc()).limit(limit * 4)
         frame = self._frame(statement)
         frame = frame.drop_duplicates(["window_start", "window_end"], keep="first").head(limit)
         return frame.iloc[::-1].reset_index(drop=True)
 
     def window_runs(self, model_name: str, model_version: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Every run of one window for one model version (reruns included), oldest first."""
+        """The run of one window for one model version (`record_run` keeps one), as a list."""
         statement = (
             sa.select(runs)
             .where(

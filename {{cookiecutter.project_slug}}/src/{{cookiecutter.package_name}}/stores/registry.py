@@ -28,6 +28,8 @@ CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 BUNDLE_ARTIFACT = "bundle"
 GATE_STATUS, GATE_REASON = "gate.status", "gate.reason"
 PASSED, FAILED = "passed", "failed"
+# A version whose training run stopped between registering it and the gate (a killed worker).
+INCOMPLETE = "incomplete"
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +126,23 @@ def require_passed(client: MlflowClient, name: str, version: str) -> ModelVersio
         reason = found.tags.get(GATE_REASON, "it never passed the gate")
         raise RegistryError(f"{name} version {version} may not serve: {reason}")
     return found
+
+
+def mark_unfinished(client: MlflowClient, name: str, newest: str) -> list[str]:
+    """Tag the versions registered before `newest` that never reached the gate (their training
+    run was killed between registering and judging) `gate.status=incomplete`, with the reason.
+
+    Such a version could never get an alias (the gate aliases only its own run's version, and
+    `require_passed` refuses it), but without the tag it looks like a run still in progress. A
+    run that is still judging one (two trainings at once) overwrites the tag with its verdict."""
+    marked = []
+    for found in client.search_model_versions(f"name = '{name}'"):
+        if int(found.version) < int(newest) and GATE_STATUS not in (found.tags or {}):
+            reason = "its training run stopped after registering it and before the gate: it may never serve"
+            set_tags(client, name, str(found.version), {GATE_STATUS: INCOMPLETE, GATE_REASON: reason})
+            marked.append(str(found.version))
+    if marked:
+        log.warning(
+            "%s versions %s were registered by training runs that never finished: tagged %s", name, marked, INCOMPLETE
+        )
+    return marked

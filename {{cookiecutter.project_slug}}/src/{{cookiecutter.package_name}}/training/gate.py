@@ -13,7 +13,7 @@ from ..core.contract import Contract
 from ..core.metrics import evaluate, primary_metric
 from ..model.bundle import load_bundle
 from ..settings import Settings
-from ..stores import registry
+from ..stores import alias_journal, registry
 from .split import HeldOut
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,8 @@ def gate(
         },
     )
     if alias is not None:
+        alias_journal.recover(client, name)  # a promotion killed midway is settled before a new alias
         client.set_registered_model_alias(name, alias, registered.version)
+    registry.mark_unfinished(client, name, registered.version)
     log.info("version %s: gate %s (%s); alias %s", registered.version, "passed" if passed else "failed", why, alias)
     return GateDecision(passed, alias, why, champion_version, champion_metric)

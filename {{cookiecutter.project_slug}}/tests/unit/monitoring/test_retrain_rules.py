@@ -24,11 +24,9 @@ def judge(history: History, settings: Settings, found: Assessment) -> retrain_ru
     """What the flow does: store the run, decide, remember which rules held and which asked."""
     history.record_run(**history_rows(found, settings))
     decision = retrain_rules.evaluate(history, found, settings)
-    history.update_run(
-        found.run_id,
-        retrain_rules=[r.rule for r in decision.met],
-        retrain_emitted=[r.rule for r in decision.new],
-    )
+    history.update_run(found.run_id, retrain_rules=[r.rule for r in decision.met])
+    if decision.emit:  # as `steps.request_retraining`: beside what earlier runs of the window asked
+        history.add_emitted(found.run_id, [r.rule for r in decision.new], f"incident-{found.run_id}")
     return decision
 
 

@@ -18,6 +18,7 @@ from {{ cookiecutter.package_name }}.monitoring.window import Window, labelled_r
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.stores.monitoring_history import History, HistoryError, ShadowDecision
 from {{ cookiecutter.package_name }}.stores.monitoring_history_schema import SCHEMA_VERSION, versions
+from {{ cookiecutter.package_name }}.stores.monitoring_history_schema import runs as run_table
 from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog, from_settings
 from tests.support.drift_data import project_contract
 from tests.support.monitoring import (
@@ -148,8 +149,8 @@ def test_a_run_and_everything_it_measured_is_stored_and_read_back(backend: Setti
 
 
 def test_windows_returns_the_latest_run_of_each_window_oldest_first(backend: Settings, history: History) -> None:
-    """A window monitored twice (a replay, a retry) counts once, by its latest run; the list
-    stops at `until` and keeps the most recent windows."""
+    """A window monitored twice (a replay, a retry) counts once, by its latest run (the only one
+    stored); the list stops at `until` and keeps the most recent windows."""
     # Given four days, the second monitored twice
     runs: dict[int, list[str]] = {}
     for day in (0, 1, 1, 2, 3):
@@ -163,7 +164,58 @@ def test_windows_returns_the_latest_run_of_each_window_oldest_first(backend: Set
     # Then days 0-2 come back in order, day 1 by its second run
     assert list(windows["run_id"]) == [runs[0][0], runs[1][1], runs[2][0]]
     same = history.window_runs(MODEL, "1", LIVE_START + timedelta(days=1), LIVE_START + timedelta(days=2))
-    assert [r["run_id"] for r in same] == runs[1]
+    assert [r["run_id"] for r in same] == runs[1][1:]
+
+
+def test_a_window_stored_twice_keeps_one_run_its_alerts_and_what_it_asked_for(
+    backend: Settings, history: History
+) -> None:
+    """Storing the same window of the same version again (a Prefect retry, a run restarted after
+    its worker died) leaves one run with the second run's measurements; the first run's alerts
+    move to it, and the retraining rules it already asked for stay asked."""
+    # Given a window stored once, with an alert and a retraining request
+    first = assessment(1, drift_report(["amount"]))
+    history.record_run(**history_rows(first, backend))
+    history.record_alerts([_alert(first.run_id, "delivered")])
+    history.add_emitted(first.run_id, ["feature_drift"], "incident-1")
+
+    # When the same window is measured and stored again, twice (the retry of the retry)
+    second = assessment(1, drift_report(["amount", "hour"]))
+    history.record_run(**history_rows(second, backend))
+    third = assessment(1, drift_report(["hour"]))
+    history.record_run(**history_rows(third, backend))
+
+    # Then one run holds the window: the last one's measurements, the earlier alert and request
+    start, end = LIVE_START + timedelta(days=1), LIVE_START + timedelta(days=2)
+    stored = history.window_runs(MODEL, "1", start, end)
+    assert [r["run_id"] for r in stored] == [third.run_id]
+    assert stored[0]["drifted_features"] == ["hour"]
+    assert stored[0]["retrain_emitted"] == ["feature_drift"]
+    assert stored[0]["retrain_incident_id"] == "incident-1"
+    assert set(history.features(third.run_id)["feature"]) == {
+        row["feature"] for row in history_rows(third, backend)["features"]
+    }
+    assert history.features(first.run_id).empty
+    assert history.prediction(second.run_id) is None
+    assert list(history.alerts_of([third.run_id])["status"]) == ["delivered"]
+    with history.engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(run_table)).scalar() == 1
+
+
+def _alert(run_id: str, status: str) -> dict[str, object]:
+    return {
+        "run_id": run_id,
+        "raised_at": datetime.now(UTC).replace(tzinfo=None),
+        "key": "feature-drift",
+        "severity": "warning",
+        "title": "t",
+        "message": "m",
+        "subjects": ["amount"],
+        "evidence": {},
+        "status": status,
+        "channel": "webhook",
+        "delivery_detail": None,
+    }
 
 
 def test_alert_and_shadow_decision_rows(backend: Settings, history: History) -> None:

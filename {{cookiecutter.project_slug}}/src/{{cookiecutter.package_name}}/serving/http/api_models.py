@@ -123,9 +123,13 @@ class ModelInfo(BaseModel):
 
 class RegistryInfo(BaseModel):
     uri: str
-    reachable: bool | None = Field(description="null until the registry was first asked.")
+    reachable: bool | None = Field(
+        description="null until the registry was first asked. While false the service keeps serving the models it has."
+    )
     checked_at: str | None
-    error: str | None
+    error: str | None = Field(description="Why the registry is unreachable now, one line; null while reachable.")
+    last_error: str | None = Field(description="The last failure's reason, one line; kept after a recovery.")
+    since: str | None = Field(description="When `reachable` last changed (ISO 8601, UTC); null: not asked yet.")
 
 
 class ShadowInfo(BaseModel):
