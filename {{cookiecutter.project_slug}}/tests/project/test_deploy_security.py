@@ -41,7 +41,7 @@ NEVER_IN_AN_IMAGE = [
 ]
 # ...and what the image needs, some of it named like the above (the package's data stage).
 NEEDED_IN_THE_BUILD = ["pyproject.toml", "uv.lock", "README.md", "src/pkg/data/tables.py", "flows/training.py"]
-PINNED_TAG = re.compile(r"\d+\.\d+")  # at least major.minor: `16`, `3`, `3-python3.11` are moving tags
+PINNED_TAG = re.compile(r"v?\d+\.\d+")  # at least major.minor (`v3.5.0` too): `16`, `3`, `3-python3.11` are moving tags
 
 
 def dockerignore_patterns() -> list[str]:
