@@ -87,22 +87,23 @@ def test_card_of_an_unknown_version_is_one_line(published: Trained) -> None:
     assert "Traceback" not in result.output
 
 
-def test_the_card_renders_in_a_browser_offline_with_its_chart_visible(published: Trained, tmp_path: Path) -> None:
+def test_the_card_renders_in_a_browser_offline_with_its_charts_visible(published: Trained, tmp_path: Path) -> None:
     """The stored HTML card, opened in headless Chromium with the network off: no console
-    error, no request outside the file, and its reliability curve drawn square on screen."""
-    # Given the card `card --html` writes
+    error, no request outside the file, and each of its charts (a classifier's reliability
+    curve; a regression's card has none) drawn on screen."""
+    # Given the card `card --html` writes, and the charts in it
     page = tmp_path / "model_card.html"
     written = CliRunner().invoke(app, ["card", "--version", published.version, "--html", str(page)])
     assert written.exit_code == 0, written.output
+    charts_in_page = page.read_text(encoding="utf-8").count("<svg")
 
     # When a browser opens it
     seen = look_at(page, tmp_path / "model-card.png")
 
-    # Then it shows cleanly, with the one chart visible
+    # Then it shows cleanly, with every chart visible
     assert seen.problems == []
     assert seen.outside == []
     assert seen.hidden_charts == 0
-    assert len(seen.charts) == 1
-    width, height = seen.charts[0]
-    assert width == height > 100
+    assert len(seen.charts) == charts_in_page
+    assert all(width > 100 and height > 100 for width, height in seen.charts), seen.charts
     assert seen.screenshot.stat().st_size > 10_000
