@@ -148,3 +148,8 @@ def lane(python_version: str) -> pytest.MarkDecorator:
 
 DEFAULT_BAKE_LANE = lane("3.11")  # the default bake runs on 3.11 (test_baked_project)
 DEMO_LANE = lane("3.12")
+
+# The baked tests that run the whole demo and judge its outcome: `tests/test_demo.py` runs them
+# against `make demo`'s run (the same demo, so run once), and the default bake's suite leaves
+# them out.
+DEMO_OUTCOME_TESTS = "tests/e2e/test_demo.py"

@@ -9,11 +9,12 @@ import subprocess
 
 import pytest
 
-from bake import TEMPLATE, baked_env
-from tests.matrix import DEMO_LANE
+from bake import TEMPLATE, baked_env, run
+from tests.matrix import DEMO_LANE, DEMO_OUTCOME_TESTS
 
 pytestmark = [pytest.mark.slow, DEMO_LANE]
-OUTCOME = TEMPLATE / "build" / "demo" / "fraud-detection" / "var" / "demo" / "outcome.json"
+PROJECT = TEMPLATE / "build" / "demo" / "fraud-detection"
+OUTCOME = PROJECT / "var" / "demo" / "outcome.json"
 
 
 def test_make_demo_catches_every_incident() -> None:
@@ -38,3 +39,11 @@ def test_make_demo_catches_every_incident() -> None:
     rejected = next(v for v, d in decisions.items() if d == "reject")
     assert int(promoted) > int(rejected)
     assert outcome["days"][-1]["served_versions"] == [promoted]
+
+    # And the baked project's own end-to-end tests judge the same run (the default bake's
+    # suite leaves them out so as not to run the demo twice)
+    run(
+        [PROJECT / ".venv" / "bin" / "pytest", DEMO_OUTCOME_TESTS, "-q", "-p", "no:cacheprovider"],
+        PROJECT,
+        baked_env(DEMO_STATE_TO_JUDGE=str(PROJECT / "var")),
+    )

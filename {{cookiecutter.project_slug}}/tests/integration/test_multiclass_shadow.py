@@ -162,7 +162,7 @@ def test_a_better_multiclass_challenger_is_promoted_recorded_and_can_be_rolled_b
     assert float(row["ci_lower"]) > 0
     # And the report's shadow section shows it
     html = report_html(settings)
-    shadow_section = html[html.index("<h2>Shadow evaluation</h2>") :]
+    shadow_section = html[html.index("<h2>Replay and shadow evaluation</h2>") :]
     assert f"v{first.version} vs v{second.version}" in shadow_section
     assert "macro_f1" in shadow_section
 

@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.promotion import card_view, replay
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.stores import prediction_log as predictions
 from {{ cookiecutter.package_name }}.stores import registry
+from {{ cookiecutter.package_name }}.stores.monitoring_history import History
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CHAMPION
 from {{ cookiecutter.package_name }}.stores.prediction_rows import PredictionRow
 from {{ cookiecutter.package_name }}.stores.registry import CHALLENGER
@@ -145,6 +146,13 @@ def test_a_challenger_better_on_the_logged_traffic_stays_in_shadow(
     assert recorded[replay.VERDICT] == replay.BETTER
     assert recorded["replay.champion_version"] == "1"
     assert '"challenger_version":"2"' in recorded[replay.EVIDENCE]
+
+    # And the monitoring history keeps the verdict beside shadow's decisions, for the report
+    # (the module's tests share one history: the newest row is this replay's)
+    with History.from_settings(settings) as history:
+        newest = history.shadow_decisions(settings.mlflow.registered_model_name, limit=1).to_dict("records")[0]
+    assert (newest["source"], newest["challenger_version"], newest["decision"]) == (replay.SOURCE, "2", "better")
+    assert newest["n"] == logged
 
 
 def test_a_challenger_worse_on_a_segment_never_gets_shadow_traffic(

@@ -17,6 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..monitoring.retrain_rules import PERFORMANCE
+from ..promotion.replay import REASON as REPLAY_REASON
+from ..promotion.replay import VERDICT as REPLAY_VERDICT
 from ..promotion.shadow_steps import load_evidence
 from ..settings import Settings
 from ..stores import registry
@@ -67,7 +69,7 @@ class Catch:
 @dataclass
 class Outcome:
     catches: list[Catch]
-    versions: dict[str, dict[str, str]]  # version -> trigger, gate, shadow decision and reason
+    versions: dict[str, dict[str, str]]  # version -> trigger, gate, replay verdict, shadow decision, reasons
     alerts_delivered: int
     report_path: str | None
     days: list[DayRecord]
@@ -198,10 +200,23 @@ def _version_story(settings: Settings) -> dict[str, dict[str, str]]:
         story[str(version.version)] = {
             "trigger": tags.get("trigger", ""),
             "gate": tags.get(registry.GATE_STATUS, ""),
+            "replay": tags.get(REPLAY_VERDICT, ""),
+            "replay_reason": tags.get(REPLAY_REASON, ""),
             "shadow": tags.get("shadow.decision", ""),
             "reason": tags.get("shadow.reason", ""),
         }
     return story
+
+
+def _replayed(story: dict[str, dict[str, str]], version: str | None) -> str:
+    """What replay concluded when the version was registered (the training flow's step)."""
+    found = story.get(version or "", {})
+    verdict = found.get("replay")
+    if not verdict:
+        return "not replayed"
+    return f"replay on the logged traffic said {verdict}" + (
+        f" ({found['replay_reason'][:120]})" if verdict == "worse" else ""
+    )
 
 
 def _challenger_catches(
@@ -225,8 +240,8 @@ def _challenger_catches(
             "shadow-evaluation" if biased_ok else None,
             "shadow-evaluation",
             (
-                f"v{rejected.rejected}: overall {'better' if better_overall else 'not better'} with confidence, "
-                f"worse on {', '.join(worse)}"
+                f"v{rejected.rejected}: {_replayed(story, rejected.rejected)}; in shadow, overall "
+                f"{'better' if better_overall else 'not better'} with confidence, worse on {', '.join(worse)}"
             )
             if rejected
             else "no challenger was rejected",
@@ -245,7 +260,10 @@ def _challenger_catches(
             promoted.day if promoted else None,
             "shadow-evaluation" if promoted else None,
             "shadow-evaluation",
-            (f"v{promoted.promoted}: {story.get(promoted.promoted or '', {}).get('reason', '')[:160]}")
+            (
+                f"v{promoted.promoted}: {_replayed(story, promoted.promoted)}; in shadow, "
+                f"{story.get(promoted.promoted or '', {}).get('reason', '')[:160]}"
+            )
             if promoted
             else "no challenger was promoted",
             (

@@ -17,11 +17,14 @@ the challenger's rows made offline) and runs the same paired bootstrap, overall 
 - not enough evidence: too few labelled requests (or positives, or classes), or no confident
   difference either way. It goes through shadow as every challenger did before replay.
 
-The verdict and its figures go on the challenger's model version as `replay.*` tags.
+The verdict and its figures go on the challenger's model version as `replay.*` tags, and into
+the monitoring history beside shadow evaluation's decisions (source `replay`), where the
+monitoring report shows them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,16 +37,18 @@ from ..errors import RegistryError
 from ..model.bundle import answered_class, load_bundle
 from ..stores import prediction_log as predictions
 from ..stores import registry
+from ..stores.monitoring_history import History
 from ..stores.registry import CHALLENGER, CHAMPION
 from . import aliases as promotion
 from .shadow_evidence import PROMOTE, SegmentResult, ShadowEvidence
-from .shadow_steps import Lineup, evaluate, pair_requests
+from .shadow_steps import Lineup, decision_row, evaluate, pair_requests
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from ..core.contract import Contract
     from ..settings import Settings
+    from ..stores.monitoring_history import ShadowDecision
 
 log = logging.getLogger(__name__)
 Verdict = Literal["better", "worse", "not enough evidence"]
@@ -52,6 +57,7 @@ WORSE: Final = "worse"
 NOT_ENOUGH: Final = "not enough evidence"
 VERDICT, REASON, EVALUATED_AT, EVIDENCE = "replay.verdict", "replay.reason", "replay.evaluated_at", "replay.evidence"
 WHO = "replay in the training flow"
+SOURCE = "replay"  # the monitoring history's source of replay verdicts (shadow's is "shadow-evaluation")
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,8 @@ def replay(
     paired = pair_requests(pd.concat([answered, offline], ignore_index=True), lineup, contract)
     result = judge(evaluate(paired, lineup, contract, settings, start, end))
     record(client, result)
+    with History.from_settings(settings) as history:
+        history.record_shadow_decision(history_row(result))
     log.info("replay of v%s against v%s: %s (%s)", lineup.challenger, lineup.champion, result.verdict, result.reason)
     return result
 
@@ -228,6 +236,13 @@ def record(client: MlflowClient, result: Replay) -> None:
             EVIDENCE: found.to_json(),
         },
     )
+
+
+def history_row(result: Replay) -> ShadowDecision:
+    """The verdict as the monitoring history keeps decisions: shadow evaluation's row for the
+    same evidence, with the replay's verdict and reasons in place of shadow's decision."""
+    row = decision_row(result.evidence, source=SOURCE)
+    return dataclasses.replace(row, decision=result.verdict, reason=result.reason)
 
 
 @dataclass(frozen=True)

@@ -237,11 +237,19 @@ def _shadow_chart(shadow: pd.DataFrame) -> str:
     return svgplot.intervals(
         "shadow-decisions",
         "challenger minus champion (primary metric, CI)",
-        [f"v{c} {d}" for c, d in zip(ordered["challenger_version"], ordered["decision"], strict=True)],
+        [
+            f"v{c} {_by(s)}: {d}"
+            for c, d, s in zip(ordered["challenger_version"], ordered["decision"], ordered["source"], strict=True)
+        ],
         [finite(v) for v in ordered["difference"]],
         [finite(v) for v in ordered["ci_lower"]],
         [finite(v) for v in ordered["ci_upper"]],
     )
+
+
+def _by(source: object) -> str:
+    """Who judged: replay (offline, on logged traffic) or shadow evaluation (live traffic)."""
+    return "replay" if source == "replay" else "shadow"
 
 
 def _shadow_row(r: Any) -> list[str]:
@@ -253,6 +261,7 @@ def _shadow_row(r: Any) -> list[str]:
     return [
         f"{r.decided_at:%Y-%m-%d %H:%M}",
         f"v{text(r.champion_version) or '–'} vs v{r.challenger_version}",
+        _by(r.source),
         str(r.decision),
         str(r.reason),
         f"{int(r.n):,}" if finite(r.n) is not None else "–",
@@ -263,7 +272,8 @@ def _shadow_row(r: Any) -> list[str]:
 
 
 def shadow(data: ReportData) -> dict[str, Any] | None:
-    """The model's shadow-evaluation decisions, newest first; None when there are none."""
+    """The model's replay verdicts and shadow-evaluation decisions, newest first; None when
+    there are none."""
     if not len(data.shadow):
         return None
     return {"chart": chart(_shadow_chart(data.shadow)), "rows": [_shadow_row(r) for r in records(data.shadow)]}

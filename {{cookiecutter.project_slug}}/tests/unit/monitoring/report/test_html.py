@@ -116,6 +116,22 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
                     segments=[{"segment": "cat_0", "level": "level_03", "verdict": "worse"}],
                 )
             )
+        history.record_shadow_decision(  # a replay's verdict on a fourth version, before shadow
+            ShadowDecision(
+                decided_at=start - timedelta(hours=1),
+                model_name="wide",
+                challenger_version="4",
+                champion_version="3",
+                decision="worse",
+                reason="worse on cat_1=level_07 (replayed)",
+                n=1500,
+                primary_metric="average_precision",
+                difference=-0.03,
+                ci_lower=-0.05,
+                ci_upper=-0.01,
+                source="replay",
+            )
+        )
         path = write_report(history, found.run_id, settings, report_path(settings, window))
     return path, settings
 
@@ -179,6 +195,9 @@ def test_the_report_holds_every_plot(report: tuple[Path, Settings]) -> None:
     assert set(order[:3]) <= {f"num_{i}" for i in range(14)} | {"cat_1"}
     assert "worse on cat_0=level_03" in html
     assert "dataset drift" in html
+    # the replay's verdict, told from shadow's decisions by who judged
+    assert "worse on cat_1=level_07 (replayed)" in html
+    assert "<td>replay</td><td>worse</td>" in html
 
 
 def test_text_from_the_history_is_shown_as_text_never_as_markup(report: tuple[Path, Settings]) -> None:
