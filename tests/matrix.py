@@ -134,16 +134,21 @@ def runs_whole_fast_suite(combo: Combination) -> bool:
     raise ValueError(f"{combo.id} is not a representative bake")
 
 
-# `make test` runs in two processes (pytest-xdist, `--dist loadgroup`), and the long tests
-# are laid out in two lanes: the default bake's whole suite (1,088 s on 2 cores, 2026-11-26,
-# most of it waiting on its servers) beside `make demo` (609 s), then the representative
-# bakes, one lane per Python version, because the bakes of one version share an environment
-# and a mypy cache that each lane builds once (lanes of 1,815 and 1,339 s in that run).
-# The benchmarks' smoke tests (tests/test_benchmarks.py) join the default bake's lane: they
-# reuse its environment and mypy cache (about 130 s on 2 cores with the other lane running).
+# `make test` runs in two processes (pytest-xdist, `--dist loadgroup`) and the long tests are
+# laid out by hand in two lanes (xdist groups), because xdist hands each group to one process
+# whole and a third group would land beside one of the two long ones. The bakes of one Python
+# version stay in one lane: they share an environment and a mypy cache that the lane builds once.
+#   lane a: the default bake's whole suite (without the demo's outcome tests, which judge
+#           `make demo`'s run in lane b), the benchmarks' smoke tests (they reuse its
+#           environment), the multiclass long suite, the Python 3.11 representative bakes;
+#   lane b: `make demo` with those outcome tests, the regression long suite, the 3.12 and
+#           3.13 representative bakes.
+LANES = {"3.11": "lane-a", "3.12": "lane-b", "3.13": "lane-b"}
+
+
 def lane(python_version: str) -> pytest.MarkDecorator:
     """The xdist group of the lane that runs the bakes of `python_version`."""
-    return pytest.mark.xdist_group(f"python-{python_version}")
+    return pytest.mark.xdist_group(LANES[python_version])
 
 
 DEFAULT_BAKE_LANE = lane("3.11")  # the default bake runs on 3.11 (test_baked_project)

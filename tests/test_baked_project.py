@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from bake import UV, bake, baked_env, find_python, install, project_python, run
-from tests.matrix import ANSWER_TESTS, DEFAULT_BAKE_LANE, DEMO_OUTCOME_TESTS, Combination, lane, representatives, runs_whole_fast_suite
+from tests.matrix import (
+    ANSWER_TESTS,
+    DEFAULT_BAKE_LANE,
+    DEMO_OUTCOME_TESTS,
+    Combination,
+    lane,
+    representatives,
+    runs_whole_fast_suite,
+)
 
 pytestmark = pytest.mark.slow
 
