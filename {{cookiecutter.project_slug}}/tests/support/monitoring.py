@@ -173,14 +173,17 @@ def free_port() -> int:
 class Mailbox:
     port: int
     messages: list[Any] = field(default_factory=list)  # email.message.Message
+    logins: list[tuple[str, str]] = field(default_factory=list)  # (login, password) as the client sent them
 
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    """A local SMTP server (aiosmtpd, plain SMTP) that keeps every message it receives."""
+def smtp_server(login_required: bool = False) -> Iterator[Mailbox]:
+    """A local SMTP server (aiosmtpd, plain SMTP) that keeps every message it receives; with
+    `login_required`, a client must log in first (any login passes, and is kept)."""
     from email import message_from_bytes
 
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
 
     mailbox = Mailbox(free_port())
 
@@ -189,7 +192,16 @@ def smtp_server() -> Iterator[Mailbox]:
             mailbox.messages.append(message_from_bytes(envelope.content))
             return "250 Message accepted for delivery"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=mailbox.port)
+    def authenticator(_server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
+        if isinstance(data, LoginPassword):
+            mailbox.logins.append((data.login.decode(), data.password.decode()))
+        return AuthResult(success=True)
+
+    # A login over plain SMTP: only ever on 127.0.0.1, in tests.
+    auth: dict[str, Any] = (
+        {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False} if login_required else {}
+    )
+    controller = Controller(Handler(), hostname="127.0.0.1", port=mailbox.port, **auth)
     controller.start()
     try:
         yield mailbox

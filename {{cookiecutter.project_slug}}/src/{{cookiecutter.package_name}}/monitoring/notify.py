@@ -11,15 +11,20 @@ Prefect server (`slack-webhook/ops`, `custom-webhook/pager`,
 project's environment altogether.
 
 Secrets (webhook URLs, tokens, the SMTP password) are `SecretStr` settings; any
-error message is scrubbed of them before it is logged or stored.
+error message is scrubbed of them before it is logged or stored, and so are the log records
+of the HTTP libraries while a message is being delivered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+
+from pydantic import SecretStr
 
 from ..errors import ProjectError
 
@@ -29,6 +34,10 @@ if TYPE_CHECKING:
     from ..settings import AlertSettings
 
 NONE = "none"
+# Libraries that log the URL of each request: httpx at INFO (the webhook), Apprise and urllib3 at
+# DEBUG (Slack). A Slack or webhook URL is itself the credential, so a team logging at INFO
+# would otherwise keep it in every log a delivery writes (the secrets sweep test found it).
+URL_LOGGERS = ("httpx", "apprise", "urllib3.connectionpool")
 
 
 def _placeholder(name: str) -> str:
@@ -69,19 +78,69 @@ def missing_configuration(settings: AlertSettings) -> str | None:
     return None
 
 
-def _secrets(settings: AlertSettings) -> list[str]:
-    found = [
-        s.get_secret_value()
-        for s in (settings.slack_webhook_url, settings.webhook_url, settings.webhook_token, settings.smtp_password)
-        if s is not None and s.get_secret_value()
-    ]
+def _with_quoted(found: list[str]) -> list[str]:
     return found + [quote(s, safe="") for s in found]
 
 
-def scrub(text: str, settings: AlertSettings) -> str:
-    for secret in sorted(_secrets(settings), key=len, reverse=True):
+def _url_secrets(url: str) -> list[str]:
+    """A webhook URL and its path: the path alone is the credential too (Slack's tokens), and
+    some logs show only the path (urllib3's `"POST /services/T/B/X HTTP/1.1" 200`)."""
+    path = urlsplit(url).path
+    return [url, path] if len(path.strip("/")) >= 8 else [url]
+
+
+def _secrets(settings: AlertSettings) -> list[str]:
+    urls = [s.get_secret_value() for s in (settings.slack_webhook_url, settings.webhook_url) if s is not None]
+    others = [s.get_secret_value() for s in (settings.webhook_token, settings.smtp_password) if s is not None]
+    found = [part for url in urls if url for part in _url_secrets(url)] + [s for s in others if s]
+    return _with_quoted(found)
+
+
+def _block_secrets(block: Any) -> list[str]:
+    """A saved block's URL (a Slack or custom webhook's: the credential), in both forms."""
+    url = getattr(block, "url", None)
+    value = url.get_secret_value() if isinstance(url, SecretStr) else url
+    return _with_quoted(_url_secrets(value)) if isinstance(value, str) and value else []
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def scrub(text: str, settings: AlertSettings) -> str:
+    return _scrub(text, _secrets(settings))
+
+
+class _ScrubRecords(logging.Filter):
+    """Rewrites a log record whose message holds a secret of the settings, with `***` instead."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = _scrub(message, self.secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+@contextmanager
+def scrubbed_library_logs(secrets: list[str]) -> Iterator[None]:
+    """While a block delivers: the URL loggers' records are scrubbed of these secrets (a
+    logger's filter sees every record it is asked to log, whatever the handlers)."""
+    loggers = [logging.getLogger(name) for name in URL_LOGGERS]
+    scrubber = _ScrubRecords(secrets)
+    for logger in loggers:
+        logger.addFilter(scrubber)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(scrubber)
 
 
 def _notify(block: Any, message: Message) -> None:
@@ -166,7 +225,14 @@ def _saved_block(message: Message, settings: AlertSettings) -> None:
     if isinstance(block, prefect_email.EmailServerCredentials):
         _email(message, settings, block)
     elif isinstance(block, NotificationBlock) and settings.channel != "email":
-        _notify(block, message)
+        # The block's URL is no setting: scrub it from the libraries' logs and the error here.
+        secrets = _block_secrets(block)
+        try:
+            with scrubbed_library_logs(secrets):
+                _notify(block, message)
+        except Exception as err:
+            detail = " ".join(str(err).split()) or type(err).__name__
+            raise DeliveryError(_scrub(f"{type(err).__name__}: {detail}"[:1000], secrets)) from None
     else:
         raise DeliveryError(
             f"block {settings.block_name!r} is a {type(block).__name__}, which cannot deliver {settings.channel} alerts"
@@ -181,16 +247,21 @@ def send(message: Message, settings: AlertSettings) -> None:
     if missing is not None:
         raise DeliveryError(missing)
     try:
-        if settings.block_name:
-            _saved_block(message, settings)
-        elif settings.channel == "slack":
-            _slack(message, settings)
-        elif settings.channel == "webhook":
-            _webhook(message, settings)
-        else:
-            _email(message, settings)
+        with scrubbed_library_logs(_secrets(settings)):
+            _deliver(message, settings)
     except DeliveryError as err:
         raise DeliveryError(scrub(str(err), settings)) from None
     except Exception as err:  # HTTP, SMTP, Apprise and Prefect API errors alike: a failed delivery
         detail = " ".join(str(err).split()) or type(err).__name__
         raise DeliveryError(scrub(f"{type(err).__name__}: {detail}"[:1000], settings)) from None
+
+
+def _deliver(message: Message, settings: AlertSettings) -> None:
+    if settings.block_name:
+        _saved_block(message, settings)
+    elif settings.channel == "slack":
+        _slack(message, settings)
+    elif settings.channel == "webhook":
+        _webhook(message, settings)
+    else:
+        _email(message, settings)

@@ -262,3 +262,36 @@ def test_a_failed_delivery_is_stored_as_failed_without_secrets(
     assert TOKEN not in history.alerts().to_json()
     assert TOKEN not in caplog.text
     assert "***" in (failed[0].detail or "")
+
+
+def test_the_http_libraries_never_log_a_webhook_or_slack_url(
+    history: History, settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpx logs each request's URL at INFO, Apprise and urllib3 Slack's at DEBUG; a webhook or
+    Slack URL is the credential itself, so while an alert is delivered their records carry `***`
+    in its place, whether the delivery succeeds or fails."""
+    from apprise.plugins.slack import NotifySlack
+
+    # Given a webhook and a Slack channel whose URLs carry secret paths, logging at DEBUG
+    found = assessment()
+    stored(history, settings, found)
+    alert = Alert("performance", "critical", "precision fell", "x", ("realized:ap",))
+    slack_secret = "SlackPathS3cr3t"  # letters and digits, as Slack tokens are
+    with http_receiver() as receiver, caplog.at_level(logging.DEBUG):
+        monkeypatch.setattr(NotifySlack, "webhook_url", receiver.url + "/services")
+        webhook = AlertSettings(
+            channel="webhook", webhook_url=SecretStr(f"{receiver.url}/hook/{TOKEN}"), cooldown_hours=0
+        )
+        slack_url = f"https://hooks.slack.com/services/T000/B000/{slack_secret}"
+        slack = AlertSettings(channel="slack", slack_webhook_url=SecretStr(slack_url), cooldown_hours=0)
+
+        # When alerts go out on both, then on both again while the receiver fails
+        delivered = [alerts.process(history, found, [alert], chosen)[0].status for chosen in (webhook, slack)]
+        receiver.status = 500
+        failed = [alerts.process(history, found, [alert], chosen)[0].status for chosen in (webhook, slack)]
+
+    # Then every request was made, and no log record names either secret
+    assert (delivered, failed, len(receiver.requests)) == ([DELIVERED] * 2, [FAILED] * 2, 4)
+    assert "HTTP Request: POST" in caplog.text  # httpx did log the requests
+    assert TOKEN not in caplog.text
+    assert slack_secret not in caplog.text
