@@ -2,7 +2,7 @@
 log must stay where the first minute put them.
 
     make install                                             # the template's environment
-    .venv/bin/python benchmarks/reliability/soak.py          # bakes build/bench-soak; ~13 min
+    .venv/bin/python benchmarks/reliability/soak.py          # bakes build/bench-soak; ~12 min
     .venv/bin/python benchmarks/reliability/soak.py --project build/dev/fraud-detection --quick
 
 It bakes the default project (or measures `--project`), then runs `load_measure.py soak` with
