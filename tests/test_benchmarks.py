@@ -42,6 +42,7 @@ BAKED_MODULES = (
     "serving/echo_service.py",
     "scale/measure.py",
     "scale/window_measure.py",
+    "reliability/load_measure.py",
 )
 PACKAGE = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}"
 
