@@ -93,6 +93,24 @@ def test_the_wrong_challenger_is_rejected_and_the_right_one_promoted_and_served(
     assert last_day["served_versions"] == [promoted[0]]
 
 
+def test_each_challenger_was_replayed_on_the_logged_traffic_before_its_shadow_traffic(
+    outcome: dict[str, Any],
+) -> None:
+    """Replay judged every challenger that went on to shadow evaluation when it was registered,
+    and let it through (only a worse verdict keeps a challenger out of shadow); the summary
+    tells the verdict and its day."""
+    # Given the versions shadow evaluation judged
+    shadowed = {v: s for v, s in outcome["versions"].items() if s["shadow"]}
+
+    # Then each has a replay verdict that let it into shadow, told in the challengers' catches
+    assert shadowed
+    for version, story in shadowed.items():
+        assert story["replay"] in ("better", "not enough evidence"), (version, story)
+    told = [c["evidence"] for c in outcome["catches"] if c["incident"].endswith("-challenger")]
+    assert told
+    assert all("replayed on day " in evidence for evidence in told), told
+
+
 def test_the_too_early_retraining_is_refused_by_the_gate(outcome: dict[str, Any]) -> None:
     """The retraining the degradation starts right away cannot know the new fraud yet (all
     of it is in its holdout): the gate refuses it and the champion keeps serving."""

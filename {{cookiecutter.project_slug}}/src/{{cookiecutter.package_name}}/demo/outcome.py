@@ -40,6 +40,7 @@ class DayRecord:
     messy: list[dict[str, Any]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     trainings: list[str] = field(default_factory=list)
+    registered: list[str] = field(default_factory=list)  # versions the day's trainings registered
     served_versions: list[str] = field(default_factory=list)  # the versions that answered, in order
     monitoring_run: str | None = None
     labels_resent: int = 0
@@ -208,13 +209,16 @@ def _version_story(settings: Settings) -> dict[str, dict[str, str]]:
     return story
 
 
-def _replayed(story: dict[str, dict[str, str]], version: str | None) -> str:
-    """What replay concluded when the version was registered (the training flow's step)."""
+def _replayed(story: dict[str, dict[str, str]], days: Sequence[DayRecord], version: str | None) -> str:
+    """What replay concluded, on the day the version was registered (the training flow's step
+    replays a new challenger on the logged, labelled traffic before it gets shadow traffic)."""
     found = story.get(version or "", {})
     verdict = found.get("replay")
+    day = next((d.day for d in days if version in d.registered), None)
     if not verdict:
         return "not replayed"
-    return f"replay on the logged traffic said {verdict}" + (
+    when = f" on day {day}" if day is not None else ""
+    return f"replayed{when} on the logged traffic: {verdict}" + (
         f" ({found['replay_reason'][:120]})" if verdict == "worse" else ""
     )
 
@@ -240,7 +244,7 @@ def _challenger_catches(
             "shadow-evaluation" if biased_ok else None,
             "shadow-evaluation",
             (
-                f"v{rejected.rejected}: {_replayed(story, rejected.rejected)}; in shadow, overall "
+                f"v{rejected.rejected}: {_replayed(story, days, rejected.rejected)}; in shadow, overall "
                 f"{'better' if better_overall else 'not better'} with confidence, worse on {', '.join(worse)}"
             )
             if rejected
@@ -261,7 +265,7 @@ def _challenger_catches(
             "shadow-evaluation" if promoted else None,
             "shadow-evaluation",
             (
-                f"v{promoted.promoted}: {_replayed(story, promoted.promoted)}; in shadow, "
+                f"v{promoted.promoted}: {_replayed(story, days, promoted.promoted)}; in shadow, "
                 f"{story.get(promoted.promoted or '', {}).get('reason', '')[:160]}"
             )
             if promoted

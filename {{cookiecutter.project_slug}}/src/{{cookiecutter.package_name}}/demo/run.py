@@ -242,7 +242,14 @@ class Demo:
         record.events.append(event)
         run = _run_deployment(TRAINING, {"reason": reason})
         record.trainings.append(str(run.id))
+        record.registered.append(self._newest_version())
         self._wait_for_service_challenger()
+
+    def _newest_version(self) -> str:
+        """The version the training that just finished registered (one training, one version)."""
+        client = registry.connect(self._child_settings())
+        found = client.search_model_versions(f"name='{self.settings.mlflow.registered_model_name}'")
+        return str(max(int(v.version) for v in found))
 
     def _wait_for_service_challenger(self, timeout: float = 60) -> None:
         """Shadow scoring starts when the service has picked the new challenger up."""
@@ -324,6 +331,7 @@ class Demo:
             record.events.append("monitoring emitted the degradation event; the automation starts a retraining")
             trained = _wait_for_new_training(known)
             record.trainings.append(str(trained.id))
+            record.registered.append(self._newest_version())
 
     def _degradation_emitted(self, start: datetime, end: datetime) -> bool:
         import sqlalchemy as sa

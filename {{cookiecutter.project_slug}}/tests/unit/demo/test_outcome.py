@@ -1,8 +1,9 @@
-"""The demo's closing summary reads whole in an 80-column terminal and in a log file."""
+"""The demo's closing summary reads whole in an 80-column terminal and in a log file, and tells
+each challenger's replay."""
 
 from __future__ import annotations
 
-from {{ cookiecutter.package_name }}.demo.outcome import SUMMARY_TITLE, Catch, Outcome, summary_text
+from {{ cookiecutter.package_name }}.demo.outcome import SUMMARY_TITLE, Catch, DayRecord, Outcome, _replayed, summary_text
 
 EVIDENCE = (
     "v4 worse on account_type=business: average_precision 0.2314 vs 0.4521 (n=1204, tolerance 5%); "
@@ -73,3 +74,25 @@ def test_a_word_longer_than_the_line_stays_whole() -> None:
     text = summary_text(outcome_of(caught("Drift", f"worse on {name} only")), width=60)
     # Then the name appears unbroken
     assert name in text
+
+
+def test_a_challengers_replay_is_told_with_the_day_it_ran_and_why_it_was_worse() -> None:
+    """The evidence names the day the version was registered (and replayed), the verdict, and
+    for a worse verdict its reason; a version without a verdict reads "not replayed"."""
+    # Given the registry's story of three challengers and the days that registered them
+    story = {
+        "2": {"replay": "worse", "replay_reason": "worse on card_type=prepaid: average_precision 0.31 vs 0.52"},
+        "3": {"replay": "not enough evidence", "replay_reason": "too few labelled requests"},
+        "4": {"replay": ""},
+    }
+    days = [
+        DayRecord(day=5, date="2026-12-01", registered=["2"]),
+        DayRecord(day=9, date="2026-12-05", registered=["3"]),
+    ]
+
+    # When each is told / Then the day, the verdict and (for worse) the reason are there
+    assert _replayed(story, days, "2") == (
+        "replayed on day 5 on the logged traffic: worse (worse on card_type=prepaid: average_precision 0.31 vs 0.52)"
+    )
+    assert _replayed(story, days, "3") == "replayed on day 9 on the logged traffic: not enough evidence"
+    assert _replayed(story, days, "4") == "not replayed"
