@@ -82,12 +82,18 @@ def test_representative_bake_passes_lint_types_and_fast_tests(
 # them by hand (`make demo` in a bake of that problem type) after changing a demo scenario.
 LONG_SUITES = [("regression", "3.12"), ("multiclass_classification", "3.11")]
 # Slow tests whose subject does not change with the problem type (a database or the registry
-# going away under the service, fuzzing the HTTP API): the default bake runs them; here they
-# would add about six minutes per bake to `make test`.
+# going away under the service, fuzzing the HTTP API, malformed files, the deployments on a
+# Prefect server, the production backends, the operators' metrics, the secrets sweep): the
+# default bake runs them; here they would add about ten minutes per bake to `make test`.
 SAME_IN_EVERY_PROBLEM_TYPE = (
     "tests/integration/test_prediction_log_faults.py",
     "tests/integration/test_registry_outage.py",
     "tests/integration/test_service_fuzz.py",
+    "tests/integration/test_malformed_files.py",
+    "tests/integration/test_deployments.py",
+    "tests/integration/test_backends.py",
+    "tests/integration/test_service_metrics.py",
+    "tests/integration/test_secrets_sweep.py",
 )
 
 
