@@ -51,7 +51,9 @@ def record_answers(project: Path, context: dict[str, object]) -> None:
         "checkout": context.get("_checkout"),
         "context": {"cookiecutter": answers},
         "directory": None,
-        "skip": ["uv.lock", "contract.yaml", "great_expectations/expectations/contract.json"],
+        # No "skip": the files `cruft update` leaves alone are listed in the project's
+        # pyproject.toml (`[tool.cruft]`), which cruft reads too, and which a `cruft create`
+        # keeps (it writes its own .cruft.json over this one).
     }
     (project / ".cruft.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 

@@ -43,7 +43,7 @@ def test_service_requirements_leave_out_the_training_stack() -> None:
 
 
 def test_every_package_is_locked_at_one_version_for_every_python() -> None:
-    """uv.lock gives each package one version, so a 3.11 and a 3.12 project (and the
+    """uv.lock gives each package one version, so a 3.11, 3.12 or 3.13 project (and the
     container pinned from services/requirements.txt) run the same code; a release that
     drops a supported Python is capped in pyproject's constraint-dependencies instead."""
     # Given the lock
