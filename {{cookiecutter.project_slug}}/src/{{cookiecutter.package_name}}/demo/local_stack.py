@@ -76,6 +76,9 @@ def webhook_inbox() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         server.server_close()
 
 
+PASSED_SECRETS = ("SERVICE__API_KEY", "SERVICE__API_KEYS", "ALERTS__WEBHOOK_TOKEN")
+
+
 def demo_environment(
     settings: Settings, paths: DemoPaths, scenario: Scenario, prefect_url: str, inbox: str
 ) -> dict[str, str]:
@@ -84,8 +87,13 @@ def demo_environment(
     sustained drift needs more windows than the story has (its own incident, caught by
     the drift alerts, should not start a retraining the story has no room for)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", ENV_PREFIX))}
+    # Secrets given to the demo reach its stack as in production: the service then asks for a
+    # key (the demo sends the first), alerts carry the token. The template's tests give fake
+    # ones and look for them in every file the demo wrote.
+    secrets = {f"{ENV_PREFIX}{name}": os.environ.get(f"{ENV_PREFIX}{name}", "") for name in PASSED_SECRETS}
     return {
         **base,
+        **{name: value for name, value in secrets.items() if value},
         f"{ENV_PREFIX}PROJECT_ROOT": str(settings.project_root),
         f"{ENV_PREFIX}STATE_DIR": str(paths.state),
         f"{ENV_PREFIX}DATA_PATH": str(paths.extract),
@@ -113,10 +121,11 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-def _post(url: str, body: bytes, content_type: str = "application/json", timeout: float = 60) -> tuple[int, Any]:
-    request = urllib.request.Request(  # noqa: S310 - the local service's http URL
-        url, data=body, method="POST", headers={"content-type": content_type}
-    )
+def _post(
+    url: str, body: bytes, content_type: str = "application/json", timeout: float = 60, key: str | None = None
+) -> tuple[int, Any]:
+    headers = {"content-type": content_type} | ({"X-API-Key": key} if key else {})
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310 - the local service
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - the local service
             return answer.status, json.loads(answer.read() or b"null")
@@ -128,8 +137,9 @@ def _post(url: str, body: bytes, content_type: str = "application/json", timeout
             return err.code, payload.decode(errors="replace")
 
 
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - the local service's http URL
+def _get_json(url: str, key: str | None = None) -> Any:
+    request = urllib.request.Request(url, headers={"X-API-Key": key} if key else {})  # noqa: S310 - the local service
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - the local service's http URL
         return json.loads(answer.read())
 
 

@@ -75,6 +75,7 @@ class Outcome:
     report_path: str | None
     days: list[DayRecord]
     seconds: float = 0.0
+    api_key_required: bool = False  # the service asked every request for a key (one was given)
     urls: dict[str, str] = field(default_factory=dict)
 
     @property

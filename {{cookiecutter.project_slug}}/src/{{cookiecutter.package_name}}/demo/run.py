@@ -120,6 +120,12 @@ class Demo:
         self.world = World(self.scenario, self.contract)
         self.calendar = Calendar(self.scenario, _today())
 
+    @property
+    def api_key(self) -> str | None:
+        """The key the demo's client sends when the service asks for one (the first valid key)."""
+        keys = self.settings.service.valid_api_keys() if self.settings.service.requires_api_key else []
+        return keys[0] if keys else None
+
     # the upstream extract, the base training data -----------------------------------------------
 
     def write_extract(self, *, faulty: bool = False) -> None:
@@ -257,7 +263,7 @@ class Demo:
         wanted = aliases.get(registry.CHALLENGER)
         began = time.monotonic()
         while wanted is not None and time.monotonic() - began < timeout:
-            challenger = _get_json(f"{self.service_url}/metadata").get("challenger") or {}
+            challenger = _get_json(f"{self.service_url}/metadata", self.api_key).get("challenger") or {}
             if str(challenger.get("version")) == wanted:
                 return
             time.sleep(0.5)
@@ -275,7 +281,9 @@ class Demo:
         truth: list[Label] = []
         for start in range(0, len(records), self.scenario.batch_size):
             batch = records[start : start + self.scenario.batch_size]
-            status, answer = _post(f"{self.service_url}/predict", json.dumps({"records": batch}).encode())
+            status, answer = _post(
+                f"{self.service_url}/predict", json.dumps({"records": batch}).encode(), key=self.api_key
+            )
             if status != 200:
                 raise StackError(f"/predict answered {status}: {str(answer)[:300]}")
             for version in sorted({p["model_version"] for p in answer["predictions"]}):
@@ -291,7 +299,7 @@ class Demo:
         sample = self.world.records(traffic.head(1))[0]
         outcomes = []
         for messy in messy_requests(sample, self.contract):
-            status, answer = _post(f"{self.service_url}/predict", messy.body, messy.content_type)
+            status, answer = _post(f"{self.service_url}/predict", messy.body, messy.content_type, key=self.api_key)
             events = []
             if status == 200:
                 events = [e["kind"] for p in answer["predictions"] for e in p["schema_events"]]
@@ -316,7 +324,9 @@ class Demo:
         accepted = 0
         for start in range(0, len(sent), self.scenario.batch_size):
             chunk = [{"request_id": r, "label": y} for r, y in sent[start : start + self.scenario.batch_size]]
-            status, answer = _post(f"{self.service_url}/feedback", json.dumps({"labels": chunk}).encode())
+            status, answer = _post(
+                f"{self.service_url}/feedback", json.dumps({"labels": chunk}).encode(), key=self.api_key
+            )
             if status != 200 or answer["unknown"]:
                 raise StackError(f"/feedback answered {status}: {str(answer)[:300]}")
             accepted += int(answer["accepted"])
@@ -373,7 +383,7 @@ class Demo:
         """How long the running service took to serve the promoted version (no restart)."""
         began = time.monotonic()
         while time.monotonic() - began < timeout:
-            if str(_get_json(f"{self.service_url}/metadata").get("model_version")) == version:
+            if str(_get_json(f"{self.service_url}/metadata", self.api_key).get("model_version")) == version:
                 return round(time.monotonic() - began, 1)
             time.sleep(0.5)
         raise StackError(f"the service did not serve v{version} within {timeout:.0f} s")
@@ -400,6 +410,8 @@ def run_demo(settings: Settings, scenario: Scenario, progress: Progress) -> Outc
             progress(f"day {day + 1}/{scenario.days} ({demo.calendar.day_start(day).date()})")
             demo.days.append(demo.replay_day(day, stack))
         outcome = judge(demo._child_settings(), scenario, demo.days, alerts, demo.calendar.offset)
+        limits = _get_json(f"{demo.service_url}/metadata", demo.api_key).get("limits") or {}
+        outcome.api_key_required = bool(limits.get("api_key_required"))
     outcome.seconds = round(time.monotonic() - began, 1)
     outcome.urls = {"prefect_ui": f"http://127.0.0.1:{prefect_port}", "service": demo.service_url}
     demo.paths.outcome.write_text(json.dumps(asdict(outcome), indent=2, default=str), encoding="utf-8")
