@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -34,7 +33,7 @@ import psutil  # type: ignore[import-untyped]  # no stubs in the baked environme
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "serving"))
-from measure import environment, family, free_port, prepare, service, write_bodies  # noqa: E402
+from measure import environment, family, free_port, prepare, running, service, write_bodies  # noqa: E402
 
 LOADGEN = HERE.parent / "serving" / "loadgen.py"
 BAD_KINDS = ("wrong-type", "missing-field", "malformed-json")
@@ -126,47 +125,10 @@ def serving(
     for stale in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
         stale.unlink(missing_ok=True)
     server = service(name, project, state, workers, PREDICTION_LOG__URL=f"sqlite:///{database}")
-    port = free_port()
-    command = [part.replace("{port}", str(port)) for part in server.command]
     stop: dict[str, Any] = {"database": str(database)}
-    with (work / f"{name}.log").open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=project,
-            env={**os.environ, **server.env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(url, process, work / f"{name}.log")
-            yield url, process.pid, stop
-        finally:
-            members = family(process.pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            _, alive = psutil.wait_procs(members, timeout=60)
-            stop["killed"] = len(alive)
-            for survivor in alive:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    survivor.kill()
-            stop["exit_code"] = process.wait(timeout=30)
-            stop["clean"] = not alive and stop["exit_code"] == 0
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log_file: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"the service exited with {process.returncode}; see {log_file}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    sys.exit(f"the service did not become ready; see {log_file}")
+    # A clean stop (SIGTERM, every process out by itself) is one of the checks: wait up to 60 s.
+    with running(server, free_port(), work / f"{name}.log", stop_timeout_s=60, stopped=stop) as (url, pid):
+        yield url, pid, stop
 
 
 def read_log(database: Path) -> dict[str, Any]:

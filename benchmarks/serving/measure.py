@@ -166,8 +166,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def running(server: Server, port: int, log_file: Path) -> Iterator[tuple[str, int]]:
-    """Start a server in its own process group; stop it and every worker afterwards."""
+def running(
+    server: Server, port: int, log_file: Path, *, stop_timeout_s: float = 20, stopped: dict[str, Any] | None = None
+) -> Iterator[tuple[str, int]]:
+    """Start a server in its own process group; stop it and every worker afterwards (SIGTERM,
+    then SIGKILL to what is left after `stop_timeout_s`). `stopped`, when given, receives how
+    the stop went: `killed` (processes that had to be killed), `exit_code` and `clean`."""
     command = [part.replace("{port}", str(port)) for part in server.command]
     with log_file.open("wb") as output:
         process = subprocess.Popen(
@@ -195,11 +199,13 @@ def running(server: Server, port: int, log_file: Path) -> Iterator[tuple[str, in
             members = family(process.pid)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-            _, alive = psutil.wait_procs(members, timeout=20)
+            _, alive = psutil.wait_procs(members, timeout=stop_timeout_s)
             for survivor in alive:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     survivor.kill()
-            process.wait(timeout=20)
+            exit_code = process.wait(timeout=stop_timeout_s)
+            if stopped is not None:
+                stopped.update(killed=len(alive), exit_code=exit_code, clean=not alive and exit_code == 0)
 
 
 def load(url: str, body: Path, connections: int, duration_s: float, max_requests: int) -> dict[str, Any]:
