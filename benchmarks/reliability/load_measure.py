@@ -24,7 +24,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ import psutil  # type: ignore[import-untyped]  # no stubs in the baked environme
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "serving"))
-from measure import environment, family, free_port, prepare, running, service, write_bodies  # noqa: E402
+from measure import environment, family, free_port, log, prepare, running, service, write_bodies  # noqa: E402
 
 LOADGEN = HERE.parent / "serving" / "loadgen.py"
 BAD_KINDS = ("wrong-type", "missing-field", "malformed-json")
@@ -42,10 +41,6 @@ MIX = [
     f"bad-{BAD_KINDS[i // 20]}" if i % 20 == 10 else ("records-100" if i % 5 == 2 else "records-1") for i in range(60)
 ]
 RECORDS = {"records-1": 1, "records-100": 100} | {f"bad-{kind}": 0 for kind in BAD_KINDS}
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def write_bad_bodies(bodies: Path) -> None:
