@@ -108,6 +108,7 @@ class Demo:
     contract: Contract = field(init=False)
     world: World = field(init=False)
     calendar: Calendar = field(init=False)
+    api_key: str | None = field(init=False)  # sent when the service asks for a key: the first valid one
     service_url: str = ""
     truth: dict[int, list[Label]] = field(default_factory=dict)
     days: list[DayRecord] = field(default_factory=list)
@@ -119,12 +120,9 @@ class Demo:
         self.contract = load_contract(self.settings.contract_file)
         self.world = World(self.scenario, self.contract)
         self.calendar = Calendar(self.scenario, _today())
-
-    @property
-    def api_key(self) -> str | None:
-        """The key the demo's client sends when the service asks for one (the first valid key)."""
+        # Read once (a key file is read from disk): every request of the replay sends it.
         keys = self.settings.service.valid_api_keys() if self.settings.service.requires_api_key else []
-        return keys[0] if keys else None
+        self.api_key = keys[0] if keys else None
 
     # the upstream extract, the base training data -----------------------------------------------
 
