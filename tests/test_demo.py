@@ -4,11 +4,8 @@ component that should catch it, the wrong challenger rejected and the right one 
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -23,15 +20,15 @@ OUTCOME = PROJECT / "var" / "demo" / "outcome.json"
 # Fake secrets the demo is given, as a team gives its own (the service then asks every request
 # for a key, the alerts carry a token); none may be found in anything the demo wrote or printed.
 SECRETS = {
-    "FRAUD_DETECTION_SERVICE__API_KEYS": ("sekret-demo-apikey-5Qe1x9", '["sekret-demo-apikey-5Qe1x9"]'),
-    "FRAUD_DETECTION_ALERTS__WEBHOOK_TOKEN": ("sekret-demo-token-Wm27ba", "sekret-demo-token-Wm27ba"),
+    "FRAUD_DETECTION_SERVICE__API_KEYS": '["sekret-demo-apikey-5Qe1x9"]',
+    "FRAUD_DETECTION_ALERTS__WEBHOOK_TOKEN": "sekret-demo-token-Wm27ba",
 }
 
 
 def test_make_demo_catches_every_incident() -> None:
     """The two-command promise, first command: `make demo` on the template."""
     # Given a template checkout, and secrets given to the demo
-    env = baked_env(**{name: setting for name, (_, setting) in SECRETS.items()})
+    env = baked_env(**SECRETS)
 
     # When `make demo` runs
     result = subprocess.run(
@@ -55,39 +52,11 @@ def test_make_demo_catches_every_incident() -> None:
     assert outcome["days"][-1]["served_versions"] == [promoted]
 
     # And the baked project's own end-to-end tests judge the same run (the default bake's
-    # suite leaves them out so as not to run the demo twice)
+    # suite leaves them out so as not to run the demo twice), among them the sweep for the
+    # secrets given to it, which reads the demo's output here too
+    (PROJECT / "var" / "demo" / "make-demo.log").write_text(result.stdout + result.stderr, encoding="utf-8")
     run(
         [PROJECT / ".venv" / "bin" / "pytest", DEMO_OUTCOME_TESTS, "-q", "-p", "no:cacheprovider"],
         PROJECT,
-        baked_env(DEMO_STATE_TO_JUDGE=str(PROJECT / "var")),
+        {**env, "DEMO_STATE_TO_JUDGE": str(PROJECT / "var")},
     )
-
-    # And the secrets were in effect: the service asked every request for a key
-    assert outcome["api_key_required"] is True
-
-    # And no secret it was given is in anything it wrote (logs, the Prefect, MLflow, prediction
-    # log and monitoring databases, reports, the bundles) or printed, in clear, URL-quoted or base64
-    leaks = [
-        f"{name} ({form}) in {where}"
-        for name, (secret, _) in SECRETS.items()
-        for form, needle in _forms(secret).items()
-        for where in _found(needle, PROJECT / "var", result.stdout + result.stderr)
-    ]
-    assert leaks == []
-
-
-def _forms(secret: str) -> dict[str, bytes]:
-    """A secret as written, URL-quoted and base64 (at the three byte alignments, so that it is
-    found inside a longer encoded header too)."""
-    raw = secret.encode()
-    forms = {"clear": raw, "url-quoted": quote(secret, safe="").encode()}
-    for shift in range(3):
-        data = b"\0" * shift + raw
-        encoded = base64.b64encode(data)[: len(data) * 8 // 6]  # the characters of these bytes only
-        forms[f"base64+{shift}"] = encoded[4:] if shift else encoded  # without the padding's group
-    return forms
-
-
-def _found(needle: bytes, folder: Path, printed: str) -> list[str]:
-    places = [str(path) for path in sorted(folder.rglob("*")) if path.is_file() and needle in path.read_bytes()]
-    return places + (["the output of make demo"] if needle in printed.encode() else [])

@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
+from {{ cookiecutter.package_name }}.demo.local_stack import PASSED_SECRETS
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 from tests.support.project import PROJECT_ROOT
+from tests.support.secret_sweep import Secret, Sweep
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 # A demo already run (`make demo`) can be judged instead of running one more (12 minutes on 2
@@ -35,7 +37,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if judged:
         recorded = Path(judged) / "demo" / "outcome.json"
         assert recorded.is_file(), f"{JUDGE_ENV}={judged}: no demo outcome at {recorded}"
-        return {**json.loads(recorded.read_text(encoding="utf-8")), "exit_code": None, "stdout": None}
+        return {**json.loads(recorded.read_text(encoding="utf-8")), "exit_code": None, "stdout": None, "state": judged}
     state = tmp_path_factory.mktemp("demo-state")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", ENV_PREFIX))}
     env[f"{ENV_PREFIX}STATE_DIR"] = str(state)
@@ -47,6 +49,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     found: dict[str, Any] = json.loads(recorded.read_text(encoding="utf-8"))
     found["exit_code"] = result.returncode
     found["stdout"] = result.stdout
+    found["state"] = str(state)
     return found
 
 
@@ -121,3 +124,35 @@ def test_the_too_early_retraining_is_refused_by_the_gate(outcome: dict[str, Any]
     assert len(triggered) == 1
     assert triggered[0]["gate"] == "failed"
     assert triggered[0]["shadow"] == ""
+
+
+def _given_secrets() -> list[Secret]:
+    """The secrets this environment gives the demo (`local_stack.PASSED_SECRETS`), each key of
+    a key list on its own."""
+    given = []
+    for name in PASSED_SECRETS:
+        value = os.environ.get(f"{ENV_PREFIX}{name}", "")
+        values = json.loads(value) if value.startswith("[") else [value]
+        given += [Secret(name, str(one)) for one in values if one]
+    return given
+
+
+def test_no_secret_given_to_the_demo_is_in_anything_it_wrote(outcome: dict[str, Any]) -> None:
+    """With an API key and an alert token given (the template's tests give fake ones to `make
+    demo` and to this judging run), the service asked every request for a key, and no value is
+    in any file the demo wrote: its Prefect server's database (flow parameters, artifacts,
+    logs), MLflow's, the prediction log, the monitoring history, the reports, the logs, and
+    `make-demo.log` when the caller kept the demo's output there."""
+    # Given the secrets given to the demo
+    given = _given_secrets()
+    if not given:
+        pytest.skip(f"no secret given to the demo ({', '.join(PASSED_SECRETS)}): nothing to look for")
+
+    # When every file under its state folder is swept
+    sweep = Sweep(given)
+    sweep.files("demo state", Path(outcome["state"]))
+
+    # Then none is found, in any form, and the keys were in effect
+    assert sweep.leaks == [], sweep.report()
+    if any(secret.setting.startswith("SERVICE__API_KEY") for secret in given):
+        assert outcome["api_key_required"] is True
