@@ -15,6 +15,7 @@ from evaluation on, both flows run the same tasks.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +118,12 @@ def training(
     data = split_data(frame, contract, settings)
     logger.info("split %s: %s", data.description, data.sizes())
     booster, encoding = train_model(data, contract, settings)
+    learned = steps.learned_until(data, fresh, contract)
     params = {
         **lightgbm_params(contract, settings.training, data.train[contract.target].to_numpy()),
         **dask_steps.engine_params(settings),
     }
-    return finish(settings, contract, frame, data, booster, encoding, params, reason, evidence)
+    return finish(settings, contract, frame, data, booster, encoding, params, reason, evidence, learned)
 
 
 @flow(name="training-on-dask")
@@ -133,11 +135,13 @@ def training_on_dask(data_path: str | None, reason: str, evidence: dict[str, Any
     table = load_partitions(settings, contract, Path(data_path) if data_path else None)
     report, facts = validate_partitions(table, settings)
     logger.info(report.summary())
-    frame = add_fresh_partition(table, read_fresh_rows(settings, contract), settings, contract)
+    fresh = read_fresh_rows(settings, contract)
+    frame = add_fresh_partition(table, fresh, settings, contract)
     data = split_partitions(frame, contract, settings)
     logger.info("split %s: %s", data.description, data.sizes())
     booster, encoding, params = train_on_dask(data, contract, settings)
-    return finish(settings, contract, facts, data, booster, encoding, params, reason, evidence)
+    learned = steps.learned_until(data, fresh, contract)
+    return finish(settings, contract, facts, data, booster, encoding, params, reason, evidence, learned)
 
 
 def finish(
@@ -150,6 +154,7 @@ def finish(
     params: dict[str, Any],
     reason: str,
     evidence: dict[str, Any] | None,
+    learned: datetime | None = None,  # up to when it learned from the log's labelled answers
 ) -> dict[str, Any]:
     """Evaluate, export, prove parity, register and gate: the same on every engine."""
     evaluation = evaluate_holdout(booster, encoding, data, contract, settings)
@@ -168,6 +173,7 @@ def finish(
         booster_params={**params, "num_trees": booster.num_trees()},
         run_tags={"trigger": reason, "evidence": str(evidence or {})[:4000]},
         loss=loss_model,
+        learned_until=learned,
     )
     decision = gate_and_alias(registered, evaluation, data, contract, settings, reason)
     write_model_card(

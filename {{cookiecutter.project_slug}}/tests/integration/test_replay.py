@@ -208,3 +208,33 @@ def test_the_replay_command_prints_the_verdict_and_leaves_the_aliases(
     assert '"verdict": "worse"' in result.output
     assert '"segment": "card_type"' in result.output
     assert registry.aliases(registry.connect(settings), settings.mlflow.registered_model_name)[CHALLENGER] == "2"
+
+
+def test_replay_leaves_out_the_requests_the_challenger_learned_from(
+    settings: Settings, contract: Contract, lineup: tuple[Path, Trained]
+) -> None:
+    """A challenger trained on the log's labelled answers up to some moment (its
+    `training.learned_until` tag, which the training flow writes) is replayed only on the
+    requests after it: its own training rows would flatter it."""
+    # Given yesterday's labelled traffic, one request a second, and v2 tagged as having learned
+    # from the log until just before the last third of it
+    logged = log_answers(settings, contract, lineup[1].holdout, perfect_on=None)
+    log = predictions.from_settings(settings)
+    try:
+        times = log.window(datetime.now(UTC) - timedelta(days=2), datetime.now(UTC))["occurred_at"].sort_values()
+    finally:
+        log.close()
+    cut = pd.Timestamp(times.iloc[2 * logged // 3]).tz_localize(UTC)
+    client, name = registry.connect(settings), settings.mlflow.registered_model_name
+    client.set_model_version_tag(name, "2", registry.LEARNED_UNTIL, cut.isoformat())
+    try:
+        # When the training flow's step replays it
+        found = replay.replay_challenger(settings, contract, "2").summary
+    finally:
+        client.delete_model_version_tag(name, "2", registry.LEARNED_UNTIL)
+
+    # Then only the requests after the cut were judged, and the window says where it began
+    after = int((times > cut.tz_convert(None)).sum())
+    assert 0 < after < logged
+    assert found["labelled"] == found["replayed"] == after
+    assert found["window"][0].startswith(cut.isoformat()[:19])

@@ -89,6 +89,10 @@ def test_retraining_learns_from_the_base_data_plus_the_labelled_answers(
     params = client.get_run(version.run_id).data.params
     assert sum(int(params[k]) for k in ("train_rows", "valid_rows", "holdout_rows")) == TEST_ROWS + FRESH
     assert version.tags["trigger"] == "monitoring: drift on amount"
+    # And it says up to when it learned from the log's answers: replay never judges it on those
+    learned = datetime.fromisoformat(version.tags[registry.LEARNED_UNTIL])
+    assert learned.tzinfo is not None
+    assert learned <= datetime.now(UTC)
 
 
 def test_fresh_rows_that_break_the_contract_stop_the_run_with_the_reason(

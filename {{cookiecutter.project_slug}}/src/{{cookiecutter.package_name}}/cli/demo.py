@@ -23,7 +23,7 @@ def demo(
 
     from rich.console import Console
 
-    from ..demo.outcome import summary_text
+    from ..demo.outcome import summary_text, versions_text
     from ..demo.run import run_demo
     from ..demo.scenario import Scenario
 
@@ -41,8 +41,7 @@ def demo(
     out.print(summary_text(outcome, out.width), markup=False, highlight=False)
     state = settings.var_dir / "demo"
     out.print(f"finished in {outcome.seconds:.0f} s; {outcome.alerts_delivered} alerts delivered to the demo's webhook")
-    lineage = [f"v{v}: {s['trigger']} → {s['shadow'] or s['gate']}" for v, s in outcome.versions.items()]
-    out.print(f"versions: {'; '.join(lineage)}")
+    out.print(versions_text(outcome, out.width), markup=False, highlight=False)
     if outcome.report_path:
         out.print(f"timeline report: {outcome.report_path}")
     out.print(f"outcome (JSON):  {state / 'outcome.json'}")

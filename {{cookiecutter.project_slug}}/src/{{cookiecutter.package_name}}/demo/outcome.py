@@ -341,3 +341,31 @@ def summary_text(outcome: Outcome, width: int = 80) -> str:
                 break_on_hyphens=False,
             )
     return "\n".join(lines)
+
+
+VERSIONS_TITLE = "Model versions"
+
+
+def version_line(version: str, story: dict[str, str]) -> str:
+    """One version's way through the lifecycle: why it was trained, then each judge's word."""
+    steps = [f"trained: {story.get('trigger') or 'first training'}", f"gate: {story.get('gate') or '-'}"]
+    if story.get("replay"):
+        steps.append(f"replay: {story['replay']}")
+    if story.get("shadow"):
+        steps.append(f"shadow: {story['shadow']}")
+    return f"v{version}: " + "; ".join(steps)
+
+
+def versions_text(outcome: Outcome, width: int = 80) -> str:
+    """The registered versions, one wrapped block each (a single line of all of them ran past
+    any terminal's width and hid the replay verdicts)."""
+    lines = [VERSIONS_TITLE, "=" * len(VERSIONS_TITLE)]
+    for version, story in outcome.versions.items():
+        lines += textwrap.wrap(
+            version_line(version, story),
+            width=max(width, LABEL_WIDTH + 20),
+            subsequent_indent=" " * 4,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    return "\n".join(lines)

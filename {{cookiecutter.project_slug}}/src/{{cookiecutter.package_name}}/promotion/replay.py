@@ -178,6 +178,22 @@ def _worse_segment(segment: SegmentResult, evidence: ShadowEvidence) -> str:
 # --- against the log and the registry ------------------------------------------------------------
 
 
+def unseen_from(start: datetime, learned_until: str | None) -> datetime:
+    """Where the replay window starts: `start`, or later where the version learned from the
+    log's labelled answers until then (its `training.learned_until` tag). Its own training rows
+    would flatter it; rows at the cut's very instant may have been learned from, so they are
+    left out too."""
+    if not learned_until:
+        return start
+    cut = datetime.fromisoformat(learned_until)
+    cut = (cut if cut.tzinfo is not None else cut.replace(tzinfo=UTC)) + timedelta(microseconds=1)
+    if start.tzinfo is None:  # a naive start is UTC, as the log keeps its times
+        cut = cut.astimezone(UTC).replace(tzinfo=None)
+    if cut > start:
+        log.info("replay judges only requests after %s: the version learned from the labelled answers before", cut)
+    return max(start, cut)
+
+
 def _lineup(client: MlflowClient, name: str, version: str | None) -> Lineup:
     found = registry.aliases(client, name)
     champion, version = found.get(CHAMPION), version or found.get(CHALLENGER)
@@ -205,9 +221,9 @@ def replay(
     assert lineup.champion is not None
     assert lineup.challenger is not None
     end = now or datetime.now(UTC)
-    start = end - timedelta(days=days or settings.replay.days)
-    answered = labelled_answers(predictions.read_window(settings, start, end), lineup.champion)
     found = registry.require_passed(client, lineup.model_name, lineup.challenger)
+    start = unseen_from(end - timedelta(days=days or settings.replay.days), found.tags.get(registry.LEARNED_UNTIL))
+    answered = labelled_answers(predictions.read_window(settings, start, end), lineup.champion)
     with registry.fetched_bundle(client, found) as folder:
         bundle = load_bundle(folder, expected_contract_hash=contract.hash)
         scores = bundle.score_logged(answered)

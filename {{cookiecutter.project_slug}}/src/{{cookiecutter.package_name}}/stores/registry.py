@@ -30,6 +30,9 @@ GATE_STATUS, GATE_REASON = "gate.status", "gate.reason"
 PASSED, FAILED = "passed", "failed"
 # A version whose training run stopped between registering it and the gate (a killed worker).
 INCOMPLETE = "incomplete"
+# When the version's training stopped learning from the prediction log's labelled answers (ISO,
+# UTC): replay judges it only on requests after that (`training.steps.learned_until`).
+LEARNED_UNTIL = "training.learned_until"
 
 log = logging.getLogger(__name__)
 

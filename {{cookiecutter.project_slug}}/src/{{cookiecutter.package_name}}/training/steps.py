@@ -12,6 +12,7 @@ import json
 import logging
 import tempfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..core.contract_derived import suite_path
 from ..core.encoding import Encoding, fit_encoding
 from ..core.metrics import evaluate, primary_metric
 from ..data.demo_world import demo_frame
+from ..data.fresh_labels import FreshRows
 
 # The flow's read-fresh-labelled-rows and add-fresh-rows steps are data's own functions.
 from ..data.fresh_labels import add_fresh_rows as add_fresh_rows  # noqa: PLC0414 - a step of the flow
@@ -92,6 +94,20 @@ def split(frame: pd.DataFrame, contract: Contract, settings: Settings) -> Split:
 def fit(data: Split, contract: Contract, settings: Settings) -> tuple[lgb.Booster, Encoding]:
     encoding = fit_encoding(data.train, contract, settings.training.max_category_levels)
     return train_booster(data, contract, encoding, settings.training), encoding
+
+
+def learned_until(data: HeldOut, fresh: FreshRows | None, contract: Contract) -> datetime | None:
+    """Up to when this run learned from the prediction log's labelled answers (UTC), or None
+    when it learned from none. Replay judges the new version only on requests after it: scored
+    on rows it was trained on, any challenger looks better than it is. By time, the holdout
+    (the newest slice) was not learned from; at random, any fresh row may have been."""
+    if fresh is None or fresh.frame.empty:
+        return None
+    column = contract.timestamp_column
+    if data.method == "time" and column is not None and not data.holdout.empty:
+        first = pd.Timestamp(data.holdout[column].min())
+        return (first.tz_localize(UTC) if first.tzinfo is None else first.tz_convert(UTC)).to_pydatetime()
+    return fresh.end
 
 
 def evaluate_holdout(
@@ -163,6 +179,7 @@ def log_and_register(
     booster_params: dict[str, Any],
     run_tags: dict[str, str],
     loss: LossEstimator | None = None,
+    learned_until: datetime | None = None,
 ) -> Registered:
     """One MLflow run: parameters, metrics, the ONNX model (registered as a new version) and
     the bundle (encoding, manifest, reference profile, contract, and the regression loss model)."""
@@ -235,6 +252,13 @@ def log_and_register(
             metadata={"contract_hash": contract.hash, "threshold": evaluation.threshold},
         )
     version = str(info.registered_model_version)
+    if learned_until is not None:
+        registry.set_tags(
+            registry.connect(settings),
+            settings.mlflow.registered_model_name,
+            version,
+            {registry.LEARNED_UNTIL: learned_until.isoformat()},
+        )
     log.info("registered %s version %s (run %s)", settings.mlflow.registered_model_name, version, run.info.run_id)
     return Registered(run_id=run.info.run_id, version=version)
 

@@ -3,7 +3,16 @@ each challenger's replay."""
 
 from __future__ import annotations
 
-from {{ cookiecutter.package_name }}.demo.outcome import SUMMARY_TITLE, Catch, DayRecord, Outcome, _replayed, summary_text
+from {{ cookiecutter.package_name }}.demo.outcome import (
+    SUMMARY_TITLE,
+    VERSIONS_TITLE,
+    Catch,
+    DayRecord,
+    Outcome,
+    _replayed,
+    summary_text,
+    versions_text,
+)
 
 EVIDENCE = (
     "v4 worse on account_type=business: average_precision 0.2314 vs 0.4521 (n=1204, tolerance 5%); "
@@ -96,3 +105,35 @@ def test_a_challengers_replay_is_told_with_the_day_it_ran_and_why_it_was_worse()
     )
     assert _replayed(story, days, "3") == "replayed on day 9 on the logged traffic: not enough evidence"
     assert _replayed(story, days, "4") == "not replayed"
+
+
+def test_each_version_is_one_wrapped_block_with_its_replay_and_shadow_verdicts() -> None:
+    """The versions list tells each version's trigger, gate, replay and shadow verdicts, one
+    block per version, every line within 80 columns (one long line of all versions ran past
+    the terminal and left replay out)."""
+    # Given the registry's story of a first version, a refused retraining and two challengers
+    story = {
+        "1": {"trigger": "", "gate": "passed", "replay": "", "shadow": ""},
+        "2": {"trigger": "degradation", "gate": "failed", "replay": "", "shadow": ""},
+        "3": {"trigger": "scheduled", "gate": "passed", "replay": "worse", "shadow": ""},
+        "4": {
+            "trigger": "retrain after the label pipeline repair",
+            "gate": "passed",
+            "replay": "better",
+            "shadow": "promote",
+        },
+    }
+    outcome = Outcome(catches=[], versions=story, alerts_delivered=0, report_path=None, days=[])
+
+    # When the list is written for a 40-column terminal
+    lines = versions_text(outcome, width=40).splitlines()
+
+    # Then it has its title, no line passes 40 columns, and each version's verdicts are there
+    assert lines[0] == VERSIONS_TITLE
+    assert max(len(line) for line in lines) <= 40
+    text = " ".join(" ".join(lines).split())
+    assert "v1: trained: first training; gate: passed v2:" in text
+    assert "v3: trained: scheduled; gate: passed; replay: worse v4:" in text
+    assert text.endswith(
+        "v4: trained: retrain after the label pipeline repair; gate: passed; replay: better; shadow: promote"
+    )

@@ -209,3 +209,24 @@ def test_the_summary_carries_the_figures() -> None:
     assert summary["overall"]["metric"] == "average_precision"
     assert summary["overall"]["ci_low"] <= summary["overall"]["improvement"] <= summary["overall"]["ci_high"]
     assert {(s["segment"], s["value"]) for s in summary["segments"]} >= {("card_type", "prepaid")}
+
+
+def test_replay_starts_after_what_the_version_learned_from_the_log() -> None:
+    """Replay never judges a version on the requests it was trained on: its window starts just
+    after the version's `training.learned_until`, or where it was asked when that is later or
+    absent (naive times are UTC, as the log keeps them)."""
+    # Given a window asked to start on 1 March, in UTC and naive
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    naive = start.replace(tzinfo=None)
+
+    # When the version learned from the log until 3 March / until 1 February / not at all
+    later = replay.unseen_from(start, "2026-03-03T12:00:00+00:00")
+    earlier = replay.unseen_from(start, "2026-02-01T00:00:00+00:00")
+
+    # Then the window starts just after 3 March's cut, at 1 March, or at 1 March
+    assert later == datetime(2026, 3, 3, 12, 0, 0, 1, tzinfo=UTC)
+    assert earlier == start
+    assert replay.unseen_from(start, None) == start
+    assert replay.unseen_from(naive, "2026-03-03T12:00:00+00:00") == datetime(
+        2026, 3, 3, 12, 0, 0, 1, tzinfo=UTC
+    ).replace(tzinfo=None)

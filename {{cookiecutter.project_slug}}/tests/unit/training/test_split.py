@@ -171,3 +171,32 @@ def test_without_row_keys_the_training_step_splits_at_random(
     expected = split_at_random(target_codes(frame, keyless), keyless, 0.2, 0.15, seed=TrainingSettings().seed)
     assert split.method == "random"
     pd.testing.assert_frame_equal(split.holdout, expected.holdout)
+
+
+def test_learned_until_is_the_holdouts_start_by_time_and_the_fresh_reads_end_at_random() -> None:
+    """What a run learned from the prediction log ends where its holdout begins when split by
+    time (the newest slice was never learned from); split at random, any fresh row may have
+    been, so it ends where the fresh rows were read; with no fresh rows, it learned none."""
+    from datetime import UTC, datetime
+
+    from {{ cookiecutter.package_name }}.data.fresh_labels import FreshRows
+
+    # Given a table with times, its two splits, and the fresh rows read from the log
+    frame = table().assign(when=pd.date_range("2026-01-01", periods=ROWS, freq="min"))
+    timed = table_contract(timestamp_column="when")
+    fractions: dict[str, Any] = {"holdout_fraction": 0.2, "validation_fraction": 0.15, "seed": 42}
+    by_time = split_frame(frame, timed, method="time", **fractions)
+    at_random = split_frame(frame, timed, method="random", **fractions)
+    read_at = datetime(2026, 1, 3, tzinfo=UTC)
+    fresh = FreshRows(frame.tail(100), datetime(2026, 1, 1, tzinfo=UTC), read_at, labelled=100, off_contract=0)
+    none = FreshRows(frame.head(0), datetime(2026, 1, 1, tzinfo=UTC), read_at, labelled=0, off_contract=0)
+
+    # When / Then: by time, the holdout's first moment (in UTC); at random, the read's end
+    cut = steps.learned_until(by_time, fresh, timed)
+    assert cut == by_time.holdout["when"].min().tz_localize(UTC).to_pydatetime()
+    assert cut is not None
+    assert cut.tzinfo is not None
+    assert steps.learned_until(at_random, fresh, timed) == read_at
+    # And without fresh rows (or none in the window) nothing was learned from the log
+    assert steps.learned_until(by_time, None, timed) is None
+    assert steps.learned_until(by_time, none, timed) is None
