@@ -20,6 +20,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.demo.local_stack import PASSED_SECRETS
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from tests.support.demo_stack import stop
 from tests.support.project import PROJECT_ROOT
 from tests.support.secret_sweep import Secret, Sweep
 
@@ -41,14 +42,18 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     state = tmp_path_factory.mktemp("demo-state")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", ENV_PREFIX))}
     env[f"{ENV_PREFIX}STATE_DIR"] = str(state)
-    result = subprocess.run(
-        [CLI, "demo"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False
-    )
+    out, err = state / "demo-stdout.log", state / "demo-stderr.log"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        demo = subprocess.Popen([CLI, "demo"], cwd=PROJECT_ROOT, env=env, stdout=stdout, stderr=stderr)
+        try:
+            exit_code = demo.wait(timeout=1800)
+        finally:
+            stop(demo, state)  # a timeout (this one or pytest's) must not leave its stack running
     recorded = state / "demo" / "outcome.json"
-    assert recorded.is_file(), f"the demo recorded nothing (exit {result.returncode}):\n{result.stderr[-4000:]}"
+    assert recorded.is_file(), f"the demo recorded nothing (exit {exit_code}):\n{err.read_text()[-4000:]}"
     found: dict[str, Any] = json.loads(recorded.read_text(encoding="utf-8"))
-    found["exit_code"] = result.returncode
-    found["stdout"] = result.stdout
+    found["exit_code"] = exit_code
+    found["stdout"] = out.read_text(encoding="utf-8")
     found["state"] = str(state)
     return found
 

@@ -13,12 +13,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # no stubs in the lock
 import pytest
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from tests.support.demo_stack import stack_of, stop
 from tests.support.project import PROJECT_ROOT
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
@@ -26,19 +25,6 @@ CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 # with bakes running side by side in CI, one stop took longer than 120 s.
 STOP_DEADLINE_S = 300
 pytestmark = pytest.mark.slow
-
-
-def _stack_of(state: Path) -> list[Any]:
-    """Every process started for the demo that uses `state` (they run in sessions of their
-    own, so they are found by their environment: each has a folder under `state` in it)."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if any(value.startswith(str(state)) for value in process.environ().values()):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
 
 
 def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
@@ -57,7 +43,7 @@ def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
                 assert demo.poll() is None, log.read_text(errors="replace")[-3000:]
                 assert time.monotonic() < deadline, "the demo did not reach its first day"
                 time.sleep(1)
-            started = _stack_of(state)
+            started = stack_of(state)
 
             # When it gets Ctrl-C
             demo.send_signal(signal.SIGINT)
@@ -66,9 +52,9 @@ def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 pytest.fail(f"the demo still runs {STOP_DEADLINE_S} s after Ctrl-C\n{_logs(log, state)}")
             time.sleep(2)
-            left = _stack_of(state)
+            left = stack_of(state)
         finally:
-            _stop(demo, state)
+            stop(demo, state)
 
     # Then nothing it started is left running
     assert len(started) >= 4  # the demo, the Prefect server, the worker, the service (and their children)
@@ -79,19 +65,3 @@ def _logs(demo_log: Path, state: Path) -> str:
     """The end of the demo's log and of each process log it wrote, for a failure message."""
     logs = [demo_log, *sorted(state.rglob("*.log"))]
     return "\n".join(f"--- {path}\n{path.read_text(errors='replace')[-2000:]}" for path in logs if path.is_file())
-
-
-def _stop(demo: subprocess.Popen[bytes], state: Path) -> None:
-    """Whatever the test's outcome, leave nothing behind: the demo is asked first, as a
-    user would, and what survives is killed."""
-    if demo.poll() is None:
-        demo.send_signal(signal.SIGINT)
-        try:
-            demo.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-    for process in _stack_of(state):
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            continue
