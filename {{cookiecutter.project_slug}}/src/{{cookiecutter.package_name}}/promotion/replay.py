@@ -142,9 +142,15 @@ def offline_answers(
 
 def judge(evidence: ShadowEvidence) -> Replay:
     """The verdict on shadow evaluation's evidence: worse when a judged segment is worse beyond
-    the tolerance or the challenger is worse overall with confidence; better when shadow
-    evaluation would promote; else not enough evidence."""
-    worse = [s for s in evidence.segments if s.worse and s.comparison is not None]
+    the tolerance with confidence, or the challenger is worse overall with confidence; better
+    when shadow evaluation would promote; else not enough evidence.
+
+    Worse keeps a challenger from shadow altogether, so it takes confidence (the interval wholly
+    below zero) on top of shadow's own segment rule, which blocks a promotion on the estimate
+    alone. A segment worse only by its estimate is left for shadow to judge on live traffic:
+    replay judges on the newest labelled requests only (`unseen_from`), where a segment of a
+    few positives swings either way."""
+    worse = [s for s in evidence.segments if s.worse and s.comparison is not None and s.comparison.ci_high < 0]
     if worse:
         return Replay(WORSE, [_worse_segment(s, evidence) for s in worse], evidence)
     overall = evidence.overall
@@ -157,6 +163,10 @@ def judge(evidence: ShadowEvidence) -> Replay:
         return Replay(WORSE, [reason], evidence)
     if evidence.decision == PROMOTE:
         return Replay(BETTER, list(evidence.reasons), evidence)
+    unsure = [s for s in evidence.segments if s.worse and s.comparison is not None]
+    if unsure:
+        named = ", ".join(f"{s.column}={s.value}" for s in unsure)
+        return Replay(NOT_ENOUGH, [f"worse on {named} by the estimate, not with confidence: shadow judges"], evidence)
     return Replay(NOT_ENOUGH, list(evidence.reasons), evidence)
 
 

@@ -3,6 +3,7 @@ answers paired with them, and the verdict on shadow evaluation's evidence."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,14 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.core.contract import Contract, Feature
 from {{ cookiecutter.package_name }}.promotion import replay
-from {{ cookiecutter.package_name }}.promotion.shadow_evidence import KEEP_WAITING, PROMOTE, REJECT, Rules, ShadowEvidence
+from {{ cookiecutter.package_name }}.promotion.shadow_evidence import (
+    KEEP_WAITING,
+    PROMOTE,
+    REJECT,
+    Rules,
+    SegmentResult,
+    ShadowEvidence,
+)
 from {{ cookiecutter.package_name }}.promotion.shadow_statistics import evaluate_pairs
 from {{ cookiecutter.package_name }}.promotion.shadow_steps import Lineup, pair_requests
 from {{ cookiecutter.package_name }}.stores.registry import CHALLENGER, CHAMPION
@@ -66,6 +74,37 @@ def test_a_challenger_worse_on_one_segment_is_worse_though_better_overall() -> N
     (prepaid,) = [r for r in verdict.reasons if r.startswith("worse on card_type=prepaid: average_precision")]
     assert prepaid.endswith("tolerance 5%)")
     assert all(r.startswith("worse on ") for r in verdict.reasons)
+    # And only segments worse with confidence are named (an estimate alone is shadow's to judge)
+    confident = [s for s in found.segments if s.worse and s.comparison is not None and s.comparison.ci_high < 0]
+    assert len(verdict.reasons) == len(confident)
+    assert ("card_type", "prepaid") in [(s.column, s.value) for s in confident]
+
+
+def test_a_segment_worse_only_by_its_estimate_is_left_for_shadow_to_judge() -> None:
+    """A segment shadow's rule calls worse (its estimate past the tolerance) but whose interval
+    reaches zero does not keep the challenger from shadow: the verdict is not enough evidence,
+    and the reason names the segment."""
+    # Given evidence with one segment worse by its estimate, its interval spanning zero
+    found = evidence(
+        paired_frame(4000, seed=2, challenger_noise=0.6, challenger_signal_on={("card_type", "prepaid"): 0.2})
+    )
+
+    def unsure(segment: SegmentResult) -> SegmentResult:
+        if not segment.worse or segment.comparison is None:
+            return segment
+        spanning = dataclasses.replace(segment.comparison, ci_high=abs(segment.comparison.improvement))
+        return dataclasses.replace(segment, comparison=spanning)
+
+    found = dataclasses.replace(found, segments=[unsure(s) for s in found.segments])
+    named = ", ".join(f"{s.column}={s.value}" for s in found.segments if s.worse)
+    assert "card_type=prepaid" in named
+
+    # When judged
+    verdict = replay.judge(found)
+
+    # Then it goes on to shadow, with the reason why replay did not stop it
+    assert verdict.verdict == replay.NOT_ENOUGH
+    assert verdict.reason == f"worse on {named} by the estimate, not with confidence: shadow judges"
 
 
 def test_a_challenger_worse_overall_with_confidence_is_worse() -> None:
