@@ -2,10 +2,11 @@
 
 `window_pages` returns the answers (the champion's and, during a canary, the canary's) of
 [start, end) in pages of at most `rows` rows, oldest first, each page the same DataFrame
-`PredictionLog.window` returns for the whole window. Pages follow the key (occurred_at, request_id): each query starts after the last
-row of the one before (keyset pagination), so it uses the (occurred_at, role) index and no
-page costs more than the first, unlike OFFSET. `answered_versions` counts the window's
-answers per model version in the database, without reading them.
+`PredictionLog.window` returns for the whole window. Pages follow the key (occurred_at,
+request_id): each query starts after the last row of the one before (keyset pagination), so it
+uses the (occurred_at, role) index and no page costs more than the first, unlike OFFSET.
+`answered_versions` counts the window's answers per model version in the database, without
+reading them.
 """
 
 from __future__ import annotations

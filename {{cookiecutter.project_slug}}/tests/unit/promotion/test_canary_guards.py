@@ -14,9 +14,7 @@ from {{ cookiecutter.package_name }}.promotion.canary_guards import COMPLETE, RO
 from {{ cookiecutter.package_name }}.settings import CanarySettings
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CANARY, CANARY_FAILED, CHAMPION
 
-CONTRACT = Contract(
-    task="binary_classification", target="fraud", features=(Feature(name="amount", type="numeric"),)
-)
+CONTRACT = Contract(task="binary_classification", target="fraud", features=(Feature(name="amount", type="numeric"),))
 RULES = CanarySettings(enabled=True, min_answers=400, min_labelled=300)
 STARTED = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -114,7 +112,8 @@ def test_records_the_canary_failed_on_are_its_errors() -> None:
     evidence = verdict(answers(CHAMPION, 4000, 1), answers(CANARY, 950, 2), failed, hours=2)
     assert evidence.decision == ROLLBACK
     error = evidence.guard("error_rate")
-    assert error is not None and error.breached
+    assert error is not None
+    assert error.breached
     assert error.canary == pytest.approx(0.05)
 
 
