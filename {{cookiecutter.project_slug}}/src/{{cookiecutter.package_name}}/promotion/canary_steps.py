@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 SOURCE = "canary"  # the history's source of the verdicts this flow records
 DECISION, REASON, EVALUATED_AT, EVIDENCE = "canary.decision", "canary.reason", "canary.evaluated_at", "canary.evidence"
 STARTED_AT = "canary.started_at"  # on the version too, for its model card
+# The log is read by event time (its index); answers whose event time is further than this from
+# when they were served are left out of the canary's window.
+EVENT_SLACK = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -158,12 +161,15 @@ def set_share(client: MlflowClient, name: str, share: float) -> None:
 
 
 def read_answers(settings: Settings, found: CanaryState, end: datetime) -> pd.DataFrame:
-    """Both models' answers since the canary started: the champion's, the canary's and the
-    records the canary failed on (answered by the champion instead)."""
+    """Both models' answers served since the canary started: the champion's, the canary's and
+    the records the canary failed on (answered by the champion instead). The window is by
+    serving time (`logged_at`): both models answered in it, which is what makes it the same."""
     champion, canary, started_at = found.judged()
-    frame = predictions.read_window(settings, started_at, end, roles=ANSWERED)
+    frame = predictions.read_window(settings, started_at - EVENT_SLACK, end + EVENT_SLACK, roles=ANSWERED)
     if frame.empty:
         return frame
+    served = pd.to_datetime(frame["logged_at"], utc=True)
+    frame = frame[(served >= started_at) & (served < end)]
     versions = frame["model_version"].astype(str)
     mine = (frame["role"] == CHAMPION) & (versions == champion)
     theirs = (frame["role"] == CANARY) & (versions == canary)
