@@ -133,10 +133,7 @@ def canary_lines(tags: dict[str, str]) -> list[str]:
         )
     if CANARY_EVIDENCE in tags:
         evidence = CanaryEvidence.from_dict(json.loads(tags[CANARY_EVIDENCE]))
-        lines += [
-            f"  - {g.name}: {g.detail} (limit {g.limit:g}): {'breach' if g.breached else 'ok' if g.judged else 'not yet'}."
-            for g in evidence.guards
-        ]
+        lines += [f"  - {g.name}: {g.detail} (limit {g.limit:g}): {g.row()['verdict']}." for g in evidence.guards]
     if "canary.rolled_back.at" in tags:
         lines.append(
             f"- Canary rolled back {tags['canary.rolled_back.at']} by {tags.get('canary.rolled_back.by', 'someone')}: "
