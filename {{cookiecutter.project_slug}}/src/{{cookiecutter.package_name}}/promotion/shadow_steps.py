@@ -233,6 +233,10 @@ def act(
         log.warning("aliases moved during the evaluation (%s); not acting on it", now)
         return None
     if evidence.decision == PROMOTE and settings is not None and settings.canary.enabled:
+        running = canary_steps.state(client, evidence.model_name).canary
+        if running is not None and running != evidence.challenger_version:
+            log.warning("version %s is the canary; v%s waits for its verdict", running, evidence.challenger_version)
+            return None
         return canary_steps.start(
             client, evidence.model_name, evidence.challenger_version, settings, who=who, why=evidence.reason
         )
