@@ -1,5 +1,6 @@
 """One request, end to end, without a web server: the contract check, the champion's
-answer, the prediction log and the hand-off to the shadow challenger.
+answer (and a canary's for its share of the records: `canary_routing`), the prediction log
+and the hand-off to the shadow challenger.
 
 Order matters for the guarantees: the champion's rows are committed to the log
 *before* the answer is returned, so no answered request is missing from it; if
@@ -237,8 +238,9 @@ class Predictor:
     # --- /predict --------------------------------------------------------------------------------
 
     async def predict(self, records: Any) -> tuple[Answer, Callable[[], None] | None]:
-        """The champion's answer, committed to the log; and, when a challenger shadows, the
-        call that hands its work over (to run once the answer is on its way).
+        """The answer (the champion's; during a canary, the canary's for the records it is
+        routed), committed to the log; and, when a challenger shadows, the call that hands its
+        work over for the champion's records (to run once the answer is on its way).
 
         The checks and the scoring are microseconds of CPU and run on the caller's event
         loop; the only wait is for the commit, by the log's writer."""
