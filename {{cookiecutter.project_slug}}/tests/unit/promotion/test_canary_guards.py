@@ -125,3 +125,51 @@ def test_the_evidence_survives_json() -> None:
     back = CanaryEvidence.from_dict(json.loads(evidence.to_json()))
     assert back.decision == evidence.decision
     assert [g.name for g in back.guards] == [g.name for g in evidence.guards]
+
+
+def multiclass_answers(role: str, n: int, seed: int, *, informative: bool) -> pd.DataFrame:
+    """`n` labelled answers of a three-class model: every class's probability, as the log keeps them."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 3, n)
+    probabilities = rng.dirichlet(np.ones(3), n)
+    if informative:  # most of the weight on the true class
+        probabilities = 0.3 * probabilities + 0.7 * np.eye(3)[label]
+    return pd.DataFrame(
+        {
+            "role": role,
+            "score": probabilities.max(axis=1),
+            "latency_ms": 2.0,
+            "label": label.astype(float),
+            "probabilities": list(probabilities.tolist()),
+        }
+    )
+
+
+def test_a_multiclass_canary_is_judged_on_macro_f1_from_every_class_probability() -> None:
+    """A three-class canary that guesses is breached on macro F1 (from each answer's
+    probabilities); one as good as the champion is not."""
+    contract = Contract(
+        task="multiclass_classification",
+        target="kind",
+        labels=("a", "b", "c"),
+        features=(Feature(name="amount", type="numeric"),),
+    )
+    champion = multiclass_answers(CHAMPION, 2000, 1, informative=True)
+    for informative, breached in ((False, True), (True, False)):
+        frame = pd.concat([champion, multiclass_answers(CANARY, 800, 2, informative=informative)], ignore_index=True)
+        evidence = judge(
+            frame,
+            contract,
+            RULES,
+            model_name="kinds",
+            champion="1",
+            canary="2",
+            share=0.1,
+            started_at=STARTED,
+            now=STARTED + timedelta(hours=30),
+            duration_over=True,
+        )
+        metric = evidence.guard("metric")
+        assert metric is not None
+        assert metric.metric == "macro_f1"
+        assert metric.breached is breached, metric.detail
