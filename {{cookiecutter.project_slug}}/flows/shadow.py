@@ -68,7 +68,8 @@ def shadow_evaluation(window_days: int | None = None, apply: bool | None = None)
     )
     moved = None
     if settings.shadow_evaluation.auto_promote if apply is None else apply:
-        moved = act(client, evidence, f"shadow-evaluation flow run {flow_run.get_name() or 'local'}")
+        # With canary.enabled, "promote" starts the canary (flows/canary.py judges it).
+        moved = act(client, evidence, f"shadow-evaluation flow run {flow_run.get_name() or 'local'}", settings)
     return {
         "decision": evidence.decision,
         "reason": evidence.reason,

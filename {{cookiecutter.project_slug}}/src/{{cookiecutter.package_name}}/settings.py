@@ -620,6 +620,66 @@ class ReplaySettings(SettingsGroup):
     )
 
 
+class CanarySettings(SettingsGroup):
+    """The canary: after shadow evaluation promotes, the challenger first answers a share of live
+    traffic, and is rolled back automatically if it does worse than the champion on the same window.
+
+    Off by default: shadow's promotion then switches every answer at once, as before. On, shadow's
+    "promote" moves the version to the `canary` alias instead, and the canary flow completes the
+    promotion after `duration_hours` with no guard breached, or rolls it back at the first breach.
+    """
+
+    enabled: bool = Field(
+        default=False, description="Run a canary after shadow evaluation promotes; false: promote at once."
+    )
+    share: float = Field(
+        default=0.1, gt=0, lt=1, description="Share of answered records the canary answers (0.1: one in ten)."
+    )
+    key_field: str | None = Field(
+        default=None,
+        description=(
+            "A contract field whose value picks the model (a hash of it): the same customer always gets the same "
+            "model. None: each record is routed at random."
+        ),
+    )
+    duration_hours: float = Field(
+        default=24.0, gt=0, description="The canary completes the promotion after this long with no guard breached."
+    )
+    min_answers: int = Field(
+        default=500, ge=1, description="Records the canary answered before any guard judges it; until then: wait."
+    )
+    max_error_rate_increase: float = Field(
+        default=0.01,
+        ge=0,
+        description=(
+            "Breach when the canary's share of failed answers (refusals and errors it logged) exceeds the "
+            "champion's by more than this (0.01: one point)."
+        ),
+    )
+    max_latency_p99_ratio: float = Field(
+        default=1.5, gt=1, description="Breach when the canary's p99 latency is more than this times the champion's."
+    )
+    max_score_psi: float = Field(
+        default=0.2,
+        gt=0,
+        description=(
+            "Breach when the canary's score distribution differs from the champion's on the same window by more "
+            "than this population stability index (0.2: a large shift)."
+        ),
+    )
+    max_metric_drop: float = Field(
+        default=0.05,
+        ge=0,
+        description=(
+            "Once labels arrive: breach when the canary's primary metric is below the champion's by more than "
+            "this share of the champion's value."
+        ),
+    )
+    min_labelled: int = Field(
+        default=200, ge=1, description="Labelled answers each model needs before realized performance is compared."
+    )
+
+
 class MonitoringSettings(SettingsGroup):
     """The monitoring flow: which window it judges, and how much of the past it looks at."""
 
@@ -846,6 +906,7 @@ class Settings(BaseSettings):
     retraining: RetrainingSettings = RetrainingSettings()
     shadow_evaluation: ShadowEvaluationSettings = ShadowEvaluationSettings()
     replay: ReplaySettings = ReplaySettings()
+    canary: CanarySettings = CanarySettings()
     contract_draft: ContractDraftSettings = ContractDraftSettings()
 
     @model_validator(mode="before")

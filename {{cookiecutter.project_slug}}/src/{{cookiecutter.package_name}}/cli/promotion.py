@@ -1,5 +1,5 @@
-"""Commands that judge challengers and move the aliases: replay, shadow evaluation, promotion,
-rejection, rollback."""
+"""Commands that judge challengers and move the aliases: replay, shadow evaluation, the canary,
+promotion, rejection, rollback."""
 
 from __future__ import annotations
 
@@ -103,3 +103,67 @@ def rollback(
         client, name = _registry_client()
         move = promotion.rollback(client, name, who=who or promotion.current_user(), why=reason)
     typer.echo(move.describe())
+
+
+@app.command("canary")
+def canary_command(
+    action: Annotated[
+        str,
+        typer.Argument(
+            help=(
+                "status: where the canary stands and its last verdict; evaluate: judge it now (rolls back or "
+                "completes unless --no-apply); start: make --version (default: the challenger) the canary; "
+                "share: set --share without a restart; rollback: end it now (--reason)."
+            )
+        ),
+    ] = "status",
+    version: Annotated[str | None, typer.Option(help="start: the version; default: the challenger.")] = None,
+    share: Annotated[float | None, typer.Option(help="share: the new share of records, between 0 and 1.")] = None,
+    reason: Annotated[str, typer.Option(help="start and rollback: why; kept on the version.")] = "by hand",
+    apply: Annotated[bool, typer.Option("--apply/--no-apply", help="evaluate: move the aliases.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="evaluate: print the whole evidence.")] = False,
+) -> None:
+    """The canary phase: a promoted challenger answering a share of live traffic under guards."""
+    actions = {"status", "evaluate", "start", "share", "rollback"}
+    if action not in actions:
+        raise typer.BadParameter(f"unknown action {action!r}; one of {', '.join(sorted(actions))}")
+    if action == "evaluate":
+        settings = _settings()
+        prefect_defaults(settings.var_dir)
+        evaluation = load_flow("canary", "canary_evaluation")
+        with _user_errors():
+            result = evaluation(apply=apply)
+        if not as_json:
+            result.pop("evidence", None)
+        _print_json(result)
+        return
+    with _user_errors():
+        _print_json(_canary_action(action, version, share, reason))
+
+
+def _canary_action(action: str, version: str | None, share: float | None, reason: str) -> dict[str, Any]:
+    from ..promotion import aliases as promotion
+    from ..promotion import canary_steps
+    from ..stores import registry
+
+    client, name = _registry_client()
+    if action == "start":
+        chosen = version or registry.aliases(client, name).get(registry.CHALLENGER)
+        if chosen is None:
+            raise typer.BadParameter("no challenger: pass --version")
+        canary_steps.start(client, name, chosen, _settings(), who=promotion.current_user(), why=reason)
+    elif action == "share":
+        if share is None:
+            raise typer.BadParameter("share needs --share")
+        canary_steps.set_share(client, name, share)
+    elif action == "rollback":
+        canary_steps.rollback(client, name, who=promotion.current_user(), why=reason)
+    found = canary_steps.state(client, name)
+    last = client.get_model_version(name, found.canary).tags if found.canary else {}
+    return {
+        **found.as_dict(),
+        "running": found.running,
+        "last_decision": last.get(canary_steps.DECISION),
+        "last_reason": last.get(canary_steps.REASON),
+        "last_evaluated_at": last.get(canary_steps.EVALUATED_AT),
+    }

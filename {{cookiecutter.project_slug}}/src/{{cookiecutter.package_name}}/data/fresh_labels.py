@@ -21,7 +21,7 @@ from ..core.contract_derived import suite_path
 from ..errors import ValidationFailed
 from ..settings import Settings
 from ..stores.prediction_log import read_window
-from ..stores.prediction_log_schema import CHAMPION
+from ..stores.prediction_log_schema import ANSWERED
 from .tables import prepare_frame
 from .validation import load_suite, validate_frame
 
@@ -92,7 +92,7 @@ def fresh_rows(settings: Settings, contract: Contract, now: datetime | None = No
     group = settings.retraining
     end = now or datetime.now(UTC)
     start = end - timedelta(days=group.window_days)
-    logged = read_window(settings, start, end, roles=(CHAMPION,))
+    logged = read_window(settings, start, end, roles=ANSWERED)
     labelled = logged[logged["label"].notna()] if not logged.empty else logged
     flagged = labelled["schema_events"].map(_flagged) if not labelled.empty else pd.Series(dtype=bool)
     kept = labelled[~flagged] if group.drop_flagged_rows and not labelled.empty else labelled

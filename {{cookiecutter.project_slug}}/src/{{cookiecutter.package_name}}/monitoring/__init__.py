@@ -8,6 +8,6 @@ counts and scores), `monitored_model` (which version and profile),
 `assessment.assess` / `assess_reduced` (schema, feature and prediction drift: `schema_drift`, `drift`,
 `drift_report`; realized and estimated performance: `performance`, `realized_band`,
 multiclass CBPE's `multiclass_estimate` and regression's `loss_estimate`), `history_rows`,
-`retrain_rules`, `alerts` and `notify`, `degradation_event`; `steps` are the monitoring
-flow's steps; `report/` renders what was found.
+`retrain_rules`, `alerts` and `notify`, `canary_alert` (a canary rollback's alert),
+`degradation_event`; `steps` are the monitoring flow's steps; `report/` renders what was found.
 """

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from ..errors import ProjectError
 from ..stores.prediction_log import from_settings
-from ..stores.prediction_log_schema import CHAMPION, labels, predictions
+from ..stores.prediction_log_schema import ANSWERED, labels, predictions
 from ..stores.sql import naive_utc, utcnow
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def newest_event_time(settings: Settings) -> datetime | None:
     try:
         with prediction_log.engine.connect() as connection:
             found = connection.execute(
-                sa.select(sa.func.max(predictions.c.occurred_at)).where(predictions.c.role == CHAMPION)
+                sa.select(sa.func.max(predictions.c.occurred_at)).where(predictions.c.role.in_(ANSWERED))
             ).scalar()
     finally:
         prediction_log.close()
@@ -122,7 +122,7 @@ class Labelled:
 @dataclass(frozen=True)
 class WindowData:
     window: Window
-    served: pd.DataFrame  # the champion-role rows of the prediction log (every version)
+    served: pd.DataFrame  # the answers of the prediction log (champion and canary, every version)
     refused: pd.DataFrame  # requests refused at the contract check
     labelled: Labelled | None = None
 
@@ -130,7 +130,7 @@ class WindowData:
 def load_window(settings: Settings, window: Window) -> WindowData:
     prediction_log = from_settings(settings)
     try:
-        served = prediction_log.window(window.start, window.end, roles=(CHAMPION,))
+        served = prediction_log.window(window.start, window.end, roles=ANSWERED)
         refused = prediction_log.rejection_window(window.start, window.end)
     finally:
         prediction_log.close()
@@ -146,7 +146,7 @@ def labelled_rows(settings: Settings, model_name: str, version: str, start: date
         .where(
             predictions.c.occurred_at >= start,
             predictions.c.occurred_at < end,
-            predictions.c.role == CHAMPION,
+            predictions.c.role.in_(ANSWERED),
             predictions.c.model_name == model_name,
             predictions.c.model_version == version,
         )

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from ..core.histogram import category_labels
 from ..stores.prediction_log import from_settings
 from ..stores.prediction_log_pages import after, answered_versions, window_pages
-from ..stores.prediction_log_schema import CHAMPION, labels, predictions
+from ..stores.prediction_log_schema import ANSWERED, labels, predictions
 from .loss_estimate import loss_rows
 from .monitored_model import MonitoredModel
 from .multiclass_estimate import probability_matrix
@@ -92,7 +92,7 @@ def _labelled_statement(model: MonitoredModel, start: datetime, end: datetime) -
         .where(
             predictions.c.occurred_at >= start,
             predictions.c.occurred_at < end,
-            predictions.c.role == CHAMPION,
+            predictions.c.role.in_(ANSWERED),
             predictions.c.model_name == model.name,
             predictions.c.model_version == model.version,
         )

@@ -10,6 +10,8 @@ flow's steps; `replay` scores a new challenger offline on the champion's logged,
 requests and judges it by the same statistics (better, worse, not enough evidence; the
 training flow's `replay-challenger` step takes a worse one out of shadow); `aliases`
 promotes, rejects and rolls back, with guard rails (and settles a move a killed process left
-half done: `recover`); `card_view` prints a version's model card
-with the verdicts recorded on it since registration.
+half done: `recover`); `canary_steps` start a canary (shadow's promotion with
+`canary.enabled`), read its window and roll it back or complete the promotion, judged by
+`canary_guards` (error rate, p99 latency, score PSI, realized metric; unpaired);
+`card_view` prints a version's model card with the verdicts recorded on it since registration.
 """

@@ -1,6 +1,6 @@
 """A version's model card as `card` prints it: the card stored at registration, then what
-happened to the version since (its aliases, replay, shadow evaluation, promotions, rejections and
-rollbacks), read from the version's tags at the time of asking.
+happened to the version since (its aliases, replay, shadow evaluation, canary, promotions,
+rejections and rollbacks), read from the version's tags at the time of asking.
 
 The stored card cannot know later verdicts; they are appended, dated, rather than written
 into it, so the artifact stays what the training run produced.
@@ -8,6 +8,7 @@ into it, so the artifact stays what the training run produced.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,12 @@ from typing import TYPE_CHECKING
 from ..errors import RegistryError
 from ..model.model_card import MARKDOWN_FILE, number
 from ..stores import registry
+from .canary_guards import CanaryEvidence
+from .canary_steps import DECISION as CANARY_DECISION
+from .canary_steps import EVALUATED_AT as CANARY_EVALUATED_AT
+from .canary_steps import EVIDENCE as CANARY_EVIDENCE
+from .canary_steps import REASON as CANARY_REASON
+from .canary_steps import STARTED_AT
 from .replay import VERDICT
 from .shadow_steps import DECISION, EVALUATED_AT, REASON, decision_row, load_evidence
 
@@ -80,6 +87,7 @@ def since_registration(client: MlflowClient, name: str, found: ModelVersion, now
         lines += [
             f"  - Segment {s['segment']} = {s['level']}: {s['verdict']} ({s['n']} requests)." for s in row.segments
         ]
+    lines += canary_lines(tags)
     if "shadow.last_decision" in tags:
         lines.append(
             f"- As champion, its last challenger (version {tags.get('shadow.last_challenger')}) was judged "
@@ -109,6 +117,29 @@ def _replay_lines(tags: dict[str, str]) -> list[str]:
         return []
     champion, at = tags.get("replay.champion_version", "unknown"), tags.get("replay.evaluated_at", "time unknown")
     return [f"- Replay against champion version {champion} ({at}): {tags[VERDICT]}: {tags.get('replay.reason', '')}."]
+
+
+def canary_lines(tags: dict[str, str]) -> list[str]:
+    """The canary phase (`canary_steps.py`), when the version had one: its start, its last
+    verdict with the guards' figures, and its rollback."""
+    if STARTED_AT not in tags:
+        return []
+    lines = [f"- Canary from {tags[STARTED_AT]}, answering a share of {tags.get('canary.share', '?')} of live records."]
+    if CANARY_DECISION in tags:
+        lines.append(
+            f"- Canary evaluation against champion version {tags.get('canary.champion_version', 'unknown')} "
+            f"({tags.get(CANARY_EVALUATED_AT, 'time unknown')}): {tags[CANARY_DECISION]}: "
+            f"{tags.get(CANARY_REASON, '')}."
+        )
+    if CANARY_EVIDENCE in tags:
+        evidence = CanaryEvidence.from_dict(json.loads(tags[CANARY_EVIDENCE]))
+        lines += [f"  - {g.name}: {g.detail} (limit {g.limit:g}): {g.row()['verdict']}." for g in evidence.guards]
+    if "canary.rolled_back.at" in tags:
+        lines.append(
+            f"- Canary rolled back {tags['canary.rolled_back.at']} by {tags.get('canary.rolled_back.by', 'someone')}: "
+            f"{tags.get('canary.rolled_back', '')}."
+        )
+    return lines
 
 
 def card_markdown(client: MlflowClient, name: str, version: str | None, alias: str) -> str:

@@ -25,6 +25,7 @@ from ..stores.registry import CHALLENGER, CHAMPION
 from ..stores.registry import aliases as aliases  # noqa: PLC0414 - re-exported for the flow
 from ..stores.registry import connect as connect  # noqa: PLC0414 - re-exported for the flow
 from . import aliases as promotion
+from . import canary_steps
 from .shadow_evidence import PROMOTE, REJECT, Latency, MetricComparison, Rules, SegmentResult, ShadowEvidence
 from .shadow_statistics import evaluate_pairs
 
@@ -220,13 +221,25 @@ def load_evidence(client: MlflowClient, name: str, version: str) -> ShadowEviden
     return ShadowEvidence.from_dict(json.loads(text)) if text else None
 
 
-def act(client: MlflowClient, evidence: ShadowEvidence, who: str) -> promotion.AliasMove | None:
+def act(
+    client: MlflowClient, evidence: ShadowEvidence, who: str, settings: Settings | None = None
+) -> promotion.AliasMove | None:
     """Promote or reject as decided, only if the aliases still point where they did when the
-    evaluation read them (a person may have moved them meanwhile)."""
+    evaluation read them (a person may have moved them meanwhile). With `canary.enabled` in
+    `settings`, "promote" starts the canary instead (`canary_steps.start`): the canary flow
+    completes the promotion or rolls it back."""
     now = lineup(client, evidence.model_name)
     if (now.champion, now.challenger) != (evidence.champion_version, evidence.challenger_version):
         log.warning("aliases moved during the evaluation (%s); not acting on it", now)
         return None
+    if evidence.decision == PROMOTE and settings is not None and settings.canary.enabled:
+        running = canary_steps.state(client, evidence.model_name).canary
+        if running is not None and running != evidence.challenger_version:
+            log.warning("version %s is the canary; v%s waits for its verdict", running, evidence.challenger_version)
+            return None
+        return canary_steps.start(
+            client, evidence.model_name, evidence.challenger_version, settings, who=who, why=evidence.reason
+        )
     if evidence.decision == PROMOTE:
         return promotion.promote(
             client, evidence.model_name, version=evidence.challenger_version, who=who, why=evidence.reason

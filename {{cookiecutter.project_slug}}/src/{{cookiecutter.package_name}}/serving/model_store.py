@@ -1,5 +1,7 @@
-"""Which models the service runs: `champion` (answers) and `challenger` (shadows), by alias
-from the MLflow registry, with a local copy of the last ones loaded and hot reload.
+"""Which models the service runs: `champion` (answers), `challenger` (shadows) and, during a
+canary, `canary` (answers a share of the records), by alias from the MLflow registry, with a
+local copy of the last ones loaded and hot reload. The canary's share is the registered
+model's `canary.share` tag, read on the same poll: a new share needs no restart.
 
 - The lineup (champion, challenger) is one immutable object, replaced in a single
   assignment. A request reads it once and finishes with the models it started
@@ -30,13 +32,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..model.bundle import BUNDLE_FILE, ModelBundle, ModelIncompatible, load_bundle
 from ..stores import registry
+from .canary_routing import CanaryRoute, parse_share
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from ..settings import Settings
 
-CHAMPION, CHALLENGER = registry.CHAMPION, registry.CHALLENGER
+CHAMPION, CHALLENGER, CANARY = registry.CHAMPION, registry.CHALLENGER, registry.CANARY
+ROLES = (CHAMPION, CHALLENGER, CANARY)
 REGISTRY, CACHE = "registry", "cache"
 # Cached versions kept besides those an alias points at (rollback without the registry).
 KEEP_CACHED = 3
@@ -57,6 +61,9 @@ def safe_uri(uri: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+_ROLE_WORK = {CHALLENGER: "shadow scoring", CANARY: "answering as the canary"}
 
 
 def _now() -> datetime:
@@ -95,6 +102,8 @@ class Served:
 class Lineup:
     champion: Served | None = None
     challenger: Served | None = None
+    canary: Served | None = None
+    route: CanaryRoute | None = None  # set exactly when `canary` is
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,8 @@ class ModelStore:
         self.cache_dir = settings.model_cache_path / self.name
         self.interval_s = settings.service.reload_interval_s
         self.threads = settings.service.onnx_threads
+        self.canary_share = settings.canary.share  # when the registered model's tag does not say
+        self.canary_key = settings.canary.key_field
         self.contract_hash = contract_hash
         self.lineup = Lineup()
         self.registry = RegistryStatus()
@@ -199,7 +210,7 @@ class ModelStore:
             try:
                 client = self._client or self._client_factory()
                 self._client = client
-                wanted = registry.aliases(client, self.name)
+                wanted, tags = registry.model_state(client, self.name)
             except Exception as err:  # MLflow, network and database errors all mean "unreachable"
                 self._unreachable(err, current)
                 return self.lineup
@@ -214,18 +225,30 @@ class ModelStore:
             if champion is not None and challenger_version == champion.version:
                 challenger_version = None  # shadowing a model against itself measures nothing
             challenger = self._resolve(client, CHALLENGER, challenger_version, current.challenger)
-            self._swap(Lineup(champion, challenger))
+            canary_version = wanted.get(CANARY)
+            if champion is not None and canary_version == champion.version:
+                canary_version = None  # a completed canary whose alias is not yet dropped
+            canary = self._resolve(client, CANARY, canary_version, current.canary)
+            self._swap(Lineup(champion, challenger, canary, self._route(canary, tags)))
             self._prune()
             return self.lineup
+
+    def _route(self, canary: Served | None, tags: dict[str, str]) -> CanaryRoute | None:
+        if canary is None:
+            return None
+        share = parse_share(tags.get(registry.CANARY_SHARE_TAG), self.canary_share)
+        return CanaryRoute(share, self.canary_key, salt=canary.version)
 
     def _swap(self, lineup: Lineup) -> None:
         before = self.lineup
         self.lineup = lineup  # one assignment: requests see the old lineup or the new one
-        for role in (CHAMPION, CHALLENGER):
+        for role in ROLES:
             old, new = getattr(before, role), getattr(lineup, role)
             if old is not None and new is not None and old.version != new.version:
                 self.reloads += 1
                 log.info("now serving %s %s version %s (was %s)", role, self.name, new.version, old.version)
+        if lineup.route is not None and (before.route is None or before.route.share != lineup.route.share):
+            log.info("canary version %s answers a share of %.3f", lineup.route.salt, lineup.route.share)
 
     def _unreachable(self, err: Exception, current: Lineup) -> None:
         first = self.registry.reachable is not False
@@ -297,7 +320,7 @@ class ModelStore:
                 self._warned_no_champion = True
             return current
         if current is not None:
-            log.info("no `challenger` alias any more: shadow scoring of version %s stops", current.version)
+            log.info("no `%s` alias any more: version %s stops %s", role, current.version, _ROLE_WORK[role])
             self._pointer(role).unlink(missing_ok=True)
         return None
 
@@ -352,8 +375,9 @@ class ModelStore:
     def _prune(self) -> None:
         if not self.cache_dir.is_dir():
             return
-        keep = {f"v{served.version}" for served in (self.lineup.champion, self.lineup.challenger) if served}
-        for role in (CHAMPION, CHALLENGER):
+        lineup = self.lineup
+        keep = {f"v{served.version}" for served in (lineup.champion, lineup.challenger, lineup.canary) if served}
+        for role in ROLES:
             with contextlib.suppress(OSError, ValueError, KeyError):
                 keep.add(f"v{json.loads(self._pointer(role).read_text(encoding='utf-8'))['version']}")
         versions = sorted(
@@ -370,6 +394,11 @@ class ModelStore:
         return {
             "champion": lineup.champion.describe() if lineup.champion else None,
             "challenger": lineup.challenger.describe() if lineup.challenger else None,
+            "canary": (
+                {**lineup.canary.describe(), "share": lineup.route.share, "key_field": lineup.route.key_field}
+                if lineup.canary is not None and lineup.route is not None
+                else None
+            ),
             "registry": {
                 "uri": self.registry_uri,
                 "reachable": self.registry.reachable,

@@ -215,7 +215,7 @@ def model_families(store: Mapping[str, Any], now: datetime, log_writable: bool |
     whether the registry and the prediction log (None: disabled) can be reached."""
     info = _gauge("model_version_info", "1 for the model version each alias serves.", ["alias", "version"])
     age = _gauge("model_age_days", "Days since the served model was trained.", ["alias", "version"])
-    for alias in ("champion", "challenger"):
+    for alias in ("champion", "challenger", "canary"):
         served = store.get(alias)
         if not served:
             continue

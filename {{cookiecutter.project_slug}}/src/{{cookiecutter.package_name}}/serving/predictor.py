@@ -1,5 +1,6 @@
 """One request, end to end, without a web server: the contract check, the champion's
-answer, the prediction log and the hand-off to the shadow challenger.
+answer (and a canary's for its share of the records: `canary_routing`), the prediction log
+and the hand-off to the shadow challenger.
 
 Order matters for the guarantees: the champion's rows are committed to the log
 *before* the answer is returned, so no answered request is missing from it; if
@@ -21,21 +22,21 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import orjson
 import sqlalchemy as sa
 
-from ..core.contract import ClassLabel, Contract
-from ..model.bundle import ModelBundle, answered_class
+from ..core.contract import Contract
 from ..settings import Settings
 from ..stores.prediction_log import LabelResult, PredictionLog, PredictionLogError, from_settings
-from ..stores.prediction_log_schema import CHALLENGER, CHAMPION
+from ..stores.prediction_log_schema import CANARY, CANARY_FAILED, CHALLENGER, CHAMPION
 from ..stores.prediction_rows import PredictionBatch
 from ..stores.sql import utcnow
-from .edge import CheckedRecords, Edge, Event, Rejected, parse_event_time
+from .answer import Answer, Scored
+from .canary_routing import interleave, split, take
+from .edge import CheckedRecords, Edge, Rejected, parse_event_time
 from .feedback import Labels
 from .log_health import LogHealth
 from .log_writer import LogWriter, RowWriter
-from .model_store import ModelStore, Served, one_line
+from .model_store import Lineup, ModelStore, Served, one_line
 from .shadow_worker import Shadow
 
 log = logging.getLogger(__name__)
@@ -55,79 +56,6 @@ class Unavailable(Rejected):
     def __init__(self, error: str, reason: str) -> None:
         super().__init__(503, error)
         self.reason = reason  # /metrics' refusal reason: no_model, log_unavailable, log_disabled
-
-
-@dataclass(frozen=True)
-class Answer:
-    model_name: str
-    model_version: str
-    request_ids: list[str]
-    record_ids: list[str | None]
-    scores: list[float]
-    decisions: list[bool] | None
-    events: list[list[Event]]
-    labels: list[ClassLabel] | None = (
-        None  # the classes answered as the contract's labels write them, where it names them
-    )
-    # Multiclass: every class's probability per record, keyed by the class as written (JSON keys are text).
-    probabilities: list[dict[str, float]] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        predictions: list[dict[str, Any]] = [
-            {
-                "request_id": request_id,
-                "record_id": self.record_ids[i],
-                "score": self.scores[i],
-                "decision": self.decisions[i] if self.decisions is not None else None,
-                "model_version": self.model_version,
-                "schema_events": self.events[i],
-            }
-            for i, request_id in enumerate(self.request_ids)
-        ]
-        if self.labels is not None:
-            for prediction, label in zip(predictions, self.labels, strict=True):
-                prediction["label"] = label
-        if self.probabilities is not None:
-            for prediction, probabilities in zip(predictions, self.probabilities, strict=True):
-                prediction["probabilities"] = probabilities
-        return {"model_name": self.model_name, "model_version": self.model_version, "predictions": predictions}
-
-    def to_json(self) -> bytes:
-        """`as_dict` as JSON, in PredictResponse's shape."""
-        return orjson.dumps(self.as_dict())
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A model's answers to a batch of records, as the log and the caller take them."""
-
-    scores: list[float]  # multiclass: the answered class's probability
-    decisions: list[bool] | None  # binary classification only
-    classes: list[int] | None  # multiclass: the answered (most probable) class's index
-    probabilities: list[list[float]] | None  # multiclass: every class's, in the contract's order
-
-    @classmethod
-    def of(cls, bundle: ModelBundle, raw: np.ndarray) -> Scored:
-        if raw.ndim == 2:  # multiclass: a probability per class
-            classes, scores = answered_class(raw)
-            return cls(scores.tolist(), None, classes.tolist(), raw.tolist())
-        decisions = bundle.decide(raw)
-        return cls(raw.tolist(), decisions.tolist() if decisions is not None else None, None, None)
-
-    def named(self, contract: Contract) -> list[ClassLabel] | None:
-        """The class answered per record as the contract's labels write it, where it names them."""
-        labels = contract.labels
-        if labels is None:
-            return None
-        if self.classes is not None:
-            return [labels[c] for c in self.classes]
-        return [labels[int(d)] for d in self.decisions] if self.decisions is not None else None
-
-    def by_class(self, contract: Contract) -> list[dict[str, float]] | None:
-        if self.probabilities is None:
-            return None
-        keys = [str(label) for label in contract.class_labels]
-        return [dict(zip(keys, row, strict=True)) for row in self.probabilities]
 
 
 @dataclass(frozen=True)
@@ -163,11 +91,73 @@ def prediction_batch(
         request_ids=request_ids,
         event_times=checked.event_times or [None] * len(request_ids),
         record_ids=checked.record_ids,
-        features=checked.received if role == CHAMPION else None,  # a challenger row's are its champion row's
+        features=checked.received if role != CHALLENGER else None,  # a challenger row's are its champion row's
         scores=scored.scores,
         decisions=scored.decisions,
         schema_events=checked.events or [[] for _ in request_ids],
         probabilities=scored.probabilities,
+    )
+
+
+@dataclass(frozen=True)
+class Part:
+    """The records of one request one model answered: where they are in the request, and the log's rows."""
+
+    role: str
+    served: Served
+    positions: list[int]
+    checked: CheckedRecords
+    ids: list[str]
+    scored: Scored
+    matrix: np.ndarray
+    batch: PredictionBatch
+
+
+def _score(
+    role: str, served: Served, checked: CheckedRecords, ids: list[str], positions: list[int], checked_ms: float
+) -> Part:
+    """`served`'s answers to `checked`; their latency is the request's checks plus this model's work."""
+    started = time.perf_counter()
+    bundle = served.bundle
+    matrix = bundle.encoding.transform_columns(checked.columns, len(checked), normalized=True)
+    scored = Scored.of(bundle, bundle.score_matrix(matrix))
+    latency_ms = checked_ms + (time.perf_counter() - started) * 1000.0
+    batch = prediction_batch(role, served, checked, ids, scored, latency_ms)
+    return Part(role, served, positions, checked, ids, scored, matrix, batch)
+
+
+def _answer(parts: list[Part], checked: CheckedRecords, ids: list[str], contract: Contract) -> Answer:
+    """The caller's answer in the order sent; with one part, its lists as they are."""
+    first = parts[0]
+    if len(parts) == 1:
+        scored = first.scored
+        return Answer(
+            first.served.name,
+            first.served.version,
+            ids,
+            checked.record_ids,
+            scored.scores,
+            scored.decisions,
+            checked.events,
+            scored.named(contract),
+            scored.by_class(contract),
+        )
+    count = len(ids)
+
+    def merged(values: Callable[[Part], list[Any] | None]) -> list[Any] | None:
+        return interleave(count, [(part.positions, values(part)) for part in parts])
+
+    return Answer(
+        first.served.name,
+        first.served.version,  # the champion's; each prediction names the version that answered it
+        ids,
+        checked.record_ids,
+        merged(lambda part: part.scored.scores) or [],
+        merged(lambda part: part.scored.decisions),
+        checked.events,
+        merged(lambda part: part.scored.named(contract)),
+        merged(lambda part: part.scored.by_class(contract)),
+        merged(lambda part: [part.served.version] * len(part.positions)),
     )
 
 
@@ -212,6 +202,7 @@ class Predictor:
         }
         # A label is a number, or the class as the contract's labels write it where it names them.
         self._labels = Labels(contract, max_records)
+        self.canary_failures = 0  # requests whose canary records the champion answered instead
 
     @classmethod
     def from_settings(cls, settings: Settings, contract: Contract, store: ModelStore) -> Predictor:
@@ -247,8 +238,9 @@ class Predictor:
     # --- /predict --------------------------------------------------------------------------------
 
     async def predict(self, records: Any) -> tuple[Answer, Callable[[], None] | None]:
-        """The champion's answer, committed to the log; and, when a challenger shadows, the
-        call that hands its work over (to run once the answer is on its way).
+        """The answer (the champion's; during a canary, the canary's for the records it is
+        routed), committed to the log; and, when a challenger shadows, the call that hands its
+        work over for the champion's records (to run once the answer is on its way).
 
         The checks and the scoring are microseconds of CPU and run on the caller's event
         loop; the only wait is for the commit, by the log's writer."""
@@ -264,43 +256,63 @@ class Predictor:
             raise Unavailable(
                 "no model is loaded yet: the registry has no champion and no cached copy exists", "no_model"
             )
-        bundle = champion.bundle
-        matrix = bundle.encoding.transform_columns(checked.columns, len(checked), normalized=True)
-        scored = Scored.of(bundle, bundle.score_matrix(matrix))
         ids = request_ids(len(checked))
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        checked_ms = (time.perf_counter() - started) * 1000.0
+        parts = self._canary_parts(lineup, checked, ids, checked_ms) or [
+            _score(CHAMPION, champion, checked, ids, list(range(len(checked))), checked_ms)
+        ]
         if self.writer is not None:
-            batch = prediction_batch(CHAMPION, champion, checked, ids, scored, latency_ms)
-            try:
-                await asyncio.wrap_future(self.writer.write(batch))
-            except (sa.exc.SQLAlchemyError, PredictionLogError) as err:
-                log.error("prediction log write failed, request refused: %s", one_line(err))
-                self._log_failed(err)
-                raise Unavailable(
-                    "the prediction log cannot be written: nothing was answered; retry", "log_unavailable"
-                ) from None
-            self._log_written()
-        answer = Answer(
-            champion.name,
-            champion.version,
-            ids,
-            checked.record_ids,
-            scored.scores,
-            scored.decisions,
-            checked.events,
-            scored.named(self.contract),
-            scored.by_class(self.contract),
-        )
+            await self._commit([part.batch for part in parts])
+        answer = _answer(parts, checked, ids, self.contract)
         handoff = None
-        shadow, challenger = self.shadow, lineup.challenger
-        if shadow is not None and challenger is not None:
-            same_encoding = challenger.bundle.encoding == bundle.encoding
-            job = ShadowJob(challenger, checked, ids, matrix if same_encoding else None)
+        shadow, challenger, mine = self.shadow, lineup.challenger, parts[0]
+        if shadow is not None and challenger is not None and mine.role == CHAMPION:
+            same_encoding = challenger.bundle.encoding == champion.bundle.encoding
+            job = ShadowJob(challenger, mine.checked, mine.ids, mine.matrix if same_encoding else None)
 
             def handoff() -> None:
-                shadow.submit(job, gather=len(ids) < SHADOW_ALONE_RECORDS)
+                shadow.submit(job, gather=len(mine.ids) < SHADOW_ALONE_RECORDS)
 
         return answer, handoff
+
+    def _canary_parts(
+        self, lineup: Lineup, checked: CheckedRecords, ids: list[str], checked_ms: float
+    ) -> list[Part] | None:
+        """During a canary, the champion's records and the canary's, each scored by its model
+        (the champion's first); None when the canary answers none of them. A canary that fails
+        to score leaves its records to the champion (logged as `canary_failed`, the canary's
+        error rate): the caller never pays for the experiment."""
+        canary, route, champion = lineup.canary, lineup.route, lineup.champion
+        if canary is None or route is None or champion is None:
+            return None
+        mine, theirs = split(route.picks(checked.received))
+        if not theirs:
+            return None
+        try:
+            answered = _score(CANARY, canary, take(checked, theirs), [ids[i] for i in theirs], theirs, checked_ms)
+        except Exception as err:  # any failure of the canary's model: the champion answers instead
+            self.canary_failures += 1
+            log.error("canary version %s failed to score %d records: %s", canary.version, len(theirs), one_line(err))
+            answered = _score(
+                CANARY_FAILED, champion, take(checked, theirs), [ids[i] for i in theirs], theirs, checked_ms
+            )
+        if not mine:
+            return [answered]
+        return [_score(CHAMPION, champion, take(checked, mine), [ids[i] for i in mine], mine, checked_ms), answered]
+
+    async def _commit(self, batches: list[PredictionBatch]) -> None:
+        """Every answered row committed before the answer goes, or the request is refused."""
+        assert self.writer is not None
+        try:
+            for sent in [self.writer.write(batch) for batch in batches]:
+                await asyncio.wrap_future(sent)
+        except (sa.exc.SQLAlchemyError, PredictionLogError) as err:
+            log.error("prediction log write failed, request refused: %s", one_line(err))
+            self._log_failed(err)
+            raise Unavailable(
+                "the prediction log cannot be written: nothing was answered; retry", "log_unavailable"
+            ) from None
+        self._log_written()
 
     def _shadow_work(self, jobs: list[ShadowJob]) -> None:
         """Score waiting requests with their challenger in one call and log them in one
@@ -433,6 +445,7 @@ class Predictor:
             "ready": ready,
             **store,
             "shadow": {"enabled": self.shadow is not None, **shadow},
+            "canary_failures": self.canary_failures,
             "prediction_log": {
                 "enabled": self.log is not None,
                 "url": self.log.display_url if self.log is not None else None,

@@ -15,7 +15,8 @@ from .operator_metrics import RequestMetrics, append_text, model_families, note_
 
 if TYPE_CHECKING:
     from ..settings import Settings
-    from .predictor import Answer, Predictor
+    from .answer import Answer
+    from .predictor import Predictor
 
 
 class ServiceMetrics:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
 from .prediction_log_pages import rows_frame
 from .prediction_log_schema import (
+    ANSWERED,
     CHALLENGER,
     CHAMPION,
     MIGRATIONS,
@@ -240,7 +241,9 @@ class PredictionLog(SqliteUpkeep, SqlStore):
         with self._write_lock, self.engine.begin() as connection:
             for chunk in chunks(ids):
                 found = connection.execute(
-                    sa.select(column, predictions.c.request_id).where(column.in_(chunk), predictions.c.role == CHAMPION)
+                    sa.select(column, predictions.c.request_id).where(
+                        column.in_(chunk), predictions.c.role.in_(ANSWERED)
+                    )
                 ).all()
                 request_ids: dict[str, list[str]] = {}
                 for given, request_id in found:
@@ -276,11 +279,12 @@ class PredictionLog(SqliteUpkeep, SqlStore):
         start, end = naive_utc(start), naive_utc(end)
         answered = predictions.c.occurred_at >= start, predictions.c.occurred_at < end, predictions.c.role == CHAMPION
         parts: list[sa.Select[Any]] = []
-        if CHAMPION in roles:
+        answering = [role for role in ANSWERED if role in roles]  # the champion's and the canary's answers
+        if answering:
             parts.append(
                 sa.select(predictions, labels.c.label, labels.c.labelled_at)
                 .select_from(predictions.outerjoin(labels, predictions.c.request_id == labels.c.request_id))
-                .where(*answered)
+                .where(*answered[:2], predictions.c.role.in_(answering))
             )
         if CHALLENGER in roles:  # its champion row gives it the event time, the caller's id and the events
             shadow = shadow_scores.c

@@ -1,11 +1,12 @@
 """Reading a window of the prediction log page by page, so that memory does not grow with it.
 
-`window_pages` returns the champion's answers of [start, end) in pages of at most `rows`
-rows, oldest first, each page the same DataFrame `PredictionLog.window` returns for the whole
-window. Pages follow the key (occurred_at, request_id): each query starts after the last
-row of the one before (keyset pagination), so it uses the (occurred_at, role) index and no
-page costs more than the first, unlike OFFSET. `answered_versions` counts the window's
-answers per model version in the database, without reading them.
+`window_pages` returns the answers (the champion's and, during a canary, the canary's) of
+[start, end) in pages of at most `rows` rows, oldest first, each page the same DataFrame
+`PredictionLog.window` returns for the whole window. Pages follow the key (occurred_at,
+request_id): each query starts after the last row of the one before (keyset pagination), so it
+uses the (occurred_at, role) index and no page costs more than the first, unlike OFFSET.
+`answered_versions` counts the window's answers per model version in the database, without
+reading them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .prediction_log_schema import CHAMPION, labels, predictions
+from .prediction_log_schema import ANSWERED, labels, predictions
 from .sql import naive_utc
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def _answers(start: datetime, end: datetime) -> sa.Select[Any]:
         .where(
             predictions.c.occurred_at >= naive_utc(start),
             predictions.c.occurred_at < naive_utc(end),
-            predictions.c.role == CHAMPION,
+            predictions.c.role.in_(ANSWERED),
         )
     )
 
@@ -96,7 +97,7 @@ def answered_versions(log: PredictionLog, start: datetime, end: datetime) -> dic
         .where(
             predictions.c.occurred_at >= naive_utc(start),
             predictions.c.occurred_at < naive_utc(end),
-            predictions.c.role == CHAMPION,
+            predictions.c.role.in_(ANSWERED),
         )
         .group_by(column)
         .order_by(first, column)

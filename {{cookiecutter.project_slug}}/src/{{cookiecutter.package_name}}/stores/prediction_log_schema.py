@@ -1,6 +1,7 @@
 """The prediction log's tables and their migrations.
 
-The champion's answers are in `predictions`; the challenger's shadow scores in `shadow_scores`;
+The answers are in `predictions`: the champion's (role `champion`) and, during a canary, the
+canary's (role `canary`, the records it answered instead); the challenger's shadow scores in `shadow_scores`;
 labels that arrive later in `labels`; refused requests in `rejections`. A release that changes a
 table adds a step to `MIGRATIONS`.
 """
@@ -20,7 +21,12 @@ from .sql import (
 if TYPE_CHECKING:
     pass
 
-CHAMPION, CHALLENGER = "champion", "challenger"
+CHAMPION, CHALLENGER, CANARY = "champion", "challenger", "canary"
+# A record the canary was picked for but failed to score: the champion answered it (its version
+# and scores), and the canary's guard counts it as the canary's error.
+CANARY_FAILED = "canary_failed"
+# The roles whose rows are answers the callers got: drift and the labels' join read them all.
+ANSWERED = (CHAMPION, CANARY, CANARY_FAILED)
 
 
 SCHEMA_VERSION = 4

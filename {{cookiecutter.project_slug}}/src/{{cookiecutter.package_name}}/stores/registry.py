@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+# A version answering a share of live traffic before it becomes champion (promotion/canary_steps.py);
+# the registered model's tags say which share and since when.
+CANARY = "canary"
+CANARY_SHARE_TAG, CANARY_STARTED_TAG = "canary.share", "canary.started_at"
 BUNDLE_ARTIFACT = "bundle"
 GATE_STATUS, GATE_REASON = "gate.status", "gate.reason"
 PASSED, FAILED = "passed", "failed"
@@ -84,6 +88,20 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
             return {}
         raise
     return {alias: str(version) for alias, version in (model.aliases or {}).items()}
+
+
+def model_state(client: MlflowClient, name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The registered model's aliases and tags, read in one call (empty when it does not exist)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}, {}
+        raise
+    aliases = {alias: str(version) for alias, version in (model.aliases or {}).items()}
+    return aliases, dict(model.tags or {})
 
 
 def download_bundle(client: MlflowClient, version: ModelVersion, destination: Path) -> Path:

@@ -148,3 +148,15 @@ def test_the_models_state_is_one_version_per_alias_with_its_age_in_days() -> Non
     assert value(found, f"{PREFIX}_registry_reachable") == 0
     assert value(found, f"{PREFIX}_prediction_log_writable") == 1
     assert not [key for key in found if ("alias", "challenger") in key[1]]
+
+
+def test_a_canary_has_its_version_sample() -> None:
+    """During a canary its version is exported beside the champion's, under the alias `canary`."""
+    store = {
+        "champion": {"version": "7", "trained_at": None},
+        "canary": {"version": "8", "trained_at": None, "share": 0.1},
+        "registry": {"reachable": True},
+    }
+    found = samples(append_text("# bentoml's part", render(model_families(store, NOW, log_writable=True))))
+    assert value(found, f"{PREFIX}_model_version_info", alias="canary", version="8") == 1
+    assert value(found, f"{PREFIX}_model_version_info", alias="champion", version="7") == 1

@@ -248,8 +248,9 @@ def _shadow_chart(shadow: pd.DataFrame) -> str:
 
 
 def _by(source: object) -> str:
-    """Who judged: replay (offline, on logged traffic) or shadow evaluation (live traffic)."""
-    return "replay" if source == "replay" else "shadow"
+    """Who judged: replay (offline, on logged traffic), shadow evaluation (live traffic, never
+    answered) or the canary (a share of live answers)."""
+    return str(source) if source in ("replay", "canary") else "shadow"
 
 
 def _shadow_row(r: Any) -> list[str]:

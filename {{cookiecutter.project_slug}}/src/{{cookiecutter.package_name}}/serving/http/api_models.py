@@ -106,7 +106,7 @@ class ErrorResponse(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    role: Literal["champion", "challenger"]
+    role: Literal["champion", "challenger", "canary"]
     alias: str
     name: str
     version: str
@@ -119,6 +119,11 @@ class ModelInfo(BaseModel):
     contract_hash: str
     threshold: float | None
     metrics: dict[str, float]
+
+
+class CanaryInfo(ModelInfo):
+    share: float = Field(description="The share of records the canary answers (the registered model's tag).")
+    key_field: str | None = Field(description="The field whose value picks the model; null: each record at random.")
 
 
 class RegistryInfo(BaseModel):
@@ -175,6 +180,12 @@ class Metadata(IODescriptor):
     ready: bool
     champion: ModelInfo | None
     challenger: ModelInfo | None
+    canary: CanaryInfo | None = Field(
+        None, description="During a canary: the version answering a share of the records, and that share."
+    )
+    canary_failures: int = Field(
+        0, description="Requests whose canary records the champion answered because the canary failed to score them."
+    )
     registry: RegistryInfo
     cache_dir: str
     reload_interval_s: float

@@ -132,6 +132,18 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
                 source="replay",
             )
         )
+        history.record_shadow_decision(  # a canary's rollback of a fifth version (no labels yet: no metric)
+            ShadowDecision(
+                decided_at=start - timedelta(minutes=30),
+                model_name="wide",
+                challenger_version="5",
+                champion_version="3",
+                decision="rollback",
+                reason="score_psi breached: PSI 0.912",
+                n=600,
+                source="canary",
+            )
+        )
         path = write_report(history, found.run_id, settings, report_path(settings, window))
     return path, settings
 
@@ -198,6 +210,8 @@ def test_the_report_holds_every_plot(report: tuple[Path, Settings]) -> None:
     # the replay's verdict, told from shadow's decisions by who judged
     assert "worse on cat_1=level_07 (replayed)" in html
     assert "<td>replay</td><td>worse</td>" in html
+    # and the canary's rollback, by the canary
+    assert "<td>canary</td><td>rollback</td>" in html
 
 
 def test_text_from_the_history_is_shown_as_text_never_as_markup(report: tuple[Path, Settings]) -> None:
