@@ -49,6 +49,7 @@ CANARY_ENV = {
     "MIN_ANSWERS": "300",
     "DURATION_HOURS": "0.0001",
     "MAX_LATENCY_P99_RATIO": "5",
+    "MAX_SCORE_PSI": "0.2",  # off by default; the injected breach is a like-for-like model answering wrong
 }
 
 

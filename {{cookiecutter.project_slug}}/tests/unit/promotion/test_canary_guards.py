@@ -15,7 +15,7 @@ from {{ cookiecutter.package_name }}.settings import CanarySettings
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CANARY, CANARY_FAILED, CHAMPION
 
 CONTRACT = Contract(task="binary_classification", target="fraud", features=(Feature(name="amount", type="numeric"),))
-RULES = CanarySettings(enabled=True, min_answers=400, min_labelled=300)
+RULES = CanarySettings(enabled=True, min_answers=400, min_labelled=300, max_score_psi=0.2)
 STARTED = datetime(2026, 3, 1, tzinfo=UTC)
 
 
@@ -173,3 +173,26 @@ def test_a_multiclass_canary_is_judged_on_macro_f1_from_every_class_probability(
         assert metric is not None
         assert metric.metric == "macro_f1"
         assert metric.breached is breached, metric.detail
+
+
+def test_the_score_distribution_guard_is_off_unless_a_limit_is_set() -> None:
+    """Unset (the default), the score guard never judges: a retrained model's scores differ
+    from the champion's by design, so even a shifted canary completes on the other guards."""
+    rules = CanarySettings(enabled=True, min_answers=400, min_labelled=300)
+    frame = pd.concat([answers(CHAMPION, 4000, 1), answers(CANARY, 1000, 2, shift=0.25)], ignore_index=True)
+    evidence = judge(
+        frame,
+        CONTRACT,
+        rules,
+        model_name="fraud",
+        champion="1",
+        canary="2",
+        share=0.1,
+        started_at=STARTED,
+        now=STARTED + timedelta(hours=30),
+        duration_over=True,
+    )
+    score = evidence.guard("score_psi")
+    assert score is not None
+    assert (score.judged, score.breached, score.detail) == (False, False, "off (canary.max_score_psi unset)")
+    assert evidence.decision == COMPLETE, evidence.reason
