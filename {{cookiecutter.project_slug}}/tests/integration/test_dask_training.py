@@ -17,16 +17,19 @@ from starlette.testclient import TestClient
 from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.data.compute import dask_client
 from {{ cookiecutter.package_name }}.data.demo_world import demo_frame
-from {{ cookiecutter.package_name }}.data.tables import write_table
+from {{ cookiecutter.package_name }}.data.tables import prepare_frame, write_table
 from {{ cookiecutter.package_name }}.errors import ValidationFailed
 {% if cookiecutter.problem_type == "multiclass_classification" -%}
-from {{ cookiecutter.package_name }}.model.bundle import answered_class, load_bundle
+from {{ cookiecutter.package_name }}.model.bundle import PROFILE_FILE, answered_class, load_bundle
 {%- else -%}
-from {{ cookiecutter.package_name }}.model.bundle import load_bundle
+from {{ cookiecutter.package_name }}.model.bundle import PROFILE_FILE, load_bundle
 {%- endif %}
+from {{ cookiecutter.package_name }}.model.feature_profile import feature_profile
+from {{ cookiecutter.package_name }}.model.reference_profile import load_profile
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.training import dask_steps, gate, steps
+from {{ cookiecutter.package_name }}.training.distributed_profile import profile_partitions
 from tests.support.project import DASK, PROJECT_ROOT, TEST_ROWS, Trained, make_settings
 from tests.support.service import load_service, service_env, transactions
 
@@ -75,6 +78,7 @@ def train_on_dask(settings: Settings, contract: Contract, client: Client, path: 
     frame = dask_steps.add_fresh_partitioned(table, None, settings, contract)
     data = dask_steps.split_partitioned(frame, contract, settings, client)
     booster, encoding, found = dask_steps.fit_partitioned(data, contract, settings, client)
+    profile = dask_steps.profile_partitioned(data, contract, client)
     evaluation = steps.evaluate_holdout(booster, encoding, data, contract, settings)
     onnx_bytes = steps.export(booster, encoding, settings)
     parity = steps.check_parity(onnx_bytes, encoding, data, evaluation, contract, settings)
@@ -89,6 +93,7 @@ def train_on_dask(settings: Settings, contract: Contract, client: Client, path: 
         parity=parity,
         booster_params={**found.params, **dask_steps.engine_params(settings, client), "num_trees": booster.num_trees()},
         run_tags={"trigger": "test"},
+        table_profile=profile,
     )
     decision = gate.gate(registered, evaluation, data, contract, settings, "test")
     return steps.TrainingOutcome(registered.version, registered.run_id, decision, evaluation.metrics, parity.as_dict())
@@ -143,6 +148,46 @@ def test_dask_training_registers_a_served_champion_close_to_local(
     np.testing.assert_allclose([p["score"] for p in predictions], expected, rtol=1e-6)
 
 
+def test_the_profile_counted_on_the_partitions_is_the_whole_tables(
+    cluster: Client, partitions: Path, contract: Contract, settings: Settings
+) -> None:
+    """The reference profile's table part counted partition by partition on the workers equals
+    the whole table's profiled at once in pandas: the same rows and columns, every categorical
+    level's count, and with the same numeric bin edges every bin's count."""
+    # Given the demo table as two partitions, read on the cluster, and the whole table in pandas
+    table = dask_steps.load_partitioned(settings, contract, partitions)
+    whole = pd.concat([prepare_frame(pd.read_parquet(f), contract) for f in table.files], ignore_index=True)
+    sample = whole.sample(n=3_000, random_state=7)
+
+    # When the profile is counted on the workers, with bin edges from the sample
+    found = profile_partitions(table.frame, contract, cluster, sample)
+
+    # Then it describes every row, and each column as the whole table's profile does
+    assert found.rows == len(whole)
+    assert found.columns == {name: {"dtype": str(whole[name].dtype), "kind": kind} for name, kind in _kinds(whole)}
+    for feature in contract.features:
+        spec = found.features[feature.name]
+        edges = np.asarray(spec.get("edges", []), dtype=float) if spec["kind"] == "numeric" else None
+        expected = feature_profile(whole[feature.name], feature, edges)
+        if spec["kind"] == "categorical":
+            # And every categorical level's count is the whole table's, exactly
+            assert spec == expected, feature.name
+            continue
+        # And every numeric bin's count, the missing values and the extremes are exact, the
+        # means and spread equal up to the order floats were added in
+        exact = ("n", "missing", "counts", "min", "max", "edges")
+        assert {k: spec[k] for k in exact} == {k: expected[k] for k in exact}, feature.name
+        np.testing.assert_allclose(spec["means"], expected["means"], rtol=1e-9, err_msg=feature.name)
+        np.testing.assert_allclose([spec["mean"], spec["std"]], [expected["mean"], expected["std"]], rtol=1e-9)
+        assert len(spec["edges"]) > 1, feature.name  # the sample placed quantile bins (few on a count feature)
+
+
+def _kinds(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    from {{ cookiecutter.package_name }}.core.histogram import column_kind
+
+    return [(str(name), column_kind(frame[name])) for name in frame.columns]
+
+
 def test_a_failing_partition_is_named(tmp_path: Path, cluster: Client, partitions: Path, contract: Contract) -> None:
     """One bad partition stops training with one line naming that partition and its failures."""
     # Given two partitions, the second with negative amounts
@@ -169,7 +214,8 @@ def test_a_failing_partition_is_named(tmp_path: Path, cluster: Client, partition
 def test_the_training_flow_runs_on_the_cluster_at_the_address(
     cluster: Client, partitions: Path, env_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """COMPUTE__ENGINE=dask with an address: the flow trains on that cluster (DaskTaskRunner)."""
+    """COMPUTE__ENGINE=dask with an address: the flow trains on that cluster (DaskTaskRunner),
+    and the registered bundle's reference profile describes the whole table, not the holdout."""
     # Given the engine set to dask, pointing at the running cluster, and the partitions as the data
     address = str(cluster.scheduler_info()["address"])
     monkeypatch.setenv(f"{ENV_PREFIX}COMPUTE__ENGINE", "dask")
@@ -189,3 +235,12 @@ def test_the_training_flow_runs_on_the_cluster_at_the_address(
     assert run_id is not None
     params = client.get_run(run_id).data.params
     assert (params["compute_engine"], params["compute_workers"], params["compute_scheduler"]) == ("dask", "2", address)
+
+    # And the bundle's reference profile counted every row of the partitions
+    rows = sum(len(pd.read_parquet(f)) for f in partitions.glob("*.parquet"))
+    version = client.get_model_version(env_settings.mlflow.registered_model_name, "1")
+    with registry.fetched_bundle(client, version) as folder:
+        profile = load_profile(folder / PROFILE_FILE)
+    assert profile["n_rows"] == rows
+    assert rows > int(params["holdout_rows"])
+    assert all(spec["n"] == rows for spec in profile["features"].values())

@@ -1,6 +1,7 @@
 """The training steps that differ on the Dask engine (`COMPUTE__ENGINE=dask`): load the
-partitions, validate each, add the fresh labelled rows, split, fit. Every step after
-fitting is `training.steps`' own, unchanged: the holdout and validation rows are pandas.
+partitions, validate each, add the fresh labelled rows, split, fit, and count the whole
+table for the reference profile. Every step after fitting is `training.steps`' own,
+unchanged: the holdout and validation rows are pandas.
 
 Each takes the `distributed.Client` to run on (`data.compute.dask_client`, or the flow's
 client from prefect-dask), so the same functions run under a flow or in a test.
@@ -30,8 +31,10 @@ from ..data.partitions import (
 )
 from ..data.tables import TableFacts, partition_files, target_codes, write_table
 from ..data.validation import Report, load_suite
+from ..model.reference_profile import TableProfile
 from ..settings import Settings
 from .distributed_fit import DaskFit, fit_on_dask
+from .distributed_profile import profile_partitions
 from .distributed_split import DaskSplit, split_partitions
 
 if TYPE_CHECKING:
@@ -127,6 +130,16 @@ def fit_partitioned(
 ) -> tuple[lgb.Booster, Encoding, DaskFit]:
     found = fit_on_dask(data, contract, settings.training, settings.compute.rounds_sample_rows, client)
     return found.booster, found.encoding, found
+
+
+def profile_partitioned(data: DaskSplit, contract: Contract, client: Client) -> TableProfile:
+    """The reference profile's rows, columns and features from the whole table: the training
+    rows counted on the workers, the validation and holdout rows here, the numeric bins'
+    edges from those two (`training.distributed_profile`)."""
+    in_memory = [data.valid, data.holdout]
+    found = profile_partitions(data.train, contract, client, pd.concat(in_memory, ignore_index=True), in_memory)
+    log.info("profiled the whole table: %d rows", found.rows)
+    return found
 
 
 def compute_client(settings: Settings) -> AbstractContextManager[Client]:

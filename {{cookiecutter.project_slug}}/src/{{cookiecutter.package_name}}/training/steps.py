@@ -34,7 +34,7 @@ from ..model.bundle import write_bundle
 from ..model.card_html import render_html
 from ..model.manifest import build_manifest
 from ..model.model_card import HTML_FILE, MARKDOWN_FILE, ModelCard, to_markdown
-from ..model.reference_profile import fit_profile
+from ..model.reference_profile import TableProfile, fit_profile
 from ..settings import Settings
 from ..stores import registry
 from .card import build_card
@@ -163,9 +163,12 @@ def log_and_register(
     booster_params: dict[str, Any],
     run_tags: dict[str, str],
     loss: LossEstimator | None = None,
+    table_profile: TableProfile | None = None,
 ) -> Registered:
     """One MLflow run: parameters, metrics, the ONNX model (registered as a new version) and
-    the bundle (encoding, manifest, reference profile, contract, and the regression loss model)."""
+    the bundle (encoding, manifest, reference profile, contract, and the regression loss model).
+    The profile describes the holdout's features, or the whole table's in `table_profile`
+    (the Dask engine counts its partitions: `dask_steps.profile_partitioned`)."""
     import mlflow
     import onnx
     from mlflow.models import infer_signature
@@ -187,6 +190,7 @@ def log_and_register(
         evaluation.metrics,
         evaluation.threshold,
         loss_calibration=loss.calibration if loss is not None else None,
+        table=table_profile,
     )
     with mlflow.start_run(tags=run_tags) as run, tempfile.TemporaryDirectory() as scratch:
         mlflow.log_params({**booster_params, **data.sizes(), "split": data.method, "contract_hash": contract.hash[:12]})
