@@ -16,7 +16,6 @@ the same tasks.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -116,7 +115,7 @@ def training(
             return result
     contract = steps.load_project_contract(settings)
 
-    base = load_data(settings, contract, Path(data_path) if data_path else None)
+    base = load_data(settings, contract, data_path)  # a path or an s3:// URL
     fresh = read_fresh_rows(settings, contract)
     frame = add_fresh_rows(base, fresh, settings, contract)
     report = validate_data(frame, settings)
@@ -137,7 +136,7 @@ def training_on_dask(data_path: str | None, reason: str, evidence: dict[str, Any
     settings = get_settings()
     logger = get_run_logger()
     contract = steps.load_project_contract(settings)
-    table = load_partitions(settings, contract, Path(data_path) if data_path else None)
+    table = load_partitions(settings, contract, data_path)  # a path or an s3:// URL
     report, facts = validate_partitions(table, settings)
     logger.info(report.summary())
     frame = add_fresh_partition(table, read_fresh_rows(settings, contract), settings, contract)

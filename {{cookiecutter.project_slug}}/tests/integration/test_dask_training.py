@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.core.contract import Contract
 from {{ cookiecutter.package_name }}.data.compute import dask_client
 from {{ cookiecutter.package_name }}.data.demo_world import demo_frame
 from {{ cookiecutter.package_name }}.data.tables import prepare_frame, write_table
-from {{ cookiecutter.package_name }}.errors import ValidationFailed
+from {{ cookiecutter.package_name }}.errors import DataError, ValidationFailed
 {% if cookiecutter.problem_type == "multiclass_classification" -%}
 from {{ cookiecutter.package_name }}.model.bundle import PROFILE_FILE, answered_class, load_bundle
 {%- else -%}
@@ -54,10 +54,51 @@ TOLERANCE = {"rmse": 0.15}
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Client]:
-    """One LocalCluster for the module (starting one costs seconds)."""
+def s3_store() -> Iterator[str]:
+    """A local S3-compatible server (moto), reached the way the project reaches MinIO: its
+    endpoint in MLFLOW_S3_ENDPOINT_URL, credentials in the AWS variables. Set before the
+    cluster starts, so that its workers read S3 with their own environment, as deployed ones do."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in {
+                "MLFLOW_S3_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            }.items():
+                patch.setenv(name, value)
+            yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(s3_store: str) -> Iterator[Client]:
+    """One LocalCluster for the module (starting one costs seconds), its workers started in
+    the environment that reaches `s3_store`."""
     with dask_client(DASK) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def s3_partitions(s3_store: str, partitions: Path) -> str:
+    """The two partitions uploaded under s3://training-data/extracts/ (with a file that is not
+    Parquet beside them, which the reader skips)."""
+    import boto3
+
+    bucket = boto3.client("s3", endpoint_url=s3_store)
+    bucket.create_bucket(Bucket="training-data")
+    for part in sorted(partitions.glob("*.parquet")):
+        bucket.upload_file(str(part), "training-data", f"extracts/2026/{part.name}")
+    bucket.put_object(Bucket="training-data", Key="extracts/_SUCCESS", Body=b"")
+    bucket.put_object(Bucket="training-data", Key="empty-prefix/README.txt", Body=b"no data here")
+    return "s3://training-data/extracts/"
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +112,7 @@ def partitions(tmp_path_factory: pytest.TempPathFactory, contract: Contract) -> 
     return folder
 
 
-def train_on_dask(settings: Settings, contract: Contract, client: Client, path: Path) -> steps.TrainingOutcome:
+def train_on_dask(settings: Settings, contract: Contract, client: Client, path: Path | str) -> steps.TrainingOutcome:
     """The training flow's steps on the Dask engine, without Prefect (the flow has its own test)."""
     table = dask_steps.load_partitioned(settings, contract, path)
     _, facts = dask_steps.validate_partitioned(table, settings, client)
@@ -186,6 +227,65 @@ def _kinds(frame: pd.DataFrame) -> list[tuple[str, str]]:
     from {{ cookiecutter.package_name }}.core.histogram import column_kind
 
     return [(str(name), column_kind(frame[name])) for name in frame.columns]
+
+
+def test_partitions_on_s3_train_a_registered_version(
+    tmp_path: Path, cluster: Client, s3_partitions: str, partitions: Path, contract: Contract
+) -> None:
+    """Training data as Parquet partitions under an s3:// prefix: the Dask workers read them
+    with the AWS environment and a version is registered from every row; the local engine
+    reads the same prefix as one table."""
+    # Given the demo table's two partitions in a bucket, and settings for the Dask engine
+    settings = make_settings(tmp_path / "dask-s3", compute=DASK)
+    rows = sum(len(pd.read_parquet(f)) for f in partitions.glob("*.parquet"))
+
+    # When the partitions are loaded and trained on the cluster
+    table = dask_steps.load_partitioned(settings, contract, s3_partitions)
+    outcome = train_on_dask(settings, contract, cluster, s3_partitions)
+
+    # Then both partitions (and not the marker file beside them) are the table, and a
+    # parity-checked version was registered whose profile counted every row
+    assert table.files == [f"{s3_partitions}2026/part-000{n}.parquet" for n in (0, 1)]
+    assert outcome.version == "1", outcome.gate.reason
+    assert outcome.parity["max_abs_diff"] <= settings.parity.max_abs_diff
+    client = registry.connect(settings)
+    version = client.get_model_version(settings.mlflow.registered_model_name, "1")
+    with registry.fetched_bundle(client, version) as folder:
+        assert load_profile(folder / PROFILE_FILE)["n_rows"] == rows
+
+    # And the local engine reads the prefix as the same table, row for row
+    local = steps.load_training_data(settings, contract, s3_partitions)
+    whole = pd.concat([prepare_frame(pd.read_parquet(f), contract) for f in sorted(partitions.glob("*.parquet"))])
+    pd.testing.assert_frame_equal(local, whole.reset_index(drop=True))
+
+
+@pytest.mark.parametrize(
+    ("location", "problem"),
+    [
+        ("s3://no-such-bucket/extracts/", "no such bucket 'no-such-bucket'"),
+        ("s3://training-data/empty-prefix/", "no .parquet files under it"),
+        ("s3://training-data/nothing-here/", "no .parquet files under it"),
+    ],
+)
+@pytest.mark.usefixtures("s3_partitions")
+def test_a_bad_s3_location_is_one_line_naming_it(
+    tmp_path: Path, cluster: Client, contract: Contract, location: str, problem: str
+) -> None:
+    """A missing bucket, or a prefix without Parquet files, stops either engine's load with
+    one line naming the location and what is wrong with it."""
+    # Given settings for the Dask engine
+    settings = make_settings(tmp_path / "state", compute=DASK)
+
+    # When the Dask engine and the local engine load the location
+    with pytest.raises(DataError) as on_dask:
+        dask_steps.load_partitioned(settings, contract, location)
+    with pytest.raises(DataError) as on_local:
+        steps.load_training_data(settings, contract, location)
+
+    # Then each says, in one line, which location and what is wrong
+    for caught in (on_dask, on_local):
+        assert str(caught.value).startswith(f"{location}: {problem}"), str(caught.value)
+        assert "\n" not in str(caught.value)
 
 
 def test_a_failing_partition_is_named(tmp_path: Path, cluster: Client, partitions: Path, contract: Contract) -> None:

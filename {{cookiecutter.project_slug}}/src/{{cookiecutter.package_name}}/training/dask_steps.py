@@ -23,13 +23,14 @@ from ..core.contract_derived import suite_path
 from ..core.encoding import Encoding
 from ..data.demo_world import demo_frame
 from ..data.fresh_labels import FreshRows, ensure_fresh_rows_valid
+from ..data.object_store import data_location, partition_locations
 from ..data.partitions import (
     check_partitions,
     combined_fingerprint,
     ensure_valid_partitions,
     read_partitions,
 )
-from ..data.tables import TableFacts, partition_files, target_codes, write_table
+from ..data.tables import TableFacts, target_codes, write_table
 from ..data.validation import Report, load_suite
 from ..model.reference_profile import TableProfile
 from ..settings import Settings
@@ -46,10 +47,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Partitioned:
-    """The training table on Dask, one partition per Parquet file."""
+    """The training table on Dask, one partition per Parquet file (local paths or `s3://` URLs)."""
 
     frame: dd.DataFrame
-    files: list[Path]
+    files: list[str]
 
 
 def demo_partitions(settings: Settings, contract: Contract) -> Path:
@@ -65,11 +66,14 @@ def demo_partitions(settings: Settings, contract: Contract) -> Path:
     return folder
 
 
-def load_partitioned(settings: Settings, contract: Contract, data_path: Path | None = None) -> Partitioned:
-    """The partitions of `data_path` (argument, then settings; a folder of Parquet files or
-    one file), else the demo data written as partitions; lazy, read on the workers."""
-    path = data_path or settings.data_path or demo_partitions(settings, contract)
-    files = partition_files(path)
+def load_partitioned(settings: Settings, contract: Contract, data_path: str | Path | None = None) -> Partitioned:
+    """The partitions of `data_path` (argument, then settings; a folder of Parquet files, one
+    file, or an `s3://bucket/prefix/`), else the demo data written as partitions; lazy, read
+    on the workers."""
+    path = (
+        (data_location(data_path) if data_path else None) or settings.data_path or demo_partitions(settings, contract)
+    )
+    files = partition_locations(path)
     log.info("training data: %d Parquet partition(s) under %s", len(files), path)
     return Partitioned(frame=read_partitions(files, contract), files=files)
 

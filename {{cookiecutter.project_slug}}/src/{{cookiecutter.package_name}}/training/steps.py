@@ -28,7 +28,8 @@ from ..data.demo_world import demo_frame
 # The flow's read-fresh-labelled-rows and add-fresh-rows steps are data's own functions.
 from ..data.fresh_labels import add_fresh_rows as add_fresh_rows  # noqa: PLC0414 - a step of the flow
 from ..data.fresh_labels import read_fresh_rows as read_fresh_rows  # noqa: PLC0414 - a step of the flow
-from ..data.tables import TableFacts, prepare_frame, read_table, target_codes
+from ..data.object_store import data_location, read_training_table
+from ..data.tables import TableFacts, prepare_frame, target_codes
 from ..data.validation import Report, ensure_valid, load_suite, validate_frame
 from ..model.bundle import write_bundle
 from ..model.card_html import render_html
@@ -58,12 +59,15 @@ class TrainingOutcome:
     parity: dict[str, Any] = field(default_factory=dict)
 
 
-def load_training_data(settings: Settings, contract: Contract, data_path: Path | None = None) -> pd.DataFrame:
-    """The user's CSV/Parquet file (argument, then settings), else the built-in demo data;
-    prepared to the contract's form but not yet validated. The labelled answers from the
-    prediction log are added by their own step (`data.fresh_labels`)."""
-    path = data_path or settings.data_path
-    raw = read_table(path) if path is not None else demo_frame(contract, settings.demo_rows, settings.demo_days)
+def load_training_data(settings: Settings, contract: Contract, data_path: str | Path | None = None) -> pd.DataFrame:
+    """The user's CSV/Parquet file or `s3://` prefix of Parquet files (argument, then
+    settings), else the built-in demo data; prepared to the contract's form but not yet
+    validated. The labelled answers from the prediction log are added by their own step
+    (`data.fresh_labels`)."""
+    path = (data_location(data_path) if data_path else None) or settings.data_path
+    raw = (
+        read_training_table(path) if path is not None else demo_frame(contract, settings.demo_rows, settings.demo_days)
+    )
     return prepare_frame(raw, contract)
 
 
