@@ -9,14 +9,14 @@ parity check pass, and nothing gets an alias before the gate passes.
 
 With `COMPUTE__ENGINE=dask` the run opens the cluster (`COMPUTE__ADDRESS`, or a LocalCluster)
 and hands over to `training_on_dask`, a flow on prefect-dask's DaskTaskRunner whose tasks
-load, validate, split and fit on the cluster (each gets its client with `get_dask_client()`);
-from evaluation on, both flows run the same tasks.
+load, validate, split, fit and count the whole table for the reference profile on the
+cluster (each gets its client with `get_dask_client()`); from evaluation on, both flows run
+the same tasks.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -87,6 +87,12 @@ def train_on_dask(
         return booster, encoding, {**found.params, **dask_steps.engine_params(settings, client)}
 
 
+@task(name="profile-partitions", cache_policy=NO_CACHE)
+def profile_partitions(data: DaskSplit, contract: Contract) -> Any:  # model.reference_profile.TableProfile
+    with get_dask_client() as client:
+        return dask_steps.profile_partitioned(data, contract, client)
+
+
 # The card's artifacts overwrite themselves: writing it twice leaves one card.
 write_model_card = task(name="write-model-card", cache_policy=NO_CACHE, **RETRY)(steps.write_model_card)
 # No retries: it may take the challenger alias away (an alias move).
@@ -110,7 +116,7 @@ def training(
             return result
     contract = steps.load_project_contract(settings)
 
-    base = load_data(settings, contract, Path(data_path) if data_path else None)
+    base = load_data(settings, contract, data_path)  # a path or an s3:// URL
     fresh = read_fresh_rows(settings, contract)
     frame = add_fresh_rows(base, fresh, settings, contract)
     report = validate_data(frame, settings)
@@ -132,7 +138,7 @@ def training_on_dask(data_path: str | None, reason: str, evidence: dict[str, Any
     settings = get_settings()
     logger = get_run_logger()
     contract = steps.load_project_contract(settings)
-    table = load_partitions(settings, contract, Path(data_path) if data_path else None)
+    table = load_partitions(settings, contract, data_path)  # a path or an s3:// URL
     report, facts = validate_partitions(table, settings)
     logger.info(report.summary())
     fresh = read_fresh_rows(settings, contract)
@@ -141,7 +147,10 @@ def training_on_dask(data_path: str | None, reason: str, evidence: dict[str, Any
     logger.info("split %s: %s", data.description, data.sizes())
     booster, encoding, params = train_on_dask(data, contract, settings)
     learned = steps.learned_until(data, fresh, contract)
-    return finish(settings, contract, facts, data, booster, encoding, params, reason, evidence, learned)
+    profile = profile_partitions(data, contract)  # the whole table's features, counted on the workers
+    return finish(
+        settings, contract, facts, data, booster, encoding, params, reason, evidence, learned, table_profile=profile
+    )
 
 
 def finish(
@@ -155,8 +164,10 @@ def finish(
     reason: str,
     evidence: dict[str, Any] | None,
     learned: datetime | None = None,  # up to when it learned from the log's labelled answers
+    table_profile: Any = None,  # model.reference_profile.TableProfile, on Dask
 ) -> dict[str, Any]:
-    """Evaluate, export, prove parity, register and gate: the same on every engine."""
+    """Evaluate, export, prove parity, register and gate: the same on every engine (the
+    reference profile's features are the holdout's, or on Dask `table_profile`'s)."""
     evaluation = evaluate_holdout(booster, encoding, data, contract, settings)
     onnx_bytes = export_onnx(booster, encoding, settings)
     parity = check_parity(onnx_bytes, encoding, data, evaluation, contract, settings)
@@ -174,6 +185,7 @@ def finish(
         run_tags={"trigger": reason, "evidence": str(evidence or {})[:4000]},
         loss=loss_model,
         learned_until=learned,
+        table_profile=table_profile,
     )
     decision = gate_and_alias(registered, evaluation, data, contract, settings, reason)
     write_model_card(

@@ -883,11 +883,12 @@ class Settings(BaseSettings):
         validate_default=True,
         description="The data contract; default: contract.yaml in the project root (relative paths start there).",
     )
-    data_path: Path | None = Field(
+    data_path: Path | str | None = Field(
         None,
         description=(
-            "Training data (CSV or Parquet); relative paths start at the project root. Unset: the built-in demo "
-            "data set."
+            "Training data (CSV or Parquet; on the Dask engine a folder of Parquet files), or s3://bucket/prefix/ "
+            "(the Parquet files under it; credentials from the AWS environment); relative paths start at the "
+            "project root. Unset: the built-in demo data set."
         ),
     )
     demo_rows: int = Field(60_000, ge=1_000, description="Rows of demo data when no data_path is set.")
@@ -925,7 +926,11 @@ class Settings(BaseSettings):
 
     @field_validator("contract_path", "data_path")
     @classmethod
-    def _under_root(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+    def _under_root(cls, path: Path | str | None, info: ValidationInfo) -> Path | str | None:
+        if isinstance(path, str):  # an s3:// URL stays one; any other text is a local path
+            if path.startswith("s3://"):
+                return path
+            path = Path(path)
         root = info.data.get("project_root")
         if root is None:  # project_root itself was refused, with its own error
             return path

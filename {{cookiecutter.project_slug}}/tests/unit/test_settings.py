@@ -162,6 +162,19 @@ def test_relative_paths_start_at_the_project_root(tmp_path: Path) -> None:
     assert settings.data_path == tmp_path.resolve() / "data" / "transactions.csv"
 
 
+def test_an_s3_data_path_stays_a_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """data_path s3://bucket/prefix/ is kept as written (a Path would fold it into s3:/ under
+    the root); text naming a local file still becomes a path under the root."""
+    # Given data_path as an s3:// URL in the environment, and as relative text
+    monkeypatch.setenv(f"{ENV_PREFIX}DATA_PATH", "s3://bucket/training/")
+    from_environment = Settings(project_root=tmp_path)
+    as_text = Settings(project_root=tmp_path, data_path="data/transactions.csv")
+
+    # Then the URL is unchanged, and the text is a path under the root
+    assert from_environment.data_path == "s3://bucket/training/"
+    assert as_text.data_path == tmp_path.resolve() / "data" / "transactions.csv"
+
+
 def test_every_group_is_closed_and_every_setting_is_described() -> None:
     """Each group is a SettingsGroup (frozen, closed) and each field has a description for the reference."""
     # Given the groups nested in Settings

@@ -132,20 +132,23 @@ def data(
 
 @app.command()
 def validate(
-    data: Annotated[Path | None, typer.Argument(help="CSV/Parquet file; default: the configured data.")] = None,
+    data: Annotated[
+        str | None, typer.Argument(help="CSV/Parquet file, or s3://bucket/prefix/; default: the configured data.")
+    ] = None,
 ) -> None:
     """Validate data against the contract's Great Expectations suite."""
     from ..core.contract import load_contract
     from ..core.contract_derived import suite_path
     from ..data.demo_world import demo_frame
-    from ..data.tables import prepare_frame, read_table
+    from ..data.object_store import data_location, read_training_table
+    from ..data.tables import prepare_frame
     from ..data.validation import load_suite, validate_frame
 
     settings = _settings()
     with _user_errors():
         contract = load_contract(settings.contract_file)
-        path = data or settings.data_path
-        raw = read_table(path) if path else demo_frame(contract, settings.demo_rows, settings.demo_days)
+        path = (data_location(data) if data else None) or settings.data_path
+        raw = read_training_table(path) if path else demo_frame(contract, settings.demo_rows, settings.demo_days)
         report = validate_frame(prepare_frame(raw, contract), load_suite(suite_path(settings.gx_dir)))
     if not report.success:
         typer.secho(f"error: {report.summary()}", fg=typer.colors.RED, err=True)

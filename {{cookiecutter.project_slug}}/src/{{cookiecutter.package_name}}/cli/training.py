@@ -13,18 +13,19 @@ from .app import _print_json, _settings, _user_errors, app, load_flow, prefect_d
 @app.command()
 def train(
     data: Annotated[
-        Path | None, typer.Option(help="CSV/Parquet training data; default: settings, else demo data.")
+        str | None,
+        typer.Option(help="CSV/Parquet training data, or s3://bucket/prefix/; default: settings, else demo data."),
     ] = None,
     reason: Annotated[str, typer.Option(help="Why this run happens; recorded on the model version.")] = "manual",
 ) -> None:
     """Run the training flow: validate, train, export ONNX, check parity, register, gate."""
     settings = _settings()
     prefect_defaults(settings.var_dir)
-    if data is not None and not data.is_absolute():
-        data = Path.cwd() / data
+    if data is not None and not data.startswith("s3://") and not Path(data).is_absolute():
+        data = str(Path.cwd() / data)
     training = load_flow("training", "training")
     with _user_errors():
-        result = training(data_path=str(data) if data else None, reason=reason)
+        result = training(data_path=data, reason=reason)
     _print_json(result)
 
 

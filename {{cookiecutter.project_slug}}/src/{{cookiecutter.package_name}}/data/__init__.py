@@ -7,5 +7,8 @@ In: CSV or Parquet files, the prediction log. Out: frames in the contract's colu
 file read and written a bounded chunk at a time, one schema throughout);
 `demo_world.TransactionGenerator` (the seeded card world the demo and tests draw from);
 `validation.validate_frame` (the checked-in Great Expectations suite);
-`fresh_labels.read_fresh_rows` / `add_fresh_rows` (the labelled answers a retraining run learns from).
+`fresh_labels.read_fresh_rows` / `add_fresh_rows` (the labelled answers a retraining run learns from);
+`object_store.read_training_table` / `partition_locations` (training data under an `s3://`
+prefix, read with pyarrow's S3 client and the AWS environment); `partitions` (the Dask
+engine's Parquet partitions, validated on the workers).
 """

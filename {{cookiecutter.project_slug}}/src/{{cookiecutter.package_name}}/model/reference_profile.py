@@ -23,105 +23,47 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.contract import Contract, Feature
-from ..core.histogram import category_labels, column_kind, count_categories, count_numeric, numeric_values
+from ..core.contract import Contract
+from ..core.histogram import category_labels, column_kind
 from ..core.metrics import evaluate, primary_metric
 from ..core.two_sample import quantile_groups
 from ..errors import DataError
 from .bundle import answered_class
 from .calibration import fit_calibration, fit_class_calibration
+from .feature_profile import categorical_profile, feature_profile, finite_or_none, numeric_profile
 
 FORMAT_VERSION = 2
-QUANTILE_BINS = 50  # fine bins: KS reads the CDFs at their edges; PSI and JS merge them into deciles
-MAX_LEVELS = 5_000  # categoricals keep this many levels' counts; the rarest beyond pool into one count
-SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
+@dataclass(frozen=True)
+class TableProfile:
+    """The profile's part that describes the table itself: its rows, each column's dtype and
+    kind, each feature's bins or levels. Fitted from the frame at hand (`table_profile`), or
+    on the Dask engine from the counts of every partition (`training.distributed_profile`)."""
+
+    rows: int
+    columns: Mapping[str, Mapping[str, str]]
+    features: Mapping[str, Mapping[str, Any]]
 
 
-def _sorted_quantiles(ordered: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """np.quantile's default (linear) quantiles of already sorted values: one sort serves
-    all 56 quantiles, where np.quantile would partition the data again for each call."""
-    position = levels * (len(ordered) - 1)
-    below = np.floor(position).astype(int)
-    above = np.minimum(below + 1, len(ordered) - 1)
-    weight = position - below
-    found: np.ndarray = ordered[below] * (1 - weight) + ordered[above] * weight
-    return found
+def column_facts(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Each column's dtype and kind (`core.histogram.column_kind`), as the profile records them."""
+    return {str(name): {"dtype": str(frame[name].dtype), "kind": column_kind(frame[name])} for name in frame.columns}
 
 
-def numeric_profile(values: np.ndarray, feature_type: str = "numeric") -> dict[str, Any]:
-    """Quantile bins of the finite values; NaN, infinities and unparseable values count as missing."""
-    values = np.asarray(values, dtype=np.float64)
-    finite = np.sort(values[np.isfinite(values)])
-    n = len(values)
-    edges = (
-        np.unique(_sorted_quantiles(finite, np.linspace(0, 1, QUANTILE_BINS + 1)[1:-1])) if len(finite) else np.empty(0)
+def table_profile(frame: pd.DataFrame, contract: Contract) -> TableProfile:
+    missing = [name for name in contract.feature_names if name not in frame.columns]
+    if missing:
+        raise DataError(f"the reference data lacks feature column(s) {', '.join(missing)}")
+    return TableProfile(
+        rows=len(frame),
+        columns=column_facts(frame),
+        features={feature.name: feature_profile(frame[feature.name], feature) for feature in contract.features},
     )
-    counted = count_numeric(values, edges, spread=True)
-    used = counted.counts > 0
-    means = np.zeros(len(counted.counts))
-    means[used] = counted.sums[used] / counted.counts[used]
-    return {
-        "kind": "numeric",
-        "type": feature_type,
-        "n": n,
-        "missing": counted.missing,
-        "null_rate": counted.missing / n if n else 0.0,
-        "edges": edges.tolist(),
-        "counts": counted.counts.astype(int).tolist(),
-        "means": means.tolist(),
-        "mean": _finite_or_none(counted.mean),
-        "std": _finite_or_none(counted.std),
-        "min": _finite_or_none(counted.minimum),
-        "max": _finite_or_none(counted.maximum),
-        "quantiles": (
-            dict(
-                zip(
-                    map(str, SUMMARY_QUANTILES),
-                    _sorted_quantiles(finite, np.array(SUMMARY_QUANTILES)).tolist(),
-                    strict=True,
-                )
-            )
-            if len(finite)
-            else {}
-        ),
-    }
-
-
-def categorical_profile(column: pd.Series, boolean: bool = False, normalize: bool = True) -> dict[str, Any]:
-    """Every level's count, most frequent first (ties by name, so the profile is deterministic)."""
-    counts, missing = count_categories(column, boolean=boolean, normalize=normalize)
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    kept = ranked[:MAX_LEVELS]
-    n = len(column)
-    return {
-        "kind": "categorical",
-        "type": "boolean" if boolean else "categorical",
-        "normalize": normalize,
-        "n": n,
-        "missing": missing,
-        "null_rate": missing / n if n else 0.0,
-        "levels": [level for level, _ in kept],
-        "counts": [count for _, count in kept],
-        "other_count": sum(count for _, count in ranked[MAX_LEVELS:]),
-        "n_levels": len(ranked),
-        # Levels seen once: their share estimates how often live data brings a level the
-        # reference never saw (Good-Turing), the baseline for the unseen-category check.
-        "singletons": sum(1 for _, count in ranked if count == 1),
-    }
-
-
-def feature_profile(column: pd.Series, feature: Feature) -> dict[str, Any]:
-    if feature.type in ("categorical", "boolean"):
-        return categorical_profile(column, boolean=feature.type == "boolean", normalize=feature.normalize)
-    return numeric_profile(numeric_values(column)[0], feature.type)
 
 
 def _metrics_json(metrics: Mapping[str, float]) -> dict[str, float | None]:
-    return {name: _finite_or_none(float(value)) for name, value in metrics.items()}
+    return {name: finite_or_none(float(value)) for name, value in metrics.items()}
 
 
 def _segment_performance(
@@ -171,17 +113,16 @@ def fit_profile(
     performance: Mapping[str, float] | None = None,
     threshold: float | None = None,
     loss_calibration: Mapping[str, Any] | None = None,
+    table: TableProfile | None = None,
 ) -> dict[str, Any]:
-    """Profile the features of `frame` (the holdout at training time, or any reference table).
+    """Profile the features of `frame` (the holdout at training time, or any reference table),
+    or take the rows, columns and features from `table` (the Dask engine's whole table).
 
-    With `scores` (the model's, on the same rows) it also profiles the score
+    With `scores` (the model's, on the rows of `frame`) it also profiles the score
     distribution and, when `frame` has the target, the per-segment performance
     and (for classifiers) the calibration map.
     """
-    missing = [name for name in contract.feature_names if name not in frame.columns]
-    if missing:
-        raise DataError(f"the reference data lacks feature column(s) {', '.join(missing)}")
-    features = {feature.name: feature_profile(frame[feature.name], feature) for feature in contract.features}
+    described = table_profile(frame, contract) if table is None else table
     labelled = scores is not None and contract.target in frame.columns
     score_array = np.asarray(scores, dtype=float) if scores is not None else None
     if score_array is not None and len(score_array) != len(frame):
@@ -205,11 +146,9 @@ def fit_profile(
         "id_column": contract.id_column,
         "timestamp_column": contract.timestamp_column,
         "segments": list(contract.segments),
-        "n_rows": len(frame),
-        "columns": {
-            str(name): {"dtype": str(frame[name].dtype), "kind": column_kind(frame[name])} for name in frame.columns
-        },
-        "features": features,
+        "n_rows": described.rows,
+        "columns": {name: dict(facts) for name, facts in described.columns.items()},
+        "features": {name: dict(spec) for name, spec in described.features.items()},
         # Multiclass: the score is the answered (most probable) class's probability, the
         # model's confidence; the class mix and each class's probability are in `classes`.
         "score": numeric_profile(answered_probability(score_array)) if score_array is not None else None,

@@ -7,5 +7,7 @@ the parity check), `loss_estimator` (regression: the loss model that estimates e
 labels, its export and holdout calibration), `gate` (thresholds and the champion), `card` (the model card's
 content: segments, reliability, gain and SHAP, uncovered features), `steps`
 (the training flow's steps, each runnable without a server; flows/training.py is their table
-of contents).
+of contents). On the Dask engine: `dask_steps` (the steps that differ), `distributed_split`,
+`distributed_fit` and `distributed_profile` (the reference profile's table part counted on
+every partition).
 """

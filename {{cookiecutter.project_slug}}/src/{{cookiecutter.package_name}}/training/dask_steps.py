@@ -1,6 +1,7 @@
 """The training steps that differ on the Dask engine (`COMPUTE__ENGINE=dask`): load the
-partitions, validate each, add the fresh labelled rows, split, fit. Every step after
-fitting is `training.steps`' own, unchanged: the holdout and validation rows are pandas.
+partitions, validate each, add the fresh labelled rows, split, fit, and count the whole
+table for the reference profile. Every step after fitting is `training.steps`' own,
+unchanged: the holdout and validation rows are pandas.
 
 Each takes the `distributed.Client` to run on (`data.compute.dask_client`, or the flow's
 client from prefect-dask), so the same functions run under a flow or in a test.
@@ -22,16 +23,19 @@ from ..core.contract_derived import suite_path
 from ..core.encoding import Encoding
 from ..data.demo_world import demo_frame
 from ..data.fresh_labels import FreshRows, ensure_fresh_rows_valid
+from ..data.object_store import data_location, partition_locations
 from ..data.partitions import (
     check_partitions,
     combined_fingerprint,
     ensure_valid_partitions,
     read_partitions,
 )
-from ..data.tables import TableFacts, partition_files, target_codes, write_table
+from ..data.tables import TableFacts, target_codes, write_table
 from ..data.validation import Report, load_suite
+from ..model.reference_profile import TableProfile
 from ..settings import Settings
 from .distributed_fit import DaskFit, fit_on_dask
+from .distributed_profile import profile_partitions
 from .distributed_split import DaskSplit, split_partitions
 
 if TYPE_CHECKING:
@@ -43,10 +47,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Partitioned:
-    """The training table on Dask, one partition per Parquet file."""
+    """The training table on Dask, one partition per Parquet file (local paths or `s3://` URLs)."""
 
     frame: dd.DataFrame
-    files: list[Path]
+    files: list[str]
 
 
 def demo_partitions(settings: Settings, contract: Contract) -> Path:
@@ -62,11 +66,14 @@ def demo_partitions(settings: Settings, contract: Contract) -> Path:
     return folder
 
 
-def load_partitioned(settings: Settings, contract: Contract, data_path: Path | None = None) -> Partitioned:
-    """The partitions of `data_path` (argument, then settings; a folder of Parquet files or
-    one file), else the demo data written as partitions; lazy, read on the workers."""
-    path = data_path or settings.data_path or demo_partitions(settings, contract)
-    files = partition_files(path)
+def load_partitioned(settings: Settings, contract: Contract, data_path: str | Path | None = None) -> Partitioned:
+    """The partitions of `data_path` (argument, then settings; a folder of Parquet files, one
+    file, or an `s3://bucket/prefix/`), else the demo data written as partitions; lazy, read
+    on the workers."""
+    path = (
+        (data_location(data_path) if data_path else None) or settings.data_path or demo_partitions(settings, contract)
+    )
+    files = partition_locations(path)
     log.info("training data: %d Parquet partition(s) under %s", len(files), path)
     return Partitioned(frame=read_partitions(files, contract), files=files)
 
@@ -127,6 +134,16 @@ def fit_partitioned(
 ) -> tuple[lgb.Booster, Encoding, DaskFit]:
     found = fit_on_dask(data, contract, settings.training, settings.compute.rounds_sample_rows, client)
     return found.booster, found.encoding, found
+
+
+def profile_partitioned(data: DaskSplit, contract: Contract, client: Client) -> TableProfile:
+    """The reference profile's rows, columns and features from the whole table: the training
+    rows counted on the workers, the validation and holdout rows here, the numeric bins'
+    edges from those two (`training.distributed_profile`)."""
+    in_memory = [data.valid, data.holdout]
+    found = profile_partitions(data.train, contract, client, pd.concat(in_memory, ignore_index=True), in_memory)
+    log.info("profiled the whole table: %d rows", found.rows)
+    return found
 
 
 def compute_client(settings: Settings) -> AbstractContextManager[Client]:

@@ -30,13 +30,14 @@ from ..data.fresh_labels import FreshRows
 # The flow's read-fresh-labelled-rows and add-fresh-rows steps are data's own functions.
 from ..data.fresh_labels import add_fresh_rows as add_fresh_rows  # noqa: PLC0414 - a step of the flow
 from ..data.fresh_labels import read_fresh_rows as read_fresh_rows  # noqa: PLC0414 - a step of the flow
-from ..data.tables import TableFacts, prepare_frame, read_table, target_codes
+from ..data.object_store import data_location, read_training_table
+from ..data.tables import TableFacts, prepare_frame, target_codes
 from ..data.validation import Report, ensure_valid, load_suite, validate_frame
 from ..model.bundle import write_bundle
 from ..model.card_html import render_html
 from ..model.manifest import build_manifest
 from ..model.model_card import HTML_FILE, MARKDOWN_FILE, ModelCard, to_markdown
-from ..model.reference_profile import fit_profile
+from ..model.reference_profile import TableProfile, fit_profile
 from ..settings import Settings
 from ..stores import registry
 from .card import build_card
@@ -60,12 +61,15 @@ class TrainingOutcome:
     parity: dict[str, Any] = field(default_factory=dict)
 
 
-def load_training_data(settings: Settings, contract: Contract, data_path: Path | None = None) -> pd.DataFrame:
-    """The user's CSV/Parquet file (argument, then settings), else the built-in demo data;
-    prepared to the contract's form but not yet validated. The labelled answers from the
-    prediction log are added by their own step (`data.fresh_labels`)."""
-    path = data_path or settings.data_path
-    raw = read_table(path) if path is not None else demo_frame(contract, settings.demo_rows, settings.demo_days)
+def load_training_data(settings: Settings, contract: Contract, data_path: str | Path | None = None) -> pd.DataFrame:
+    """The user's CSV/Parquet file or `s3://` prefix of Parquet files (argument, then
+    settings), else the built-in demo data; prepared to the contract's form but not yet
+    validated. The labelled answers from the prediction log are added by their own step
+    (`data.fresh_labels`)."""
+    path = (data_location(data_path) if data_path else None) or settings.data_path
+    raw = (
+        read_training_table(path) if path is not None else demo_frame(contract, settings.demo_rows, settings.demo_days)
+    )
     return prepare_frame(raw, contract)
 
 
@@ -180,9 +184,12 @@ def log_and_register(
     run_tags: dict[str, str],
     loss: LossEstimator | None = None,
     learned_until: datetime | None = None,
+    table_profile: TableProfile | None = None,
 ) -> Registered:
     """One MLflow run: parameters, metrics, the ONNX model (registered as a new version) and
-    the bundle (encoding, manifest, reference profile, contract, and the regression loss model)."""
+    the bundle (encoding, manifest, reference profile, contract, and the regression loss model).
+    The profile describes the holdout's features, or the whole table's in `table_profile`
+    (the Dask engine counts its partitions: `dask_steps.profile_partitioned`)."""
     import mlflow
     import onnx
     from mlflow.models import infer_signature
@@ -204,6 +211,7 @@ def log_and_register(
         evaluation.metrics,
         evaluation.threshold,
         loss_calibration=loss.calibration if loss is not None else None,
+        table=table_profile,
     )
     with mlflow.start_run(tags=run_tags) as run, tempfile.TemporaryDirectory() as scratch:
         mlflow.log_params({**booster_params, **data.sizes(), "split": data.method, "contract_hash": contract.hash[:12]})

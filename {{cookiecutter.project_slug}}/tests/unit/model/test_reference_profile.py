@@ -13,14 +13,12 @@ from {{ cookiecutter.package_name }}.core.histogram import count_numeric
 from {{ cookiecutter.package_name }}.core.metrics import evaluate
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.model.calibration import block_rates, calibrate, fit_calibration
+from {{ cookiecutter.package_name }}.model.feature_profile import QUANTILE_BINS, categorical_profile, numeric_profile
 from {{ cookiecutter.package_name }}.model.reference_profile import (
     FORMAT_VERSION,
-    QUANTILE_BINS,
-    categorical_profile,
     compile_profile,
     fit_profile,
     load_profile,
-    numeric_profile,
     save_profile,
 )
 from tests.support.drift_data import (

@@ -18,7 +18,8 @@ from scipy import stats
 from {{ cookiecutter.package_name }}.core.histogram import count_numeric
 from {{ cookiecutter.package_name }}.core.two_sample import adjust_p_values, chi2_two_sample, ks_from_counts
 from {{ cookiecutter.package_name }}.data.demo_world import TrafficShift
-from {{ cookiecutter.package_name }}.model.reference_profile import Reference, compile_profile, fit_profile, numeric_profile
+from {{ cookiecutter.package_name }}.model.feature_profile import numeric_profile
+from {{ cookiecutter.package_name }}.model.reference_profile import Reference, compile_profile, fit_profile
 from {{ cookiecutter.package_name }}.monitoring.drift import score_window
 from {{ cookiecutter.package_name }}.monitoring.drift_report import DriftReport
 from {{ cookiecutter.package_name }}.settings import DriftSettings
