@@ -133,7 +133,10 @@ def canary_lines(tags: dict[str, str]) -> list[str]:
         )
     if CANARY_EVIDENCE in tags:
         evidence = CanaryEvidence.from_dict(json.loads(tags[CANARY_EVIDENCE]))
-        lines += [f"  - {g.name}: {g.detail} (limit {g.limit:g}): {g.row()['verdict']}." for g in evidence.guards]
+        # A guard that is off has no limit (JSON null): row() writes it as a dash.
+        lines += [
+            f"  - {g.name}: {g.detail} (limit {g.row()['limit']}): {g.row()['verdict']}." for g in evidence.guards
+        ]
     if "canary.rolled_back.at" in tags:
         lines.append(
             f"- Canary rolled back {tags['canary.rolled_back.at']} by {tags.get('canary.rolled_back.by', 'someone')}: "
