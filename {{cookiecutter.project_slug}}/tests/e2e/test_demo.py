@@ -101,6 +101,29 @@ def test_the_wrong_challenger_is_rejected_and_the_right_one_promoted_and_served(
     assert last_day["served_versions"] == [promoted[0]]
 
 
+def test_the_better_challenger_answered_its_share_as_a_canary_before_its_promotion(outcome: dict[str, Any]) -> None:
+    """Shadow's promotion of the better challenger started a canary: the next day it answered
+    about its share of the records (a quarter of the merchants, so the records' share is near a
+    quarter, not exact), its guards found no breach, and only then it became the champion."""
+    # Given the day the canary started and the day it was promoted
+    days = outcome["days"]
+    started = next(d for d in days if d["canary_started"])
+    version = started["canary_started"]
+    promoted = next(d for d in days if d["promoted"])
+
+    # Then the canary was promoted after it ran, with its guards' verdict on the version
+    assert promoted["promoted"] == version
+    assert promoted["day"] > started["day"]
+    assert outcome["versions"][version]["canary"] == "complete"
+    assert outcome["versions"][version]["shadow"] == "promote"
+    # And while it ran it answered about its share, beside the champion
+    ran = [d for d in days if started["day"] < d["day"] <= promoted["day"]]
+    answered = sum(d["answered_by"].get(version, 0) for d in ran)
+    total = sum(sum(d["answered_by"].values()) for d in ran)
+    assert all(len(d["answered_by"]) == 2 for d in ran)
+    assert 0.15 < answered / total < 0.35, (answered, total)
+
+
 def test_each_challenger_was_replayed_on_the_logged_traffic_before_its_shadow_traffic(
     outcome: dict[str, Any],
 ) -> None:

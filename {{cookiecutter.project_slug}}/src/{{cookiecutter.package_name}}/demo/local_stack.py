@@ -83,7 +83,8 @@ def demo_environment(
     settings: Settings, paths: DemoPaths, scenario: Scenario, prefect_url: str, inbox: str
 ) -> dict[str, str]:
     """Settings for the whole stack, through the environment as in production. Only the
-    clocks of a 14-day story are shortened: the service reloads aliases every 2 s, and
+    clocks of a 15-day story are shortened: the service reloads aliases every 2 s, a canary
+    runs for a simulated day, and
     sustained drift needs more windows than the story has (its own incident, caught by
     the drift alerts, should not start a retraining the story has no room for)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", ENV_PREFIX))}
@@ -103,6 +104,10 @@ def demo_environment(
         f"{ENV_PREFIX}RETRAIN_RULES__DRIFT_WINDOWS": str(scenario.days + 1),
         f"{ENV_PREFIX}MONITORING__PERFORMANCE_DAYS": str(scenario.performance_days),
         f"{ENV_PREFIX}SHADOW_EVALUATION__MIN_SAMPLES": str(scenario.shadow_min_samples),
+        f"{ENV_PREFIX}CANARY__ENABLED": "true",
+        f"{ENV_PREFIX}CANARY__SHARE": str(scenario.canary_share),
+        f"{ENV_PREFIX}CANARY__KEY_FIELD": scenario.canary_key,
+        f"{ENV_PREFIX}CANARY__DURATION_HOURS": str(scenario.canary_hours),
         "PREFECT_API_URL": prefect_url,
         "PREFECT_HOME": str(paths.root / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -17,6 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..monitoring.retrain_rules import PERFORMANCE
+from ..promotion.canary_steps import DECISION as CANARY_DECISION
+from ..promotion.canary_steps import REASON as CANARY_REASON
 from ..promotion.replay import REASON as REPLAY_REASON
 from ..promotion.replay import VERDICT as REPLAY_VERDICT
 from ..promotion.shadow_steps import load_evidence
@@ -49,6 +51,9 @@ class DayRecord:
     reload_seconds: float | None = None
     promoted: str | None = None
     rejected: str | None = None
+    canary_started: str | None = None  # shadow found it better: it answers a share as the canary
+    canary_rolled_back: str | None = None
+    answered_by: dict[str, int] = field(default_factory=dict)  # version -> records it answered that day
 
 
 @dataclass
@@ -206,6 +211,8 @@ def _version_story(settings: Settings) -> dict[str, dict[str, str]]:
             "replay_reason": tags.get(REPLAY_REASON, ""),
             "shadow": tags.get("shadow.decision", ""),
             "reason": tags.get("shadow.reason", ""),
+            "canary": tags.get(CANARY_DECISION, ""),
+            "canary_reason": tags.get(CANARY_REASON, ""),
         }
     return story
 
@@ -221,6 +228,22 @@ def _replayed(story: dict[str, dict[str, str]], days: Sequence[DayRecord], versi
     when = f" on day {day}" if day is not None else ""
     return f"replayed{when} on the logged traffic: {verdict}" + (
         f" ({found['replay_reason'][:120]})" if verdict == "worse" else ""
+    )
+
+
+def _canaried(story: dict[str, dict[str, str]], days: Sequence[DayRecord], version: str | None) -> str:
+    """The canary phase of `version`, if it had one: when it started, the share of the records
+    it answered while it ran (read from the answers themselves), and its guards' verdict."""
+    started = next((d for d in days if version is not None and d.canary_started == version), None)
+    if started is None or version is None:
+        return ""
+    ran = [d for d in days if d.day > started.day and version in d.answered_by and len(d.answered_by) > 1]
+    answered = sum(d.answered_by[version] for d in ran)
+    total = sum(sum(d.answered_by.values()) for d in ran)
+    share = f"answered {answered:,} of {total:,} records ({answered / total:.1%})" if total else "answered none"
+    verdict = story.get(version, {})
+    return f"; as the canary from day {started.day}, {share}; its guards: {verdict.get('canary') or 'no verdict'}" + (
+        f" ({verdict['canary_reason'][:160]})" if verdict.get("canary_reason") else ""
     )
 
 
@@ -268,6 +291,7 @@ def _challenger_catches(
             (
                 f"v{promoted.promoted}: {_replayed(story, days, promoted.promoted)}; in shadow, "
                 f"{story.get(promoted.promoted or '', {}).get('reason', '')[:160]}"
+                + _canaried(story, days, promoted.promoted)
             )
             if promoted
             else "no challenger was promoted",
@@ -353,6 +377,8 @@ def version_line(version: str, story: dict[str, str]) -> str:
         steps.append(f"replay: {story['replay']}")
     if story.get("shadow"):
         steps.append(f"shadow: {story['shadow']}")
+    if story.get("canary"):
+        steps.append(f"canary: {story['canary']}")
     return f"v{version}: " + "; ".join(steps)
 
 

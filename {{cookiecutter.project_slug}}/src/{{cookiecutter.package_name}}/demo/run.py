@@ -47,6 +47,7 @@ from .processes import Stack, StackError, free_port, http_ok, running_stack
 from .scenario import Scenario, World, messy_requests
 
 TRAINING, MONITORING, SHADOW = "training/retrain", "monitoring/monitoring", "shadow-evaluation/shadow-evaluation"
+CANARY = "canary-evaluation/canary-evaluation"
 Progress = Callable[[str], None]
 
 
@@ -239,6 +240,7 @@ class Demo:
             self._retrain(record, "the monthly retraining's schedule fires (training deployment)", "scheduled")
         self._monitor(day, record)
         stack.check()
+        self._canary(record)  # a canary started yesterday has answered its share of today's traffic
         self._shadow(record)
         return record
 
@@ -287,6 +289,10 @@ class Demo:
             for version in sorted({p["model_version"] for p in answer["predictions"]}):
                 if version not in record.served_versions:
                     record.served_versions.append(version)
+            for prediction in answer["predictions"]:
+                record.answered_by[prediction["model_version"]] = (
+                    record.answered_by.get(prediction["model_version"], 0) + 1
+                )
             truth += [
                 Label(p["request_id"], targets[start + i], segment[start + i])
                 for i, p in enumerate(answer["predictions"])
@@ -373,9 +379,35 @@ class Demo:
             record.promoted = after[registry.CHAMPION]
             record.events.append(f"shadow evaluation promoted v{record.promoted}")
             record.reload_seconds = self._wait_for_service_version(record.promoted)
+        elif after.get(registry.CANARY) == lineup[registry.CHALLENGER]:
+            record.canary_started = after[registry.CANARY]
+            record.events.append(
+                f"shadow evaluation found v{record.canary_started} better: a canary starts, answering "
+                f"{self.scenario.canary_share:.0%} of the merchants ({self.scenario.canary_key})"
+            )
         elif registry.CHALLENGER not in after:
             record.rejected = lineup[registry.CHALLENGER]
             record.events.append(f"shadow evaluation rejected v{record.rejected}")
+
+    def _canary(self, record: DayRecord) -> None:
+        """The canary's evaluation once it has answered a day: its guards complete the promotion
+        or roll it back."""
+        client = registry.connect(self._child_settings())
+        name = self.settings.mlflow.registered_model_name
+        lineup = registry.aliases(client, name)
+        canary = lineup.get(registry.CANARY)
+        if canary is None:
+            return
+        _run_deployment(CANARY)
+        after = registry.aliases(client, name)
+        record.aliases = after
+        if after.get(registry.CHAMPION) == canary:
+            record.promoted = canary
+            record.events.append(f"the canary's guards passed: v{canary} promoted")
+            record.reload_seconds = self._wait_for_service_version(canary)
+        elif registry.CANARY not in after:
+            record.canary_rolled_back = canary
+            record.events.append(f"the canary's guards breached: v{canary} rolled back")
 
     def _wait_for_service_version(self, version: str, timeout: float = 60) -> float:
         """How long the running service took to serve the promoted version (no restart)."""

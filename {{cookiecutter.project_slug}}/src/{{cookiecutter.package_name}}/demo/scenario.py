@@ -45,11 +45,12 @@ class Scenario:
     `unmapped_kind`). The monthly retraining on day 6 learns card testing, and the
     bug: offline evaluation shares the bug, so the gate passes it. On day 8 the pipeline
     is repaired and the lost labels resent; shadow evaluation, judging on the repaired
-    labels, rejects the challenger for that segment. The team retrains the next morning,
-    and shadow evaluation promotes the result.
+    labels, rejects the challenger for that segment. The team retrains the next morning;
+    shadow evaluation finds the result better and starts a canary (a quarter of the
+    merchants), whose guards complete the promotion after a day.
     """
 
-    days: int = 14  # the last day shows the promoted model answering a whole day
+    days: int = 15  # the last day shows the promoted model answering a whole day
     requests_per_day: int = 8_000
     batch_size: int = 100
     label_delay_days: int = 2
@@ -72,6 +73,11 @@ class Scenario:
     training_rows: int = 30_000
     performance_days: float = 3.0  # realized performance over the last 3 labelled days: the story is short
     shadow_min_samples: int = 5_000  # most of a day of labelled shadow traffic before a decision
+    # Shadow's promotion starts a canary: a quarter of the merchants get the new model for a
+    # day (the same merchant always the same model), then its guards decide.
+    canary_share: float = 0.25
+    canary_key: str = "merchant_id"
+    canary_hours: float = 0.002  # about 7 s of wall clock: the evaluation after one simulated day judges it
 
     @property
     def incidents(self) -> list[Incident]:
@@ -116,7 +122,7 @@ class Scenario:
                 "A retrained challenger that is genuinely better",
                 self.label_fix_day,  # it follows the repair, after the rejection
                 "shadow-evaluation",
-                "challenger promoted; service serves it",
+                "challenger in a canary, then promoted; service serves it",
             ),
         ]
 

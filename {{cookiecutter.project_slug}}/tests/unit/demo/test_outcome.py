@@ -9,6 +9,7 @@ from {{ cookiecutter.package_name }}.demo.outcome import (
     Catch,
     DayRecord,
     Outcome,
+    _canaried,
     _replayed,
     summary_text,
     versions_text,
@@ -137,3 +138,22 @@ def test_each_version_is_one_wrapped_block_with_its_replay_and_shadow_verdicts()
     assert text.endswith(
         "v4: trained: retrain after the label pipeline repair; gate: passed; replay: better; shadow: promote"
     )
+
+
+def test_a_canary_is_told_with_its_start_its_share_of_the_answers_and_its_verdict() -> None:
+    """The better challenger's evidence tells the day its canary started, the records it
+    answered beside the champion while it ran, and its guards' verdict; a version without a
+    canary adds nothing."""
+    # Given a canary started on day 12 that answered a quarter of day 13's records
+    story = {"4": {"canary": "complete", "canary_reason": "no guard breached"}}
+    days = [
+        DayRecord(day=12, date="2026-12-04", canary_started="4", answered_by={"1": 8000}),
+        DayRecord(day=13, date="2026-12-05", answered_by={"1": 6000, "4": 2000}, promoted="4"),
+        DayRecord(day=14, date="2026-12-06", answered_by={"4": 8000}),
+    ]
+
+    # When told / Then
+    assert _canaried(story, days, "4") == (
+        "; as the canary from day 12, answered 2,000 of 8,000 records (25.0%); its guards: complete (no guard breached)"
+    )
+    assert _canaried(story, days, "3") == ""
