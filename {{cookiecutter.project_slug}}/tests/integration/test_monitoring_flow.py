@@ -30,16 +30,20 @@ from {{ cookiecutter.package_name }}.promotion.shadow_evidence import Agreement,
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, AlertSettings, Settings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.monitoring_history import History
-from tests.support.monitoring import LIVE_START, HttpReceiver, assessment, http_receiver, log_champion_traffic
+from tests.support.monitoring import (
+    LIVE_START,
+    UPSTREAM_CHANGE,
+    HttpReceiver,
+    assessment,
+    http_receiver,
+    log_champion_traffic,
+)
 from tests.support.project import PROJECT_ROOT, TEST_ROWS, Trained, make_settings
 from tests.support.service import add_version, private_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
 DAY = timedelta(days=1)
-UPSTREAM_CHANGE = TrafficShift(
-    amount_scale=1.8, device_risk_shift=0.2, online_share=0.4, extra_columns=("account_type",)
-)
 ROWS_PER_DAY = 1500
 
 

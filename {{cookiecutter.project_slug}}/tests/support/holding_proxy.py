@@ -22,10 +22,10 @@ HEAD_END = b"\r\n\r\n"
 
 @dataclass
 class Hold:
-    """Once a request matching `after` has been answered, the next one matching `hold` is held
-    (only that one: later requests pass, whatever they are)."""
+    """Once a request matching `after` has been answered (from the start when None), the next
+    one matching `hold` is held (only that one: later requests pass, whatever they are)."""
 
-    after: tuple[str, str]  # (method, a part of the path)
+    after: tuple[str, str] | None  # (method, a part of the path)
     hold: tuple[str, str]
     armed: bool = False
     held: threading.Event = field(default_factory=threading.Event)
@@ -81,12 +81,13 @@ def _serve(connection: socket.socket, upstream: int, rule: Hold) -> None:
         head, body = found
         line = head.split(b"\r\n", 1)[0].decode("latin-1")
         rule.seen.append(line)
-        if rule.armed and not rule.held.is_set() and _matches(line, rule.hold):  # held once only
+        armed = rule.armed or rule.after is None
+        if armed and not rule.held.is_set() and _matches(line, rule.hold):  # held once only
             rule.held.set()
             rule.release.wait()  # the client waits for an answer that never comes
             return
         connection.sendall(_forward(head, body, upstream))
-        if _matches(line, rule.after):
+        if rule.after is not None and _matches(line, rule.after):
             rule.armed = True
 
 

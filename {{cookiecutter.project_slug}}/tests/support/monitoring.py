@@ -51,6 +51,10 @@ from tests.support.project import logged_labels
 LIVE_START = datetime(2026, 4, 1, tzinfo=UTC).replace(tzinfo=None)  # naive UTC, the prediction log's form
 THRESHOLD = 0.1
 MODEL = "fraud-detection-test"
+# An upstream change: a new column, larger amounts, riskier devices, more online traffic.
+UPSTREAM_CHANGE = TrafficShift(
+    amount_scale=1.8, device_risk_shift=0.2, online_share=0.4, extra_columns=("account_type",)
+)
 
 
 @cache
