@@ -100,6 +100,7 @@ class Orchestrator:
         psutil.wait_procs(processes, timeout=30)
         final = wait_for(lambda: self.finished(run_id), 120, interval=0.2, what="the killed run's final state")
         self.measured[f"{what}: killed -> {final.name} (s)"] = time.monotonic() - killed_at
+        assert "status code: -9" in (final.message or ""), final.message  # what the user reads in the UI
         return final
 
     def flow_processes(self, run_id: uuid.UUID) -> list[psutil.Process]:
@@ -154,11 +155,12 @@ def test_a_training_run_killed_after_registering_leaves_no_alias_and_the_next_ru
     orchestrated: Orchestrator, trained: Trained, tmp_path: Path
 ) -> None:
     """A training run SIGKILLed after MLflow registered its version and before the gate looked
-    at the registry: the user sees the run Crashed in Prefect ("Flow run infrastructure exited
-    with non-zero status code -9", reported by the worker) and, in the registry, a version with
-    no alias and no gate verdict. Nothing else moved: the champion stays where it was. The next
-    training run completes normally, its version is judged by the gate, and it tags the
-    left-over version `gate.status=incomplete`; no alias journal is left to recover."""
+    at the registry: the user sees the run Crashed in Prefect, reported by the worker ("Process
+    exited with status code: -9. Process exited due to a SIGKILL signal...") and, in the
+    registry, a version with no alias and no gate verdict. Nothing else moved: the champion
+    stays where it was. The next training run completes normally, its version is judged by the
+    gate, and it tags the left-over version `gate.status=incomplete`; no alias journal is left
+    to recover."""
     # Given a registry with a champion behind a real MLflow server, and a proxy that holds the
     # gate's first request (the champion alias) once a version has been registered
     state = tmp_path / "state"
