@@ -83,8 +83,9 @@ def test_representative_bake_passes_lint_types_and_fast_tests(
 LONG_SUITES = [("regression", "3.12"), ("multiclass_classification", "3.11")]
 # Slow tests whose subject does not change with the problem type (a database or the registry
 # going away under the service, fuzzing the HTTP API, malformed files, the deployments on a
-# Prefect server, the production backends, the operators' metrics, the secrets sweep): the
-# default bake runs them; here they would add about ten minutes per bake to `make test`.
+# Prefect server, flow runs and the Prefect server killed mid-run, the production backends, the
+# operators' metrics, the secrets sweep): the default bake runs them; here they would add more
+# than ten minutes per bake to `make test`.
 SAME_IN_EVERY_PROBLEM_TYPE = (
     "tests/integration/test_prediction_log_faults.py",
     "tests/integration/test_registry_outage.py",
@@ -94,6 +95,7 @@ SAME_IN_EVERY_PROBLEM_TYPE = (
     "tests/integration/test_backends.py",
     "tests/integration/test_service_metrics.py",
     "tests/integration/test_secrets_sweep.py",
+    "tests/integration/test_killed_flow_runs.py",
 )
 
 

@@ -20,9 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli.app import app
-from {{ cookiecutter.package_name }}.core.contract import load_contract
 from {{ cookiecutter.package_name }}.data.demo_world import TrafficShift
-from {{ cookiecutter.package_name }}.model.bundle import load_bundle
 from {{ cookiecutter.package_name }}.monitoring import alerts
 from {{ cookiecutter.package_name }}.monitoring.degradation_event import DEGRADED, model_resource_id
 from {{ cookiecutter.package_name }}.monitoring.history_rows import history_rows
@@ -32,17 +30,20 @@ from {{ cookiecutter.package_name }}.promotion.shadow_evidence import Agreement,
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, AlertSettings, Settings, get_settings
 from {{ cookiecutter.package_name }}.stores import registry
 from {{ cookiecutter.package_name }}.stores.monitoring_history import History
-from {{ cookiecutter.package_name }}.stores.prediction_log import from_settings
-from tests.support.monitoring import LIVE_START, HttpReceiver, assessment, http_receiver, log_answers, records, traffic
-from tests.support.project import PROJECT_ROOT, TEST_ROWS, Trained, logged_labels, make_settings
+from tests.support.monitoring import (
+    LIVE_START,
+    UPSTREAM_CHANGE,
+    HttpReceiver,
+    assessment,
+    http_receiver,
+    log_champion_traffic,
+)
+from tests.support.project import PROJECT_ROOT, TEST_ROWS, Trained, make_settings
 from tests.support.service import add_version, private_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
 DAY = timedelta(days=1)
-UPSTREAM_CHANGE = TrafficShift(
-    amount_scale=1.8, device_risk_shift=0.2, online_share=0.4, extra_columns=("account_type",)
-)
 ROWS_PER_DAY = 1500
 
 
@@ -79,30 +80,8 @@ def monitored(
 
 def fill_prediction_log(settings: Settings) -> None:
     """Score each day's requests with the champion's own bundle and log the answers."""
-    client = registry.connect(settings)
-    name = settings.mlflow.registered_model_name
-    champion = registry.version_by_alias(client, name, registry.CHAMPION)
-    assert champion is not None
-    spec = load_contract(settings.contract_file)
-    prediction_log = from_settings(settings)
-    with registry.fetched_bundle(client, champion) as folder:
-        bundle = load_bundle(folder)
-        for day in range(4):
-            shift = UPSTREAM_CHANGE if day >= 2 else TrafficShift()
-            frame = traffic(ROWS_PER_DAY, day, shift)
-            found = records(frame, spec, shift.extra_columns)
-            ids = log_answers(
-                prediction_log,
-                found,
-                bundle.score_records(found),
-                LIVE_START + day * DAY,
-                version=str(champion.version),
-                model_name=name,
-                unknown=shift.extra_columns,
-            )
-            if day < 2:
-                prediction_log.add_labels(zip(ids, logged_labels(frame, spec), strict=True), source="test")
-    prediction_log.close()
+    quiet = TrafficShift()
+    log_champion_traffic(settings, ROWS_PER_DAY, (quiet, quiet, UPSTREAM_CHANGE, UPSTREAM_CHANGE), labelled_days=2)
 
 
 def run_flow(**parameters: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,6 +30,8 @@ class LiveServer:
     api_url: str
     home: Path
     log_path: Path
+    # The `prefect server start` process (the leader of its group), for tests that kill it.
+    process: subprocess.Popen[bytes] | None = field(default=None, compare=False)
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a process that talks to this server (and nothing else)."""
@@ -55,14 +57,16 @@ def _healthy(api_url: str) -> bool:
 
 
 @contextmanager
-def live_server(workdir: Path) -> Iterator[LiveServer]:
+def live_server(workdir: Path, port: int | None = None) -> Iterator[LiveServer]:
+    """A server whose state is all in `workdir`: started again with the same folder and port
+    (a restart after a crash), it finds its database and its clients find it."""
     home = workdir / "prefect-home"
     home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    server = LiveServer(f"http://127.0.0.1:{port}/api", home, workdir / "prefect-server.log")
-    env = server.env(PREFECT_UI_ENABLED="false")  # its SQLite database is PREFECT_HOME/prefect.db
+    port = port or free_port()
+    settings = LiveServer(f"http://127.0.0.1:{port}/api", home, workdir / "prefect-server.log")
+    env = settings.env(PREFECT_UI_ENABLED="false")  # its SQLite database is PREFECT_HOME/prefect.db
     env.pop("PREFECT_API_URL")  # the server does not talk to itself
-    with server.log_path.open("wb") as log:
+    with settings.log_path.open("ab") as log:
         process = subprocess.Popen(
             [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
@@ -70,6 +74,7 @@ def live_server(workdir: Path) -> Iterator[LiveServer]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, stopped as one
         )
+        server = LiveServer(settings.api_url, home, settings.log_path, process)
         try:
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             while not _healthy(server.api_url):

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.core.contract import Contract
+from {{ cookiecutter.package_name }}.core.contract import Contract, load_contract
 from {{ cookiecutter.package_name }}.core.metrics import evaluate
 from {{ cookiecutter.package_name }}.data.demo_world import TrafficShift, TransactionGenerator
 from {{ cookiecutter.package_name }}.data.tables import prepare_frame
+from {{ cookiecutter.package_name }}.model.bundle import load_bundle
 from {{ cookiecutter.package_name }}.model.reference_profile import fit_profile
 from {{ cookiecutter.package_name }}.monitoring.assessment import Assessment
 from {{ cookiecutter.package_name }}.monitoring.drift_report import DriftReport, FeatureDrift
@@ -39,14 +40,21 @@ from {{ cookiecutter.package_name }}.monitoring.performance import (
 )
 from {{ cookiecutter.package_name }}.monitoring.schema_drift import SchemaEvent
 from {{ cookiecutter.package_name }}.monitoring.window import Window
-from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog
+from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.stores import registry
+from {{ cookiecutter.package_name }}.stores.prediction_log import PredictionLog, from_settings
 from {{ cookiecutter.package_name }}.stores.prediction_log_schema import CHAMPION
 from {{ cookiecutter.package_name }}.stores.prediction_rows import PredictionRow
 from tests.support.drift_data import project_contract
+from tests.support.project import logged_labels
 
 LIVE_START = datetime(2026, 4, 1, tzinfo=UTC).replace(tzinfo=None)  # naive UTC, the prediction log's form
 THRESHOLD = 0.1
 MODEL = "fraud-detection-test"
+# An upstream change: a new column, larger amounts, riskier devices, more online traffic.
+UPSTREAM_CHANGE = TrafficShift(
+    amount_scale=1.8, device_risk_shift=0.2, online_share=0.4, extra_columns=("account_type",)
+)
 
 
 @cache
@@ -112,6 +120,37 @@ def log_answers(
     for start in range(0, len(rows), 500):
         prediction_log.record(rows[start : start + 500])
     return ids
+
+
+def log_champion_traffic(
+    settings: Settings, rows: int, days: Sequence[TrafficShift | None] = (None,), labelled_days: int = 1
+) -> None:
+    """Score a day of requests per entry of `days` (from LIVE_START, shifted as given) with the
+    champion's own bundle and log the answers; the first `labelled_days` get their labels."""
+    client = registry.connect(settings)
+    name = settings.mlflow.registered_model_name
+    champion = registry.version_by_alias(client, name, registry.CHAMPION)
+    assert champion is not None
+    spec = load_contract(settings.contract_file)
+    prediction_log = from_settings(settings)
+    with registry.fetched_bundle(client, champion) as folder:
+        bundle = load_bundle(folder)
+        for day, shift in enumerate(days):
+            frame = traffic(rows, day, shift)
+            extra = shift.extra_columns if shift is not None else ()
+            found = records(frame, spec, extra)
+            ids = log_answers(
+                prediction_log,
+                found,
+                bundle.score_records(found),
+                LIVE_START + timedelta(days=day),
+                version=str(champion.version),
+                model_name=name,
+                unknown=extra,
+            )
+            if day < labelled_days:
+                prediction_log.add_labels(zip(ids, logged_labels(frame, spec), strict=True), source="test")
+    prediction_log.close()
 
 
 # --- local receivers for alert delivery --------------------------------------------------------
