@@ -680,6 +680,16 @@ class CanarySettings(SettingsGroup):
     min_labelled: int = Field(
         default=200, ge=1, description="Labelled answers each model needs before realized performance is compared."
     )
+    event_slack_days: float = Field(
+        default=2.0,
+        gt=0,
+        le=366,
+        description=(
+            "The canary's window is by serving time, read through the log's event-time index: answers to records "
+            "whose own timestamp is further than this from when they were served are left out. Raise it for "
+            "traffic that replays or backfills older events."
+        ),
+    )
 
 
 class MonitoringSettings(SettingsGroup):

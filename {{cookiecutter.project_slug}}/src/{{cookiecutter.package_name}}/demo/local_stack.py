@@ -108,6 +108,8 @@ def demo_environment(
         f"{ENV_PREFIX}CANARY__SHARE": str(scenario.canary_share),
         f"{ENV_PREFIX}CANARY__KEY_FIELD": scenario.canary_key,
         f"{ENV_PREFIX}CANARY__DURATION_HOURS": str(scenario.canary_hours),
+        # The story replays past days: its records are served days after their own timestamps.
+        f"{ENV_PREFIX}CANARY__EVENT_SLACK_DAYS": str(scenario.days + 1),
         "PREFECT_API_URL": prefect_url,
         "PREFECT_HOME": str(paths.root / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

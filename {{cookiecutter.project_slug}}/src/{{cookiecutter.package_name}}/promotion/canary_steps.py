@@ -50,9 +50,6 @@ log = logging.getLogger(__name__)
 SOURCE = "canary"  # the history's source of the verdicts this flow records
 DECISION, REASON, EVALUATED_AT, EVIDENCE = "canary.decision", "canary.reason", "canary.evaluated_at", "canary.evidence"
 STARTED_AT = "canary.started_at"  # on the version too, for its model card
-# The log is read by event time (its index); answers whose event time is further than this from
-# when they were served are left out of the canary's window.
-EVENT_SLACK = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -165,7 +162,10 @@ def read_answers(settings: Settings, found: CanaryState, end: datetime) -> pd.Da
     the records the canary failed on (answered by the champion instead). The window is by
     serving time (`logged_at`): both models answered in it, which is what makes it the same."""
     champion, canary, started_at = found.judged()
-    frame = predictions.read_window(settings, started_at - EVENT_SLACK, end + EVENT_SLACK, roles=ANSWERED)
+    # The log is read by event time (its index; an index on serving time would cost every answer
+    # one more B-tree insert): records further than the slack from when they were served are out.
+    slack = timedelta(days=settings.canary.event_slack_days)
+    frame = predictions.read_window(settings, started_at - slack, end + slack, roles=ANSWERED)
     if frame.empty:
         return frame
     served = pd.to_datetime(frame["logged_at"], utc=True)
