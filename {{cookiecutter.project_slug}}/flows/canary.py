@@ -25,11 +25,7 @@ from {{ cookiecutter.package_name }}.promotion.aliases import recover
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 # Inputs are data frames and clients: never cache or hash them.
-RETRY: dict[str, Any] = {
-    "retries": transient.RETRIES,
-    "retry_delay_seconds": transient.RETRY_DELAYS_S,
-    "retry_condition_fn": transient.retry_transient,
-}
+RETRY = transient.TASK_RETRY
 read_answers = task(name="read-canary-answers", cache_policy=NO_CACHE, **RETRY)(steps.read_answers)
 evaluate = task(name="judge-canary", cache_policy=NO_CACHE)(steps.evaluate)
 record = task(name="record-canary-verdict", cache_policy=NO_CACHE, **RETRY)(steps.record)

@@ -27,11 +27,7 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 # Steps that can run twice with the same effect (reads, the history's upsert per window, the
 # cooldown-deduplicated alerts, a report overwritten) retry a passing fault (a lost connection, a
 # database restarting: `transient`) with backoff; others say why they do not.
-RETRY: dict[str, Any] = {
-    "retries": transient.RETRIES,
-    "retry_delay_seconds": transient.RETRY_DELAYS_S,
-    "retry_condition_fn": transient.retry_transient,
-}
+RETRY = transient.TASK_RETRY
 
 choose_window = task(name="choose-window", cache_policy=NO_CACHE, **RETRY)(window.resolve_window)
 load_reference = task(name="load-reference-profile", cache_policy=NO_CACHE, **RETRY)(steps.window_model)

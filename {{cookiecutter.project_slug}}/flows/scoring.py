@@ -22,13 +22,7 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 
 # Reads a file and writes its scores whole: a retry after a lost connection (the registry, a
 # remote store) writes the same file again.
-score = task(
-    name="score-file",
-    cache_policy=NO_CACHE,
-    retries=transient.RETRIES,
-    retry_delay_seconds=transient.RETRY_DELAYS_S,
-    retry_condition_fn=transient.retry_transient,
-)(score_file)
+score = task(name="score-file", cache_policy=NO_CACHE, **transient.TASK_RETRY)(score_file)
 
 
 @flow(name="batch-scoring")

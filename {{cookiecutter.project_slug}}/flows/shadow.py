@@ -23,11 +23,7 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 
 # Inputs are data frames and clients: never cache or hash them.
 # Reads and the evidence (tags overwritten, one history row per decision) retry a passing fault.
-RETRY: dict[str, Any] = {
-    "retries": transient.RETRIES,
-    "retry_delay_seconds": transient.RETRY_DELAYS_S,
-    "retry_condition_fn": transient.retry_transient,
-}
+RETRY = transient.TASK_RETRY
 read_pairs = task(name="read-paired-requests", cache_policy=NO_CACHE, **RETRY)(steps.read_pairs)
 # Pure statistics on data in memory: a retry would fail the same way.
 evaluate = task(name="evaluate-challenger", cache_policy=NO_CACHE)(steps.evaluate)

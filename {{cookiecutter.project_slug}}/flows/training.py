@@ -38,11 +38,7 @@ from {{ cookiecutter.package_name }}.training.split import HeldOut
 
 # Inputs are data frames and models: never cache or hash them (cache_policy=NO_CACHE).
 # Reads retry a passing fault (a lost connection, a database restarting: `transient`) with backoff.
-RETRY: dict[str, Any] = {
-    "retries": transient.RETRIES,
-    "retry_delay_seconds": transient.RETRY_DELAYS_S,
-    "retry_condition_fn": transient.retry_transient,
-}
+RETRY = transient.TASK_RETRY
 load_data = task(name="load-training-data", cache_policy=NO_CACHE, **RETRY)(steps.load_training_data)
 read_fresh_rows = task(name="read-fresh-labelled-rows", cache_policy=NO_CACHE, **RETRY)(steps.read_fresh_rows)
 # Validation, splitting, fitting, evaluation, export and parity compute on data in memory, seeded:

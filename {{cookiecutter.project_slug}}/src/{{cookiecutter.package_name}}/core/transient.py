@@ -41,3 +41,12 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     except Exception:  # a result that cannot be read is no evidence of a passing fault
         return False
     return isinstance(found, BaseException) and is_transient(found)
+
+
+# What a flow gives each idempotent task: `task(..., **transient.TASK_RETRY)`. Steps that move an
+# alias or start a run take none (their flows say why).
+TASK_RETRY: dict[str, Any] = {
+    "retries": RETRIES,
+    "retry_delay_seconds": RETRY_DELAYS_S,
+    "retry_condition_fn": retry_transient,
+}

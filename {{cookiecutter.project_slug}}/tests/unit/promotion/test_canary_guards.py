@@ -46,20 +46,20 @@ def answers(
     )
 
 
-def verdict(*parts: pd.DataFrame, hours: float = 30.0) -> CanaryEvidence:
+def verdict(*parts: pd.DataFrame, hours: float = 30.0, rules: CanarySettings = RULES) -> CanaryEvidence:
     frame = pd.concat(parts, ignore_index=True)
     now = STARTED + timedelta(hours=hours)
     return judge(
         frame,
         CONTRACT,
-        RULES,
+        rules,
         model_name="fraud",
         champion="1",
         canary="2",
         share=0.1,
         started_at=STARTED,
         now=now,
-        duration_over=hours >= RULES.duration_hours,
+        duration_over=hours >= rules.duration_hours,
     )
 
 
@@ -179,19 +179,7 @@ def test_the_score_distribution_guard_is_off_unless_a_limit_is_set() -> None:
     """Unset (the default), the score guard never judges: a retrained model's scores differ
     from the champion's by design, so even a shifted canary completes on the other guards."""
     rules = CanarySettings(enabled=True, min_answers=400, min_labelled=300)
-    frame = pd.concat([answers(CHAMPION, 4000, 1), answers(CANARY, 1000, 2, shift=0.25)], ignore_index=True)
-    evidence = judge(
-        frame,
-        CONTRACT,
-        rules,
-        model_name="fraud",
-        champion="1",
-        canary="2",
-        share=0.1,
-        started_at=STARTED,
-        now=STARTED + timedelta(hours=30),
-        duration_over=True,
-    )
+    evidence = verdict(answers(CHAMPION, 4000, 1), answers(CANARY, 1000, 2, shift=0.25), rules=rules)
     score = evidence.guard("score_psi")
     assert score is not None
     assert (score.judged, score.breached, score.detail) == (False, False, "off (canary.max_score_psi unset)")
